@@ -1,0 +1,1 @@
+"""Configuration: strict YAML schema, secrets, and errors that name the YAML path."""

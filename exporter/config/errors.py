@@ -1,0 +1,111 @@
+"""Config errors as `yaml.path: message` lines, all collected before reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class ConfigError(Exception):
+    """One or more problems, each naming its YAML path."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = list(messages)
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    got = show(err.get("input"))
+    ctx = err.get("ctx") or {}
+    simple = {
+        "missing": "required key missing",
+        "extra_forbidden": "unknown key",
+    }
+    if kind in simple:
+        return simple[kind]
+    expected = {
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "string_type": "a string",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+        "url_parsing": "an http(s) URL",
+        "url_scheme": "an http(s) URL",
+        "url_type": "an http(s) URL",
+    }
+    if kind in expected:
+        return f"expected {expected[kind]}, got {got}"
+    bounds = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}, got {got}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {got}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}, got {got}"
+    if kind == "string_too_short":
+        return f"must be at least {ctx.get('min_length')} characters, got {got}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} items"
+    if kind == "union_tag_invalid":
+        return f"unknown source {show(ctx.get('tag'))} (known: {ctx.get('expected_tags')})"
+    if kind == "union_tag_not_found":
+        return "required key missing"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def from_validation_error(exc: ValidationError, source_names: set[str]) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        # A discriminated union adds the tag after targets[i]; YAML has no such level.
+        if len(loc) >= 3 and loc[0] == "targets" and isinstance(loc[1], int) and loc[2] in source_names:
+            del loc[2]
+        if loc and loc[0] == "global_":
+            loc[0] = "global"
+        if err["type"] == "union_tag_not_found":
+            loc.append("source")
+        lines.append(f"{format_path(loc)}: {_message(err)}")
+    return lines

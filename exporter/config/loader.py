@@ -1,0 +1,125 @@
+"""Read, expand and validate a config file into an immutable `Config`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from exporter.config.errors import ConfigError, format_path, from_validation_error, show
+from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
+from exporter.config.types import TargetEntry, reveal_all
+from exporter.sources.api import Source
+
+_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config. `entries` keep config order."""
+
+    global_: GlobalConfig
+    sources: dict[str, SourceSettings]
+    entries: tuple[TargetEntry, ...]
+    model: ConfigBase
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as `/config` shows it: secrets as `<secret>`."""
+        data: dict[str, Any] = self.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
+
+
+def entry_fingerprint(entry: TargetEntry) -> str:
+    """A stable digest of everything in an entry, secrets included, for reload diffs."""
+    blob = json.dumps(reveal_all(entry), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _expand_env(node: Any, path: list[str | int], errors: list[str]) -> Any:
+    if isinstance(node, str):
+
+        def repl(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name = match.group(1)
+            value = os.environ.get(name)
+            if value is None:
+                errors.append(f"{format_path(path)}: environment variable {name} is not set")
+                return ""
+            return value
+
+        return _ENV_RE.sub(repl, node)
+    if isinstance(node, dict):
+        return {k: _expand_env(v, [*path, str(k)], errors) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, [*path, i], errors) for i, v in enumerate(node)]
+    return node
+
+
+def _check_unique_names(raw: dict[str, Any], errors: list[str]) -> None:
+    targets = raw.get("targets")
+    if not isinstance(targets, list):
+        return
+    seen: dict[tuple[object, object], int] = {}
+    for i, entry in enumerate(targets):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        key = (entry.get("source"), entry["name"])
+        if key in seen:
+            errors.append(
+                f"targets[{i}].name: duplicate target name {show(entry['name'])} (first used at targets[{seen[key]}])"
+            )
+        else:
+            seen[key] = i
+
+
+def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<config>") -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError([f"{origin}: YAML syntax error{where}: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"(top level): expected a mapping, got {show(raw)}"])
+    errors: list[str] = []
+    raw = _expand_env(raw, [], errors)
+    _check_unique_names(raw, errors)
+    unknown_sources = [name for name in (raw.get("sources") or {}) if name not in sources]
+    if isinstance(raw.get("sources"), dict):
+        for name in unknown_sources:
+            errors.append(f"sources.{name}: unknown source (known: {', '.join(sorted(sources))})")
+    model_cls = build_config_model(sources)
+    model: ConfigBase | None = None
+    try:
+        model = model_cls.model_validate(raw)
+    except ValidationError as exc:
+        errors = from_validation_error(exc, set(sources)) + errors
+    if errors or model is None:
+        raise ConfigError(errors)
+    return Config(
+        global_=model.global_,
+        sources=dict(model.sources),
+        entries=tuple(model.targets),
+        model=model,
+    )
+
+
+def load_config(path: str | Path, sources: dict[str, type[Source]]) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"cannot read config file {path}: {err.strerror or err}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"cannot read config file {path}: not UTF-8 text"]) from None
+    return parse_config(text, sources, str(path))

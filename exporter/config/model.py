@@ -1,0 +1,78 @@
+"""The top-level config schema, assembled from the registered sources' entry models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Discriminator, Field, Tag, create_model, field_validator, model_validator
+
+from exporter.config.types import Duration, StrictModel, TargetEntry
+from exporter.sources.api import PollSettings, Source
+
+
+class GlobalConfig(StrictModel):
+    """Defaults for every target; an entry may override interval, timeout and stale_after."""
+
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    stale_after: Duration = 300.0
+    jitter: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    backoff_max: Duration = 600.0
+
+    @field_validator("interval", "timeout", "stale_after", "backoff_max")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> GlobalConfig:
+        if self.timeout > self.interval:
+            raise ValueError("timeout must not exceed interval")
+        return self
+
+    def poll_settings(self) -> PollSettings:
+        return PollSettings(self.interval, self.timeout, self.stale_after)
+
+
+class SourceSettings(StrictModel):
+    """Per-source knobs shared by all targets of that source."""
+
+    max_concurrent_requests: Annotated[int, Field(ge=1, le=1024)] | None = None
+
+
+class ConfigBase(StrictModel):
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    targets: list[Any] = Field(default_factory=list)
+
+
+def _source_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        tag = value.get("source")
+        return tag if isinstance(tag, str) else None
+    return getattr(value, "source", None)
+
+
+def build_config_model(sources: dict[str, type[Source]]) -> type[ConfigBase]:
+    """A model whose `targets` is a union discriminated by each entry's `source`."""
+    choices = tuple(Annotated[src.entry_model, Tag(name)] for name, src in sources.items())
+    entry_type: Any
+    if choices:
+        entry_type = Annotated[Union[choices], Discriminator(_source_tag)]  # noqa: UP007
+    else:
+        entry_type = TargetEntry
+    model: type[ConfigBase] = create_model(
+        "ExporterConfig",
+        __base__=ConfigBase,
+        targets=(list[entry_type], Field(default_factory=list)),
+    )
+    return model
+
+
+def effective_settings(entry: TargetEntry, defaults: GlobalConfig) -> PollSettings:
+    interval = entry.interval if entry.interval is not None else defaults.interval
+    timeout = entry.timeout if entry.timeout is not None else min(defaults.timeout, interval)
+    stale = entry.stale_after if entry.stale_after is not None else defaults.stale_after
+    return PollSettings(interval=interval, timeout=timeout, stale_after=stale)

@@ -1,0 +1,153 @@
+"""Building blocks for config models: strict models, durations and secrets."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(value: object) -> float:
+    """Parse a Prometheus-style duration (`30s`, `5m`, `1h30m`, `250ms`) to seconds."""
+    if isinstance(value, str):
+        text = value.strip()
+        match = _DURATION_RE.match(text)
+        if text and match and any(match.groups()):
+            h, m, s, ms = (int(g) if g else 0 for g in match.groups())
+            return h * 3600.0 + m * 60.0 + s + ms / 1000.0
+    raise ValueError(f"expected a duration like 30s, got {_show(value)}")
+
+
+def format_duration(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    if millis % 1000:
+        return f"{millis}ms"
+    total = millis // 1000
+    parts = []
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts) or "0s"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
+class Secret:
+    """A string that refuses to be shown. Use `reveal()` at the point of use."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _to_secret(value: object) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, str):
+        return Secret(value)
+    raise ValueError(f"expected a string, got {_show(value)}")
+
+
+def _read_secret_file(value: object) -> Secret:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a file path, got {_show(value)}")
+    try:
+        return Secret(Path(value).read_text(encoding="utf-8").strip())
+    except OSError as err:
+        raise ValueError(f'cannot read "{value}": {err.strerror or err}') from None
+    except UnicodeDecodeError:
+        raise ValueError(f'cannot read "{value}": not UTF-8 text') from None
+
+
+SecretStr = Annotated[
+    Secret,
+    BeforeValidator(_to_secret),
+    PlainSerializer(lambda s: "<secret>", return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+"""An inline secret (usually `${ENV_VAR}`), rendered as `<secret>`."""
+
+SecretFile = Annotated[
+    Secret,
+    BeforeValidator(_read_secret_file),
+    PlainSerializer(lambda s: "<secret>", return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+"""A `*_file` key: the file is read at load (and reload) time; the contents are the secret."""
+
+
+def pick_secret(entry: BaseModel, inline: str, from_file: str, *, required: bool = True) -> None:
+    """Check that exactly one of `inline` / `from_file` is set (raises ValueError for pydantic)."""
+    has_inline = getattr(entry, inline) is not None
+    has_file = getattr(entry, from_file) is not None
+    if has_inline and has_file:
+        raise ValueError(f"set either {inline} or {from_file}, not both")
+    if required and not (has_inline or has_file):
+        raise ValueError(f"one of {inline} or {from_file} is required")
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown keys; validated models are not mutated afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, arbitrary_types_allowed=True)
+
+
+class TargetEntry(StrictModel):
+    """Keys every `targets[]` entry has, whatever its source."""
+
+    source: str
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    stale_after: Duration | None = None
+
+
+def reveal_all(value: Any) -> Any:
+    """Dump helper for fingerprints: secrets in clear, used only for hashing."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, BaseModel):
+        return {k: reveal_all(getattr(value, k)) for k in type(value).model_fields}
+    if isinstance(value, list | tuple):
+        return [reveal_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: reveal_all(v) for k, v in value.items()}
+    return value

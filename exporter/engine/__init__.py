@@ -1,0 +1,1 @@
+"""The poll engine: one task per target, immutable snapshots swapped atomically."""

@@ -1,0 +1,208 @@
+"""Owns the target groups and runners, and reconciles them with each (re)loaded config."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from exporter.config.loader import Config, entry_fingerprint
+from exporter.config.model import GlobalConfig, effective_settings
+from exporter.engine.runner import TargetRunner, classify
+from exporter.engine.state import SnapshotStore, TargetKey
+from exporter.sources.api import ApiObserver, Source, SourceContext, Target, TargetGroup
+
+log = structlog.get_logger("exporter.engine")
+
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This replica's share of targets: stable hash of `source/target` modulo count."""
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, source: str, target: str) -> bool:
+        if self.count <= 1:
+            return True
+        digest = hashlib.sha256(f"{source}/{target}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+
+@dataclass
+class GroupHandle:
+    source: str
+    fingerprint: str
+    group: TargetGroup
+    runners: dict[str, TargetRunner] = field(default_factory=dict)
+    discovered: bool = False
+    discovery_error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class Engine:
+    """Runs every target of the current config; a scrape only ever reads `store`."""
+
+    def __init__(
+        self,
+        sources: Mapping[str, type[Source]],
+        *,
+        observer: ApiObserver | None = None,
+        shard: Shard | None = None,
+    ) -> None:
+        self.sources = dict(sources)
+        self.store = SnapshotStore()
+        self.observer = observer
+        self.shard = shard or Shard()
+        self._groups: dict[tuple[str, str], GroupHandle] = {}
+        self._contexts: dict[str, tuple[int, SourceContext]] = {}
+        self._config: Config | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def config(self) -> Config | None:
+        return self._config
+
+    @property
+    def groups(self) -> Mapping[tuple[str, str], GroupHandle]:
+        return self._groups
+
+    def is_ready(self) -> bool:
+        """True once every group has discovered and every target has finished one attempt."""
+        if any(not h.discovered for h in self._groups.values()):
+            return False
+        return all(r.state.attempted for h in self._groups.values() for r in h.runners.values())
+
+    def target(self, source: str, name: str) -> Target | None:
+        for handle in self._groups.values():
+            if handle.source == source and name in handle.runners:
+                return handle.runners[name].target
+        return None
+
+    def _context(self, source: str, config: Config) -> SourceContext:
+        settings = config.sources.get(source)
+        limit = settings.max_concurrent_requests if settings else None
+        limit = limit or self.sources[source].default_max_concurrent_requests
+        known = self._contexts.get(source)
+        if known is not None and known[0] == limit:
+            return known[1]
+        ctx = SourceContext(source, limit, self.observer)
+        self._contexts[source] = (limit, ctx)
+        return ctx
+
+    async def apply(self, config: Config) -> None:
+        """Start added groups, stop removed or changed ones, keep unchanged ones as they are."""
+        async with self._lock:
+            wanted: dict[tuple[str, str], tuple[str, object]] = {}
+            for entry in config.entries:
+                wanted[(entry.source, entry.name)] = (entry_fingerprint(entry), entry)
+            old_global = self._config.global_ if self._config else None
+            global_changed = old_global is not None and old_global != config.global_
+            for key, handle in list(self._groups.items()):
+                fp = wanted.get(key, (None, None))[0]
+                if fp != handle.fingerprint or global_changed:
+                    await self._stop_group(key)
+            self._config = config
+            for entry in config.entries:
+                key = (entry.source, entry.name)
+                if key in self._groups:
+                    continue
+                source = self.sources[entry.source]
+                ctx = self._context(entry.source, config)
+                group = source.build_group(entry, effective_settings(entry, config.global_), ctx)
+                handle = GroupHandle(entry.source, wanted[key][0], group)
+                self._groups[key] = handle
+                handle.task = asyncio.create_task(self._discover_loop(handle), name=f"discover {key}")
+            log.info("config applied", groups=len(self._groups))
+
+    async def _discover_loop(self, handle: GroupHandle) -> None:
+        attempt = 0
+        while True:
+            delay = handle.group.rediscover_interval
+            try:
+                timeout = effective_settings(handle.group.entry, self._global()).timeout
+                async with asyncio.timeout(timeout):
+                    targets = await handle.group.discover()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason, message, retry_after = classify(exc)
+                handle.discovery_error = message
+                attempt += 1
+                log.warning(
+                    "discovery failed",
+                    source=handle.source,
+                    group=handle.group.name,
+                    reason=reason,
+                    error=message,
+                )
+                handle.discovered = True  # an attempt was made; readiness must not hang on it
+                backoff = min(self._global().backoff_max, 2.0 ** min(attempt, 10))
+                await asyncio.sleep(max(backoff, retry_after or 0.0))
+                continue
+            attempt = 0
+            handle.discovery_error = None
+            await self._sync_targets(handle, targets)
+            handle.discovered = True
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+
+    def _global(self) -> GlobalConfig:
+        assert self._config is not None
+        return self._config.global_
+
+    async def _sync_targets(self, handle: GroupHandle, targets: Sequence[Target]) -> None:
+        g = self._global()
+        wanted: dict[str, Target] = {}
+        for target in targets:
+            if not self.shard.owns(handle.source, target.name):
+                continue
+            if self._owned_elsewhere(handle, target.name):
+                log.warning("target already polled by another entry", source=handle.source, target=target.name)
+                continue
+            wanted[target.name] = target
+        for name in list(handle.runners):
+            if name not in wanted:
+                await self._stop_runner(handle, name)
+        for name, target in wanted.items():
+            if name in handle.runners:
+                continue
+            runner = TargetRunner(handle.source, target, self.store, jitter=g.jitter, backoff_max=g.backoff_max)
+            handle.runners[name] = runner
+            runner.start()
+
+    def _owned_elsewhere(self, handle: GroupHandle, name: str) -> bool:
+        return any(h is not handle and h.source == handle.source and name in h.runners for h in self._groups.values())
+
+    async def _stop_runner(self, handle: GroupHandle, name: str) -> None:
+        runner = handle.runners.pop(name)
+        await runner.stop()
+        self.store.remove((handle.source, name))
+
+    async def _stop_group(self, key: tuple[str, str]) -> None:
+        handle = self._groups.pop(key)
+        if handle.task is not None:
+            handle.task.cancel()
+            await asyncio.gather(handle.task, return_exceptions=True)
+        await asyncio.gather(*(self._stop_runner(handle, n) for n in list(handle.runners)))
+        try:
+            await asyncio.wait_for(handle.group.aclose(), timeout=2.0)
+        except Exception as err:
+            log.warning("group close failed", source=handle.source, group=handle.group.name, error=repr(err))
+
+    async def shutdown(self) -> None:
+        """Stop everything; bounded even if a poll ignores cancellation."""
+        stops = [asyncio.create_task(self._stop_group(k)) for k in list(self._groups)]
+        if stops:
+            _done, pending = await asyncio.wait(stops, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+
+    def target_keys(self) -> list[TargetKey]:
+        return list(self.store.states)

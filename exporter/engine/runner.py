@@ -1,0 +1,134 @@
+"""The loop that polls one target until cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+import structlog
+
+from exporter.engine.backoff import next_delay
+from exporter.engine.state import SnapshotStore, TargetState
+from exporter.sources.api import FailureReason, PollError, Target
+
+log = structlog.get_logger("exporter.engine")
+
+
+def classify(exc: BaseException) -> tuple[FailureReason, str, float | None]:
+    """Reason, message and Retry-After of a failed poll; sources should raise PollError."""
+    if isinstance(exc, PollError):
+        return exc.reason, str(exc), exc.retry_after
+    if isinstance(exc, TimeoutError):
+        return "timeout", "poll timed out", None
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return "connection", f"{type(exc).__name__}: {exc}", None
+    return "bad_response", f"unexpected {type(exc).__name__}: {exc}", None
+
+
+class TargetRunner:
+    """Polls one target on its schedule and publishes a new state after each attempt."""
+
+    def __init__(
+        self,
+        source: str,
+        target: Target,
+        store: SnapshotStore,
+        *,
+        jitter: float,
+        backoff_max: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.store = store
+        self.jitter = jitter
+        self.backoff_max = backoff_max
+        self._wall = wall_clock
+        self._failures = 0
+        self._task: asyncio.Task[None] | None = None
+        self.state = TargetState(source=source, name=target.name)
+        store.put(self.state)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"poll {self.source}/{self.target.name}")
+
+    async def stop(self) -> None:
+        """Cancel the loop (even mid-poll) and release the target's sessions."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.target.aclose(), timeout=2.0)
+        except Exception as err:  # a broken close must not block shutdown
+            log.warning("target close failed", source=self.source, target=self.target.name, error=repr(err))
+
+    def _publish(self, state: TargetState) -> None:
+        self.state = state
+        self.store.put(state)
+
+    async def poll_once(self) -> float | None:
+        """One attempt; returns Retry-After if the server asked for one."""
+        settings = self.target.settings
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(settings.timeout):
+                samples = await self.target.poll()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason, message, retry_after = classify(exc)
+            duration = time.perf_counter() - start
+            self._failures += 1
+            state = self.state.after_failure(reason, message, duration)
+            if self._is_stale(state):
+                state = state.dropped_as_stale()
+            self._publish(state)
+            log.warning(
+                "poll failed",
+                source=self.source,
+                target=self.target.name,
+                reason=reason,
+                error=message,
+                consecutive_failures=self._failures,
+            )
+            if reason == "bad_response" and not isinstance(exc, PollError):
+                log.error("unexpected poll error", source=self.source, target=self.target.name, exc_info=exc)
+            return retry_after
+        duration = time.perf_counter() - start
+        self._failures = 0
+        self._publish(self.state.after_success(samples, duration, self._wall()))
+        log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)
+        return None
+
+    def _is_stale(self, state: TargetState) -> bool:
+        last = state.last_success
+        return last is None or self._wall() - last > self.target.settings.stale_after
+
+    async def _run(self) -> None:
+        settings = self.target.settings
+        while True:
+            retry_after = await self.poll_once()
+            delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
+            await self._sleep_watching_staleness(delay)
+
+    async def _sleep_watching_staleness(self, delay: float) -> None:
+        """Sleep until the next poll, dropping device series when they go stale meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            last = self.state.last_success
+            if self.state.up or self.state.stale or last is None:
+                await asyncio.sleep(remaining)
+                return
+            until_stale = last + self.target.settings.stale_after - self._wall()
+            if until_stale >= remaining:
+                await asyncio.sleep(remaining)
+                return
+            await asyncio.sleep(max(0.0, until_stale) + 0.001)
+            if self._is_stale(self.state):
+                self._publish(self.state.dropped_as_stale())

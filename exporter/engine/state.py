@@ -1,0 +1,97 @@
+"""Immutable per-target state and the store that swaps it atomically.
+
+A scrape reads `SnapshotStore.states` once and renders from that mapping;
+writers replace the whole mapping, so a reader never sees half a poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from exporter.metrics.spec import EMPTY, SampleSet
+from exporter.sources.api import FAILURE_REASONS, FailureReason
+
+TargetKey = tuple[str, str]
+"""(source, target name)"""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    source: str
+    name: str
+    up: bool = False
+    attempted: bool = False
+    polls: int = 0
+    failures: Mapping[FailureReason, int] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(FAILURE_REASONS, 0))
+    )
+    last_success: float | None = None
+    last_error: str | None = None
+    last_reason: FailureReason | None = None
+    last_duration: float | None = None
+    stale: bool = False
+    samples: SampleSet = EMPTY
+
+    @property
+    def key(self) -> TargetKey:
+        return (self.source, self.name)
+
+    def after_success(self, samples: SampleSet, duration: float, now: float) -> TargetState:
+        return replace(
+            self,
+            up=True,
+            attempted=True,
+            polls=self.polls + 1,
+            last_success=now,
+            last_error=None,
+            last_reason=None,
+            last_duration=duration,
+            stale=False,
+            samples=samples,
+        )
+
+    def after_failure(self, reason: FailureReason, error: str, duration: float) -> TargetState:
+        failures = dict(self.failures)
+        failures[reason] = failures.get(reason, 0) + 1
+        return replace(
+            self,
+            up=False,
+            attempted=True,
+            polls=self.polls + 1,
+            failures=MappingProxyType(failures),
+            last_error=error,
+            last_reason=reason,
+            last_duration=duration,
+        )
+
+    def dropped_as_stale(self) -> TargetState:
+        return replace(self, stale=True, samples=EMPTY)
+
+
+class SnapshotStore:
+    """Copy-on-write map of target states, plus a generation that bumps on every change."""
+
+    def __init__(self) -> None:
+        self._states: Mapping[TargetKey, TargetState] = MappingProxyType({})
+        self.generation = 0
+
+    @property
+    def states(self) -> Mapping[TargetKey, TargetState]:
+        return self._states
+
+    def put(self, state: TargetState) -> None:
+        new = dict(self._states)
+        new[state.key] = state
+        self._swap(new)
+
+    def remove(self, key: TargetKey) -> None:
+        if key in self._states:
+            new = dict(self._states)
+            del new[key]
+            self._swap(new)
+
+    def _swap(self, new: dict[TargetKey, TargetState]) -> None:
+        self._states = MappingProxyType(new)
+        self.generation += 1

@@ -1,0 +1,1 @@
+"""Metric declarations, immutable sample sets, self-metrics and exposition."""

@@ -1,0 +1,99 @@
+"""Declared metric families and the immutable sample sets a poll produces.
+
+Every metric the exporter can emit is declared once as a `MetricSpec`. The
+declarations drive rendering, pre-initialisation and the docs check, so a
+metric cannot exist in code without being documented.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+MetricType = Literal["gauge", "counter", "histogram"]
+
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LABEL_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric family: name, help, type and label names, fixed at import time."""
+
+    name: str
+    help: str
+    type: MetricType
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"metric name {self.name!r} is not snake_case")
+        if (self.type == "counter") != self.name.endswith("_total"):
+            raise ValueError(f"metric {self.name!r}: _total is for counters and counters only")
+        for label in self.labels:
+            if not _LABEL_RE.match(label) or label.startswith("__"):
+                raise ValueError(f"metric {self.name!r}: bad label name {label!r}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"metric {self.name!r}: duplicate label names")
+
+
+Sample = tuple[tuple[str, ...], float]
+"""Label values in the spec's label order, and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySamples:
+    spec: MetricSpec
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSet:
+    """Everything one poll of one target produced. Never mutated after build()."""
+
+    families: tuple[FamilySamples, ...] = ()
+
+    def __len__(self) -> int:
+        return sum(len(f.samples) for f in self.families)
+
+    def get(self, name: str) -> tuple[Sample, ...]:
+        """Samples of one family by name; handy in tests and actions."""
+        for fam in self.families:
+            if fam.spec.name == name:
+                return fam.samples
+        return ()
+
+
+EMPTY = SampleSet()
+
+
+@dataclass
+class SampleSetBuilder:
+    """Collects samples while a collector walks API data.
+
+    `None` values are skipped, so optional vendor fields ("only when known")
+    need no special casing, and NaN is never exported.
+    """
+
+    _data: dict[MetricSpec, list[Sample]] = field(default_factory=dict)
+
+    def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
+        if value is None:
+            return
+        fvalue = float(value)
+        if math.isnan(fvalue):
+            return
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
+        self._data.setdefault(spec, []).append((tuple(str(v) for v in labels), fvalue))
+
+    def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
+        families = other.families if isinstance(other, SampleSet) else other
+        for fam in families:
+            self._data.setdefault(fam.spec, []).extend(fam.samples)
+
+    def build(self) -> SampleSet:
+        return SampleSet(tuple(FamilySamples(spec, tuple(s)) for spec, s in self._data.items() if s))

@@ -1,0 +1,1 @@
+"""Vendor sources. The core reaches them only through `registry`."""

@@ -1,0 +1,165 @@
+"""The contract between the vendor-neutral core and a vendor source package.
+
+A source (one package under `exporter.sources`) turns each config entry of
+its kind into a `TargetGroup`. A group yields `Target`s, and each target is
+polled by the engine on its own schedule. The core never imports a vendor
+module directly; it goes through `exporter.sources.registry`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+
+from exporter.metrics.spec import MetricSpec, SampleSet
+
+if TYPE_CHECKING:
+    from exporter.config.types import TargetEntry
+
+FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response"]
+FAILURE_REASONS: tuple[FailureReason, ...] = (
+    "timeout",
+    "connection",
+    "http_status",
+    "auth",
+    "rate_limited",
+    "bad_response",
+)
+
+
+class PollError(Exception):
+    """A poll failed for a reason the engine counts; the message names the cause.
+
+    Messages must never contain secrets: they reach logs and the landing page.
+    """
+
+    def __init__(self, reason: FailureReason, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.reason: FailureReason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """Per-target schedule, all in seconds."""
+
+    interval: float
+    timeout: float
+    stale_after: float
+
+
+class ApiObserver(Protocol):
+    def observe_api_request(self, source: str, endpoint: str, seconds: float) -> None: ...
+
+
+class SourceContext:
+    """What the core lends a source: a shared request limit and API instrumentation."""
+
+    def __init__(self, source: str, max_concurrent_requests: int, observer: ApiObserver | None = None) -> None:
+        self.source = source
+        self._slots = asyncio.Semaphore(max_concurrent_requests)
+        self._observer = observer
+
+    @asynccontextmanager
+    async def request(self, endpoint: str) -> AsyncIterator[None]:
+        """Hold one of the source's request slots and time the call.
+
+        `endpoint` is a route template such as `GET /powerstrip/{id}` so the
+        label set stays bounded; it must be one of the source's `api_endpoints`.
+        """
+        async with self._slots:
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                if self._observer is not None:
+                    self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
+
+
+class Target(ABC):
+    """One polled thing; `name` becomes the `target` label.
+
+    Construction must be cheap and do no I/O: reloads build targets and may
+    throw them away. Open sessions lazily in `poll()`.
+    """
+
+    def __init__(self, name: str, settings: PollSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    @abstractmethod
+    async def poll(self) -> SampleSet:
+        """Fetch from the device/API and return every device sample of this target.
+
+        Raise `PollError` for known failures. The engine applies the timeout.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions; called when the target stops."""
+
+
+class TargetGroup(ABC):
+    """What one config entry expands to. Static groups return fixed targets."""
+
+    #: seconds between discover() calls; None means discover once.
+    rediscover_interval: float | None = None
+
+    def __init__(self, entry: TargetEntry) -> None:
+        self.entry = entry
+        self.name = entry.name
+
+    @abstractmethod
+    async def discover(self) -> Sequence[Target]:
+        """Return the current targets. Raise PollError if discovery fails."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release shared sessions after all targets have stopped."""
+
+
+class Simulator(Protocol):
+    """A vendor API simulator, runnable standalone (`powerstrip-exporter simulate NAME`)."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    async def serve(self, args: argparse.Namespace) -> None:
+        """Start serving, print the URL, and run until cancelled."""
+
+
+class DemoFleet(Protocol):
+    """A running simulator fleet for `powerstrip-exporter demo`."""
+
+    entries: list[dict[str, object]]
+    """Raw config entries (as YAML would give them) pointing at the simulator."""
+
+    description: str
+
+    async def aclose(self) -> None: ...
+
+
+class Source(ABC):
+    """A vendor integration. Subclasses are registered in `exporter.sources.registry`."""
+
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    api_endpoints: ClassVar[tuple[str, ...]]
+    entry_model: ClassVar[type[TargetEntry]]
+    default_max_concurrent_requests: ClassVar[int] = 16
+
+    @classmethod
+    @abstractmethod
+    def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
+        """Turn a validated entry into a group. No I/O here."""
+
+    @classmethod
+    def simulator(cls) -> Simulator | None:
+        return None
+
+    @classmethod
+    async def start_demo(cls, host: str) -> DemoFleet | None:
+        return None

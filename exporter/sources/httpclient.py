@@ -1,0 +1,59 @@
+"""Vendor-neutral helpers for source clients: error classification and safe JSON reads."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from exporter.sources.api import PollError
+
+_SNIPPET = 80
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify_transport_error(exc: BaseException, what: str) -> PollError:
+    """Map aiohttp/asyncio failures to the engine's reasons. `what` names the call."""
+    if isinstance(exc, PollError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return PollError("timeout", f"{what}: timed out")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return PollError("http_status", f"{what}: HTTP {exc.status}")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return PollError("connection", f"{what}: connection dropped ({type(exc).__name__})")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return PollError("connection", f"{what}: {type(exc).__name__}: {exc}")
+    return PollError("bad_response", f"{what}: {type(exc).__name__}")
+
+
+def snippet(body: bytes) -> str:
+    text = body[:_SNIPPET].decode("utf-8", "replace").replace("\n", " ").strip()
+    return text + ("..." if len(body) > _SNIPPET else "")
+
+
+def decode_json(body: bytes, content_type: str, what: str) -> Any:
+    """Parse a JSON body or fail as bad_response, saying what came instead."""
+    if body.lstrip()[:1] == b"<" or "html" in content_type:
+        raise PollError("bad_response", f"{what}: expected JSON, got an HTML page: {snippet(body)}")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise PollError("bad_response", f"{what}: malformed JSON: {snippet(body)}") from None

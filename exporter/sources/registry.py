@@ -1,0 +1,41 @@
+"""The one place that names the vendor packages.
+
+A new vendor is a new folder under `exporter/sources/` and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from exporter.sources.api import Source
+
+SOURCES: dict[str, str] = {
+    "cloudtrax": "exporter.sources.cloudtrax:CloudTraxSource",
+    "dli": "exporter.sources.dli:DliSource",
+}
+
+_extra: dict[str, type[Source]] = {}
+
+
+def register(source: type[Source]) -> None:
+    """Add a source at run time (tests use this for a fake source)."""
+    _extra[source.name] = source
+
+
+def unregister(name: str) -> None:
+    _extra.pop(name, None)
+
+
+def load_sources() -> dict[str, type[Source]]:
+    found: dict[str, type[Source]] = {}
+    for name, ref in SOURCES.items():
+        module_name, _, attr = ref.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a vendor package not present yet
+        found[name] = getattr(module, attr)
+    found.update(_extra)
+    return found
