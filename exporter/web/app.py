@@ -1,0 +1,55 @@
+"""aiohttp routes. `/metrics` renders snapshots only; no handler awaits a device."""
+
+from __future__ import annotations
+
+import yaml
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from exporter.daemon import Daemon
+from exporter.web.landing import render_landing
+
+DAEMON_KEY = web.AppKey("daemon", Daemon)
+
+
+def build_app(daemon: Daemon) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[DAEMON_KEY] = daemon
+    metrics = make_aiohttp_handler(daemon.registry)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_get("/", landing)
+    app.router.add_get("/config", show_config)
+    app.router.add_post("/-/reload", reload)
+    return app
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy.\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[DAEMON_KEY].engine.is_ready():
+        return web.Response(text="Ready.\n")
+    return web.Response(status=503, text="Not ready: some targets have not finished their first poll.\n")
+
+
+async def landing(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    return web.Response(text=render_landing(list(daemon.engine.store.states.values())), content_type="text/html")
+
+
+async def show_config(request: web.Request) -> web.Response:
+    config = request.app[DAEMON_KEY].config
+    data = config.redacted() if config else {}
+    return web.Response(text=yaml.safe_dump(data, sort_keys=False), content_type="text/plain")
+
+
+async def reload(request: web.Request) -> web.Response:
+    result = await request.app[DAEMON_KEY].reload()
+    if result.ok:
+        return web.Response(text="Config reloaded.\n")
+    return web.Response(
+        status=400, text="Reload failed; the running config is unchanged:\n" + "\n".join(result.messages) + "\n"
+    )
