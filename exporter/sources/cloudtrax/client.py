@@ -1,0 +1,459 @@
+"""Async CloudTrax API client: signing, clock-skew recovery, typed results and errors.
+
+One client (one aiohttp session) serves one account key. Every call names its
+endpoint template (see `endpoints`) and runs inside `request_slot(template)`,
+which the collector wires to `SourceContext.request` for bounded concurrency
+and API instrumentation. The key and secret never appear in logs, reprs or
+exception text: server messages are redacted before they become errors.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import structlog
+from pydantic import BaseModel, ValidationError
+from yarl import URL
+
+from exporter.sources.api import PollError
+from exporter.sources.cloudtrax import endpoints as ep
+from exporter.sources.cloudtrax.errors import (
+    CLOCK_SKEW,
+    ApiErrorDetail,
+    CloudTraxBadResponse,
+    CloudTraxError,
+    CloudTraxTransportError,
+    classify_status,
+)
+from exporter.sources.cloudtrax.models import (
+    ActionResult,
+    CreatedPowerStrip,
+    FirmwareVersion,
+    FirmwareVersionList,
+    Network,
+    NetworkList,
+    NetworkSettings,
+    PowerStrip,
+    PowerStripList,
+    PowerStripSummary,
+    ServerTime,
+    UsageResponse,
+    UsageSample,
+)
+from exporter.sources.cloudtrax.signing import new_nonce, signed_headers
+from exporter.sources.httpclient import classify_transport_error, decode_json, parse_retry_after, snippet
+
+log = structlog.get_logger("exporter.sources.cloudtrax")
+
+DEFAULT_BASE_URL = "https://api-v3.cloudtrax.com"
+UsagePeriod = Literal["2hours", "day", "week", "month"]
+USAGE_PERIODS: tuple[UsagePeriod, ...] = ("2hours", "day", "week", "month")
+
+RequestSlot = Callable[[str], AbstractAsyncContextManager[None]]
+_M = TypeVar("_M", bound=BaseModel)
+_REDACTED = "<redacted>"
+
+
+@asynccontextmanager
+async def _no_slot(_endpoint: str) -> Any:
+    yield
+
+
+def _object_id(value: int, what: str) -> int:
+    """Ids go into URL paths, so only positive integers are allowed."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+class _Response:
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+
+class CloudTraxClient:
+    """A signed client for one key/secret pair. Open lazily; close with `aclose()`."""
+
+    def __init__(
+        self,
+        key: str,
+        secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        request_slot: RequestSlot | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.time,
+        nonce: Callable[[], str] = new_nonce,
+    ) -> None:
+        self._key = key
+        self._secret = secret
+        self.base_url = base_url.rstrip("/")
+        self._prefix = urlsplit(self.base_url).path.rstrip("/")
+        self.timeout = timeout
+        self._slot: RequestSlot = request_slot or _no_slot
+        self._ssl = ssl_context
+        self._clock = clock
+        self._nonce = nonce
+        self._session: aiohttp.ClientSession | None = None
+        self.clock_offset = 0.0
+        """Seconds to add to the local clock to get the server's, learnt after a 13002."""
+
+    def __repr__(self) -> str:
+        return f"CloudTraxClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> CloudTraxClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                raise_for_status=False,
+            )
+        return self._session
+
+    def _redact(self, text: str) -> str:
+        for secret in (self._secret, self._key):
+            if secret:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    # -- transport ---------------------------------------------------------
+
+    async def _send(self, template: str, method: str, path_qs: str, body: bytes) -> _Response:
+        wire_path = self._prefix + path_qs
+        timestamp = int(self._clock() + self.clock_offset)
+        headers = signed_headers(self._key, self._secret, wire_path, body, timestamp=timestamp, nonce=self._nonce())
+        url = URL(self.base_url + path_qs, encoded=True)
+        what = f"{method} {path_qs.partition('?')[0]}"
+        start = time.perf_counter()
+        async with self._slot(template):
+            try:
+                async with self._get_session().request(
+                    method, url, data=body if body else None, headers=headers, allow_redirects=False
+                ) as resp:
+                    raw = await resp.read()
+                    response = _Response(resp.status, raw, resp.content_type or "", dict(resp.headers))
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failure = classify_transport_error(exc, what)
+                raise CloudTraxTransportError(failure.reason, self._redact(str(failure)), request=what) from None
+        log.debug(
+            "cloudtrax request",
+            request=what,
+            endpoint=template,
+            status=response.status,
+            seconds=round(time.perf_counter() - start, 4),
+        )
+        return response
+
+    async def _call(
+        self,
+        template: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        payload: Any = None,
+        resync: bool = True,
+    ) -> _Response:
+        """Send one signed request; after a 13002 resync the clock and try exactly once more."""
+        method = ep.split(template)[0]
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8") if payload is not None else b""
+        path_qs = path + ("?" + urlencode(query) if query else "")
+        what = f"{method} {path}"
+        response = await self._send(template, method, path_qs, body)
+        if 200 <= response.status < 300:
+            return response
+        error = self._error(what, response)
+        if not (resync and CLOCK_SKEW in error.codes):
+            raise error
+        await self._resync_clock(response, error)
+        response = await self._send(template, method, path_qs, body)
+        if 200 <= response.status < 300:
+            return response
+        raise self._error(what, response)
+
+    async def _resync_clock(self, skewed: _Response, error: CloudTraxError) -> None:
+        """Learn the server's clock from `GET /time`, else from the 13002 answer's Date header."""
+        before = self._clock()
+        try:
+            server = await self._server_time(resync=False)
+        except CloudTraxError as exc:
+            date = _parse_http_date(skewed.headers.get("Date"))
+            if date is None:
+                raise error from None
+            log.warning("GET /time failed; using the Date header to correct the clock", error=str(exc))
+            self.clock_offset = date - before
+        else:
+            after = self._clock()
+            self.clock_offset = server.timestamp() - (before + after) / 2
+        log.info("cloudtrax clock offset corrected after 13002", offset_seconds=round(self.clock_offset, 1))
+
+    def _error(self, what: str, response: _Response) -> CloudTraxError:
+        details = self._envelope(response)
+        cls, reason = classify_status(response.status, details)
+        text = f"{what}: HTTP {response.status}"
+        if details:
+            text += ": " + details[0].describe()
+            if len(details) > 1:
+                text += f" (and {len(details) - 1} more)"
+        elif response.body.lstrip()[:1] == b"<" or "html" in response.content_type:
+            text += ": an HTML page"
+        elif response.body:
+            text += ": " + snippet(response.body)
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if response.status == 429 else None
+        if retry_after is not None:
+            text += f" (Retry-After {retry_after:g}s)"
+        return cls(
+            reason,
+            self._redact(text),
+            request=what,
+            status=response.status,
+            errors=details,
+            retry_after=retry_after,
+        )
+
+    def _envelope(self, response: _Response) -> list[ApiErrorDetail]:
+        """The `errors[]` of a CloudTrax error body, or [] when the body is something else."""
+        try:
+            data = json.loads(response.body)
+        except (ValueError, UnicodeDecodeError):
+            return []
+        if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
+            return []
+        details = []
+        for item in data["errors"]:
+            if not isinstance(item, dict):
+                continue
+            code = item.get("code")
+            try:
+                code_int = int(code) if code is not None and not isinstance(code, bool) else None
+            except (TypeError, ValueError):
+                code_int = None
+            values = item.get("values")
+            details.append(
+                ApiErrorDetail(
+                    code=code_int,
+                    message=self._redact(str(item.get("message") or "")),
+                    context=self._redact(str(item.get("context") or "")),
+                    values=(
+                        {str(k): self._redact(str(v)) for k, v in values.items()} if isinstance(values, dict) else {}
+                    ),
+                )
+            )
+        return details
+
+    def _json(self, what: str, response: _Response) -> dict[str, Any]:
+        """A 2xx body as a JSON object; an `errors` envelope even on 2xx is still an error."""
+        try:
+            data = decode_json(response.body, response.content_type, what)
+        except PollError as exc:  # bad_response: HTML or malformed JSON
+            raise CloudTraxBadResponse(
+                "bad_response", self._redact(str(exc)), request=what, status=response.status
+            ) from None
+        if not isinstance(data, dict):
+            kind = "a list" if isinstance(data, list) else type(data).__name__
+            raise CloudTraxBadResponse(
+                "bad_response", f"{what}: expected a JSON object, got {kind}", request=what, status=response.status
+            )
+        if isinstance(data.get("errors"), list) and data["errors"]:
+            raise self._error(what, response)
+        return data
+
+    def _parse(self, model: type[_M], what: str, response: _Response) -> _M:
+        data = self._json(what, response)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)[:3]
+            )
+            raise CloudTraxBadResponse(
+                "bad_response",
+                self._redact(f"{what}: unexpected response shape: {problems}"),
+                request=what,
+                status=response.status,
+            ) from None
+
+    def _action(self, what: str, response: _Response) -> ActionResult:
+        """Any 2xx is success; keep the 1009 element if one came back."""
+        try:
+            data = json.loads(response.body) if response.body.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict):
+            if isinstance(data.get("errors"), list) and data["errors"]:
+                raise self._error(what, response)
+            code = data.get("code")
+            return ActionResult(
+                status=response.status,
+                code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+                message=str(data.get("message") or ""),
+                context=str(data.get("context") or ""),
+            )
+        return ActionResult(status=response.status)
+
+    async def _get_model(self, template: str, path: str, model: type[_M], query: Mapping[str, str] | None = None) -> _M:
+        response = await self._call(template, path, query=query)
+        return self._parse(model, f"GET {path}", response)
+
+    async def _act(self, template: str, path: str, payload: Any = None) -> ActionResult:
+        response = await self._call(template, path, payload=payload)
+        return self._action(f"{ep.split(template)[0]} {path}", response)
+
+    # -- account -----------------------------------------------------------
+
+    async def server_time(self) -> datetime:
+        """`GET /time`: the server's clock (used to correct skew after a 13002)."""
+        return await self._server_time(resync=True)
+
+    async def _server_time(self, *, resync: bool) -> datetime:
+        response = await self._call(ep.TIME, "/time", resync=resync)
+        return self._parse(ServerTime, "GET /time", response).time
+
+    async def list_networks(self) -> list[Network]:
+        """`GET /network/list`: every network the key can see (one for a network key)."""
+        return (await self._get_model(ep.NETWORK_LIST, "/network/list", NetworkList)).networks
+
+    # -- power strips ------------------------------------------------------
+
+    async def list_powerstrips(self, network_id: int) -> list[PowerStripSummary]:
+        nid = _object_id(network_id, "network_id")
+        path = f"/powerstrip/network/{nid}/list"
+        return (await self._get_model(ep.LIST_POWERSTRIPS, path, PowerStripList)).powerstrips
+
+    async def create_powerstrip(
+        self,
+        network_id: int,
+        *,
+        mac: str,
+        name: str,
+        description: str = "",
+        model: str = "",
+        confirm_transfer: bool = False,
+    ) -> int:
+        """Register a strip by MAC in a network; returns the new `powerstrip_id`."""
+        nid = _object_id(network_id, "network_id")
+        path = f"/powerstrip/network/{nid}"
+        payload = {
+            "mac": mac,
+            "name": name,
+            "description": description,
+            "model": model,
+            "confirm_transfer": confirm_transfer,
+        }
+        response = await self._call(ep.CREATE_POWERSTRIP, path, payload=payload)
+        return self._parse(CreatedPowerStrip, f"POST {path}", response).powerstrip_id
+
+    async def get_powerstrip(self, powerstrip_id: int) -> PowerStrip:
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._get_model(ep.GET_POWERSTRIP, f"/powerstrip/{sid}", PowerStrip)
+
+    async def update_powerstrip(self, powerstrip_id: int, changes: Mapping[str, Any]) -> ActionResult:
+        """`PUT /powerstrip/<id>` with the given fields (see the vendor's update body)."""
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._act(ep.UPDATE_POWERSTRIP, f"/powerstrip/{sid}", dict(changes))
+
+    async def set_port_enabled(self, powerstrip_id: int, port_id: int, enabled: bool) -> ActionResult:
+        """Switch one port on or off. The API has no per-port switch, so this reads the strip
+        and PUTs its full port list with one `enable` changed (partial PUTs are undocumented)."""
+        strip = await self.get_powerstrip(powerstrip_id)
+        if not any(p.port_id == port_id for p in strip.ports):
+            raise ValueError(f"powerstrip {powerstrip_id} has no port {port_id}")
+        ports = [
+            {
+                "port_id": p.port_id,
+                "label": p.label,
+                "enable": enabled if p.port_id == port_id else bool(p.enable),
+                "connection_check_name": p.connection_check_name,
+            }
+            for p in strip.ports
+        ]
+        return await self.update_powerstrip(powerstrip_id, {"ports": ports})
+
+    async def delete_powerstrip(self, powerstrip_id: int) -> ActionResult:
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._act(ep.DELETE_POWERSTRIP, f"/powerstrip/{sid}")
+
+    async def get_usage(self, powerstrip_id: int, period: UsagePeriod = "day") -> list[UsageSample]:
+        """Usage history, oldest first whatever order the server used."""
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        if period not in USAGE_PERIODS:
+            raise ValueError(f"period must be one of {', '.join(USAGE_PERIODS)}, got {period!r}")
+        result = await self._get_model(ep.USAGE, f"/powerstrip/{sid}/usage", UsageResponse, {"period": period})
+        return sorted(result.usage, key=lambda s: s.time)
+
+    async def checkin_powerstrip(self, powerstrip_id: int) -> ActionResult:
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._act(ep.CHECKIN, f"/powerstrip/{sid}/checkin")
+
+    async def reboot_powerstrip(self, powerstrip_id: int) -> ActionResult:
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._act(ep.REBOOT, f"/powerstrip/{sid}/reboot")
+
+    async def enable_pairing(self, powerstrip_id: int) -> ActionResult:
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        return await self._act(ep.ENABLE_PAIRING, f"/powerstrip/{sid}/enable_pairing")
+
+    async def reset_port(self, powerstrip_id: int, port_id: int) -> ActionResult:
+        """Power-cycle one port (CloudTrax port ids start at 1)."""
+        sid = _object_id(powerstrip_id, "powerstrip_id")
+        pid = _object_id(port_id, "port_id")
+        return await self._act(ep.RESET_PORT, f"/powerstrip/{sid}/port/{pid}/reset")
+
+    # -- network-wide power-strip settings ---------------------------------
+
+    async def get_network_settings(self, network_id: int) -> NetworkSettings:
+        nid = _object_id(network_id, "network_id")
+        return await self._get_model(ep.GET_NETWORK_SETTINGS, f"/powerstrip/network/{nid}/settings", NetworkSettings)
+
+    async def update_network_settings(self, network_id: int, changes: Mapping[str, Any]) -> ActionResult:
+        """Fields: enable_power_switch, enable_mesh, enable_upgrade (bool), firmware_tag (str)."""
+        nid = _object_id(network_id, "network_id")
+        return await self._act(ep.UPDATE_NETWORK_SETTINGS, f"/powerstrip/network/{nid}/settings", dict(changes))
+
+    async def expedite_upgrade(self, network_id: int) -> ActionResult:
+        nid = _object_id(network_id, "network_id")
+        return await self._act(ep.EXPEDITE_UPGRADE, f"/powerstrip/network/{nid}/expedite_upgrade")
+
+    async def list_firmware_versions(self, network_id: int) -> list[FirmwareVersion]:
+        nid = _object_id(network_id, "network_id")
+        path = f"/powerstrip/network/{nid}/firmware_versions"
+        return (await self._get_model(ep.FIRMWARE_VERSIONS, path, FirmwareVersionList)).firmware_versions
+
+
+def _parse_http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,313 @@
+"""Typed, tolerant views of CloudTrax power-strip responses.
+
+The documents disagree with themselves in places (`ip` is `""` in one example
+and `null` in another; `last_checkin` is `""` or carries 0-3 fractional digits;
+numbers are ints or floats; `lifecycle`/`subscription` are null or objects), and
+fields were added over the years. So scalar fields accept every documented
+variant, unknown fields are ignored, and only ids and container shapes are
+required. What cannot be meant at all is rejected by the client as `bad_response`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def parse_time(value: object) -> datetime | None:
+    """ISO 8601 / RFC 3339 with any number of fractional digits; `""` and null mean unknown."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text[-1] in "zZ":
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 time, got {value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"expected an ISO 8601 time, got {type(value).__name__}")
+
+
+def _number(value: object) -> float | None:
+    """int, float or numeric string; anything else (null, "", garbage) is unknown, not zero."""
+    if value is None or isinstance(value, bool):
+        return float(value) if isinstance(value, bool) else None
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"true", "1", "yes", "on"}:
+            return True
+        if lowered in {"false", "0", "no", "off"}:
+            return False
+    return None
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _optional_text(value: object) -> str | None:
+    text = _text(value)
+    return text or None
+
+
+def _object_or_none(value: object) -> object:
+    """lifecycle/subscription: null or an object; any other shape is treated as unknown."""
+    return value if isinstance(value, dict) else None
+
+
+def _list_or_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+def _identifier(value: object) -> object:
+    """Ids are integers; accept `"12"` and `12.0` but never booleans or fractions."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer id, got a boolean")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(parse_time)]
+Number = Annotated[float | None, BeforeValidator(_number)]
+Flag = Annotated[bool | None, BeforeValidator(_flag)]
+Text = Annotated[str, BeforeValidator(_text)]
+OptText = Annotated[str | None, BeforeValidator(_optional_text)]
+Id = Annotated[int, BeforeValidator(_identifier)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Lifecycle(_Model):
+    """Model end-of-sale/end-of-life dates (added 2024); null values mean "ask Datto"."""
+
+    end_of_sale: Timestamp = None
+    end_of_life: Timestamp = None
+
+
+class Subscription(_Model):
+    is_active: Flag = None
+    start_date: Timestamp = None
+    end_date: Timestamp = None
+    term: OptText = None
+    term_length: Number = None
+    is_evergreen: Flag = None
+
+
+class PowerStripSummary(_Model):
+    """One element of `GET /powerstrip/network/<id>/list`."""
+
+    powerstrip_id: Id
+    mac: Text = ""
+    name: Text = ""
+    model: Text = ""
+    ip: OptText = None
+    created: Timestamp = None
+    firmware_version: Text = ""
+    enabled_ports: Number = None
+    port_count: Number = None
+    last_checkin: Timestamp = None
+    need_pairing: Flag = None
+    cloud_status: Text = ""
+    role: Text = ""
+    mesh_ip: OptText = None
+    lifecycle: Annotated[Lifecycle | None, BeforeValidator(_object_or_none)] = None
+    subscription: Annotated[Subscription | None, BeforeValidator(_object_or_none)] = None
+    surge_protection_active: Flag = None
+    voltage_v: Number = None
+    frequency_hz: Number = None
+    uptime_seconds: Number = None
+    active_ports: Number = None
+
+    @property
+    def is_up(self) -> bool:
+        return self.cloud_status.strip().lower() == "up"
+
+
+class Port(_Model):
+    port_id: Id
+    label: Text = ""
+    enable: Flag = None
+    connection_check_name: OptText = None
+    current_a: Number = None
+    apparent_power_va: Number = None
+    active_power_w: Number = None
+    reactive_power_var: Number = None
+    power_factor: Number = None
+
+
+class ScheduleEntry(_Model):
+    powerstrip_port_schedule_id: Annotated[int | None, BeforeValidator(_identifier)] = None
+    port_ids: Annotated[list[int], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    days_of_week: Annotated[list[str], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    hour: Number = None
+    minute: Number = None
+    action: Text = ""
+
+
+class ConnectionCheck(_Model):
+    connection_check_name: Text = ""
+    hostname_1: OptText = None
+    hostname_2: OptText = None
+    hostname_3: OptText = None
+    hostname_4: OptText = None
+
+
+class PowerStrip(PowerStripSummary):
+    """`GET /powerstrip/<id>`: the list fields (minus port counts) plus settings and ports."""
+
+    network_id: Annotated[int | None, BeforeValidator(_identifier)] = None
+    description: Text = ""
+    enable_pairing: Flag = None
+    enable_power_switch: Flag = None
+    enable_connection_check: Flag = None
+    enable_connection_check_during_maintenance: Flag = None
+    connection_check_max_retries: Number = None
+    connection_check_time_between_retries: Number = None
+    enable_mesh: Flag = None
+    last_modified: Timestamp = None
+    ports: Annotated[list[Port], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    schedule: Annotated[list[ScheduleEntry], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    connection_checks: Annotated[list[ConnectionCheck], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+
+
+class UsagePort(_Model):
+    active_power_w: Number = None
+    voltage_v: Number = None
+    current_a: Number = None
+
+
+class UsageSample(_Model):
+    """One point of `GET /powerstrip/<id>/usage`; `ports` is keyed by port id as a string."""
+
+    time: datetime
+    ports: Annotated[dict[str, UsagePort], BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=dict
+    )
+    memory_available: Number = None
+    role: Text = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _time(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "time" in data:
+            data = {**data, "time": parse_time(data["time"])}
+        return data
+
+
+class NetworkSettings(_Model):
+    """`GET /powerstrip/network/<id>/settings`."""
+
+    enable_power_switch: Flag = None
+    enable_mesh: Flag = None
+    enable_upgrade: Flag = None
+    firmware_tag: OptText = None
+
+
+class FirmwareVersion(_Model):
+    """One allowed firmware; `tag_id` is a string in the docs, kept as text."""
+
+    tag_id: Text = ""
+    tag: Text = ""
+    build: Text = ""
+
+
+class Network(_Model):
+    """One element of `GET /network/list`; api-v2 also sends `network_id` (= `id`)."""
+
+    id: Id
+    name: Text = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "id" not in data and "network_id" in data:
+            data = {**data, "id": data["network_id"]}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """Outcome of a call with no payload of its own (update, delete, reboot, reset, ...).
+
+    Any 2xx is success. When the server sends the "1009 Success" element, its
+    code, message and context are kept; otherwise they are None/"".
+    """
+
+    status: int
+    code: int | None = None
+    message: str = ""
+    context: str = ""
+
+
+# Response envelopes: the client validates whole bodies through these.
+
+
+class PowerStripList(_Model):
+    powerstrips: Annotated[list[PowerStripSummary], BeforeValidator(_list_or_empty)]
+
+
+class CreatedPowerStrip(_Model):
+    powerstrip_id: Id
+
+
+class UsageResponse(_Model):
+    usage: Annotated[list[UsageSample], BeforeValidator(_list_or_empty)]
+
+
+class FirmwareVersionList(_Model):
+    firmware_versions: Annotated[list[FirmwareVersion], BeforeValidator(_list_or_empty)]
+
+
+class NetworkList(_Model):
+    networks: Annotated[list[Network], BeforeValidator(_list_or_empty)]
+
+
+class ServerTime(_Model):
+    time: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _time(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "time" in data:
+            data = {**data, "time": parse_time(data["time"])}
+        return data
