@@ -1,0 +1,191 @@
+"""One poll of one network: which calls to make, and the samples they turn into.
+
+Per cycle: one list for the network, one get per listed strip; usage per strip
+only once `usage_interval` has passed for it, and settings plus firmware
+versions only once `settings_interval` has passed. Results of the slower reads
+are cached and re-emitted in every snapshot. No object is requested twice in a
+cycle. Strip-level values come from the list (the documented source of port
+counts); port readings from the get.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from exporter.metrics.spec import SampleSet, SampleSetBuilder
+from exporter.sources.cloudtrax import metrics as m
+from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
+from exporter.sources.cloudtrax.energy import EnergyLedger
+from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
+from exporter.sources.cloudtrax.gather import gather_or_fail
+from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip, PowerStripSummary
+
+
+class NetworkCollector:
+    """Polls one network and keeps the caches of its slower reads between cycles."""
+
+    def __init__(
+        self,
+        network_id: int,
+        client: Callable[[], CloudTraxClient],
+        *,
+        usage_interval: float,
+        usage_period: UsagePeriod,
+        settings_interval: float,
+        ledger: EnergyLedger,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.network_id = network_id
+        self._client = client
+        self.usage_interval = usage_interval
+        self.usage_period: UsagePeriod = usage_period
+        self.settings_interval = settings_interval
+        self.ledger = ledger
+        self._clock = clock
+        self._usage_due: dict[int, float] = {}
+        self._settings: NetworkSettings | None = None
+        self._settings_due = 0.0
+        self._firmware: list[FirmwareVersion] | None = None
+        self._firmware_due = 0.0
+
+    async def collect(self) -> SampleSet:
+        client = self._client()
+        listed = await client.list_powerstrips(self.network_id)
+        strips = list({s.powerstrip_id: s for s in listed}.values())
+        now = self._clock()
+        present = {s.powerstrip_id for s in strips}
+        for gone in set(self._usage_due) - present:
+            del self._usage_due[gone]
+
+        details: dict[int, PowerStrip | None] = {}
+
+        async def get(strip_id: int) -> None:
+            try:
+                details[strip_id] = await client.get_powerstrip(strip_id)
+            except CloudTraxNotFoundError:
+                details[strip_id] = None  # deleted between list and get: drop it from this snapshot
+
+        async def usage(strip_id: int) -> None:
+            try:
+                samples = await client.get_usage(strip_id, self.usage_period)
+            except CloudTraxNotFoundError:
+                return
+            self.ledger.integrate(self.network_id, strip_id, samples)
+            self._usage_due[strip_id] = self._clock() + self.usage_interval
+
+        async def settings() -> None:
+            self._settings = await client.get_network_settings(self.network_id)
+            self._settings_due = self._clock() + self.settings_interval
+
+        async def firmware() -> None:
+            self._firmware = await client.list_firmware_versions(self.network_id)
+            self._firmware_due = self._clock() + self.settings_interval
+
+        calls: list[Callable[[], Awaitable[None]]] = [partial(get, s.powerstrip_id) for s in strips]
+        calls += [partial(usage, s.powerstrip_id) for s in strips if self._usage_due.get(s.powerstrip_id, 0.0) <= now]
+        if self._settings is None or self._settings_due <= now:
+            calls.append(settings)
+        if self._firmware is None or self._firmware_due <= now:
+            calls.append(firmware)
+        await gather_or_fail(calls)
+
+        kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
+        return build_samples(
+            self.network_id,
+            kept,
+            {sid: d for sid, d in details.items() if d is not None},
+            {s.powerstrip_id: self.ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
+            self._settings,
+            self._firmware,
+        )
+
+
+def _ts(value: Any) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is known (not None and not an empty string)."""
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def build_samples(
+    network_id: int,
+    strips: Sequence[PowerStripSummary],
+    details: Mapping[int, PowerStrip],
+    energy: Mapping[int, Mapping[str, float]],
+    settings: NetworkSettings | None,
+    firmware: Sequence[FirmwareVersion] | None,
+) -> SampleSet:
+    """Turn one cycle's API data into samples. Pure, so tests can feed it payloads directly."""
+    b = SampleSetBuilder()
+    nid = str(network_id)
+    for strip in strips:
+        sid = str(strip.powerstrip_id)
+        detail = details.get(strip.powerstrip_id)
+        lbl = (nid, sid)
+        b.add(
+            m.POWERSTRIP_INFO,
+            1,
+            *lbl,
+            strip.mac,
+            strip.name,
+            strip.model,
+            _first(strip.firmware_version, detail.firmware_version if detail else None) or "",
+            strip.role,
+        )
+        b.add(m.POWERSTRIP_UP, strip.is_up, *lbl)
+        b.add(m.POWERSTRIP_NEED_PAIRING, _first(strip.need_pairing, detail and detail.need_pairing), *lbl)
+        b.add(
+            m.POWERSTRIP_SURGE_PROTECTION,
+            _first(strip.surge_protection_active, detail and detail.surge_protection_active),
+            *lbl,
+        )
+        b.add(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl)
+        b.add(m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl)
+        checkin = _first(strip.last_checkin, detail and detail.last_checkin)
+        b.add(m.POWERSTRIP_LAST_CHECKIN, _ts(checkin), *lbl)
+        uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
+        if strip.is_up and checkin is not None and uptime:
+            b.add(m.POWERSTRIP_BOOT_TIME, checkin.timestamp() - uptime, *lbl)
+        ports = detail.ports if detail else []
+        b.add(m.POWERSTRIP_PORTS, _first(strip.port_count, len(ports) if ports else None), *lbl)
+        enabled = sum(1 for p in ports if p.enable) if ports else None
+        b.add(m.POWERSTRIP_ENABLED_PORTS, _first(strip.enabled_ports, enabled), *lbl)
+        b.add(m.POWERSTRIP_ACTIVE_PORTS, _first(strip.active_ports, detail and detail.active_ports), *lbl)
+        if detail is not None:
+            b.add(m.POWERSTRIP_POWER, sum(p.active_power_w or 0.0 for p in ports), *lbl)
+        subscription = strip.subscription or (detail.subscription if detail else None)
+        if subscription is not None:
+            b.add(m.POWERSTRIP_SUBSCRIPTION_ACTIVE, subscription.is_active, *lbl)
+            b.add(m.POWERSTRIP_SUBSCRIPTION_END, _ts(subscription.end_date), *lbl)
+        lifecycle = strip.lifecycle or (detail.lifecycle if detail else None)
+        if lifecycle is not None:
+            b.add(m.POWERSTRIP_END_OF_LIFE, _ts(lifecycle.end_of_life), *lbl)
+
+        for port in ports:
+            plbl = (*lbl, str(port.port_id))
+            b.add(m.PORT_INFO, 1, *plbl, port.label, port.connection_check_name or "")
+            b.add(m.PORT_ENABLED, port.enable, *plbl)
+            b.add(m.PORT_CURRENT, port.current_a, *plbl)
+            b.add(m.PORT_POWER, port.active_power_w, *plbl)
+            b.add(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl)
+            b.add(m.PORT_REACTIVE_POWER, port.reactive_power_var, *plbl)
+            b.add(m.PORT_POWER_FACTOR, port.power_factor, *plbl)
+        for port_id, joules in sorted(energy.get(strip.powerstrip_id, {}).items()):
+            b.add(m.PORT_ENERGY, joules, *lbl, port_id)
+
+    if settings is not None:
+        b.add(m.NETWORK_SETTINGS_INFO, 1, nid, settings.firmware_tag or "")
+        b.add(m.NETWORK_POWER_SWITCH_ENABLED, settings.enable_power_switch, nid)
+        b.add(m.NETWORK_MESH_ENABLED, settings.enable_mesh, nid)
+        b.add(m.NETWORK_AUTO_UPGRADE_ENABLED, settings.enable_upgrade, nid)
+    for version in firmware or ():
+        b.add(m.NETWORK_FIRMWARE_INFO, 1, nid, version.tag_id, version.tag, version.build)
+    return b.build()

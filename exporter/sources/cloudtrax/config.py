@@ -1,0 +1,124 @@
+"""The `source: cloudtrax` entry of `targets[]`: one account key and the networks it polls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema, field_validator, model_validator
+
+from exporter.config.types import Duration, Secret, SecretFile, SecretStr, TargetEntry, format_duration, pick_secret
+from exporter.sources.cloudtrax.client import DEFAULT_BASE_URL, UsagePeriod
+
+USAGE_WINDOW_SECONDS: dict[str, float] = {
+    "2hours": 2 * 3600.0,
+    "day": 86400.0,
+    "week": 7 * 86400.0,
+    "month": 28 * 86400.0,
+}
+"""How much history each usage period covers (the shortest month, to be safe)."""
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
+
+
+def _parse_networks(value: object) -> tuple[int, ...] | Literal["all"]:
+    """`all`, or a non-empty list of distinct positive network ids."""
+    if value == "all":
+        return "all"
+    if not isinstance(value, list | tuple):
+        raise ValueError(f'expected a list of network ids or "all", got {_show(value)}')
+    if not value:
+        raise ValueError('must list at least one network id, or be "all"')
+    ids: list[int] = []
+    for i, item in enumerate(value):
+        number: int | None = None
+        if isinstance(item, int) and not isinstance(item, bool):
+            number = item
+        elif isinstance(item, str) and item.strip().isdigit():
+            number = int(item.strip())
+        if number is None or number <= 0:
+            raise ValueError(f"item {i}: expected a positive network id, got {_show(item)}")
+        if number in ids:
+            raise ValueError(f"item {i}: network {number} is listed twice")
+        ids.append(number)
+    return tuple(ids)
+
+
+NetworkSelection = Annotated[
+    tuple[int, ...] | Literal["all"],
+    BeforeValidator(_parse_networks),
+    PlainSerializer(lambda v: v if v == "all" else list(v)),
+    WithJsonSchema({"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "integer", "minimum": 1}}]}),
+]
+
+
+def _parse_base_url(value: object) -> str:
+    if isinstance(value, str):
+        parts = urlsplit(value.strip())
+        if parts.scheme in ("http", "https") and parts.hostname and not parts.query and not parts.fragment:
+            return value.strip().rstrip("/")
+    raise ValueError(f"expected an http(s) URL, got {_show(value)}")
+
+
+BaseUrl = Annotated[str, BeforeValidator(_parse_base_url)]
+
+
+class CloudTraxEntry(TargetEntry):
+    """One CloudTrax account key. Each network it polls becomes one target named by its id."""
+
+    source: Literal["cloudtrax"]
+    key: SecretStr
+    secret: SecretStr | None = None
+    secret_file: SecretFile | None = None
+    base_url: BaseUrl = DEFAULT_BASE_URL
+    networks: NetworkSelection
+    usage_interval: Duration = 900.0
+    usage_period: UsagePeriod = "2hours"
+    settings_interval: Duration = 3600.0
+    discovery_interval: Duration = 600.0
+    tls_insecure_skip_verify: bool = False
+    ca_file: str | None = None
+
+    @field_validator("usage_interval", "settings_interval", "discovery_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f'cannot read "{value}": no such file')
+        return value
+
+    @model_validator(mode="after")
+    def _checks(self) -> CloudTraxEntry:
+        pick_secret(self, "secret", "secret_file")
+        window = USAGE_WINDOW_SECONDS[self.usage_period]
+        if self.usage_interval > window:
+            raise ValueError(
+                f"usage_interval {format_duration(self.usage_interval)} is longer than the "
+                f"{self.usage_period} usage_period it reads, so usage samples would be missed"
+            )
+        if self.tls_insecure_skip_verify and self.ca_file is not None:
+            raise ValueError("set either tls_insecure_skip_verify or ca_file, not both")
+        return self
+
+    def secret_value(self) -> Secret:
+        """The secret from `secret` or `secret_file` (the validator guarantees exactly one)."""
+        secret = self.secret if self.secret is not None else self.secret_file
+        assert secret is not None
+        return secret
