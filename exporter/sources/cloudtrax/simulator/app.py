@@ -12,6 +12,7 @@ The control API under `/_sim/` is unauthenticated; the server binds to
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import math
 import secrets
@@ -34,6 +35,8 @@ HTML_PAGE = (
     b"<body><h1>Service temporarily unavailable</h1><p>Please try again later.</p></body></html>\n"
 )
 MALFORMED_JSON = b'{"powerstrips": [{"powerstrip_id": 1, "name": "trunc'
+SIM_KEY = web.RequestKey("sim_key", SimKey)
+SIM_BODY = web.RequestKey("sim_body", bytes)
 
 
 class CloudTraxSimulator:
@@ -158,6 +161,7 @@ class CloudTraxSimulator:
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=1 << 20)
+        app.on_response_prepare.append(self._date_header)
         r = app.router
         add = r.add_route
         add("GET", "/time", self._time)
@@ -187,6 +191,10 @@ class CloudTraxSimulator:
         add("GET", "/_sim/state", self._sim_state)
         return app
 
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """The Date header follows the simulated clock, so clients can resync from it too."""
+        response.headers["Date"] = email.utils.formatdate(self.now(), usegmt=True)
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/_sim/"):
@@ -212,10 +220,10 @@ class CloudTraxSimulator:
         body = await request.read()
         try:
             if template != ep.TIME or self.options.time_requires_auth:
-                request["sim_key"] = self.auth.check(request.raw_path, body, request.headers, self.now())
+                request[SIM_KEY] = self.auth.check(request.raw_path, body, request.headers, self.now())
             if not known:
                 raise SimApiError(404, 1002, "Request unknown or not implemented.", "request")
-            request["sim_body"] = body
+            request[SIM_BODY] = body
             response = await handler(request)
         except SimApiError as err:
             return _error(err)
@@ -270,8 +278,7 @@ class CloudTraxSimulator:
         return web.json_response({"code": 1009, "message": "Success.", "context": context, "values": {}})
 
     def _key(self, request: web.Request) -> SimKey | None:
-        key: SimKey | None = request.get("sim_key")
-        return key
+        return request.get(SIM_KEY)
 
     def _network_scope(self, request: web.Request, network_id: int) -> None:
         key = self._key(request)
@@ -290,7 +297,7 @@ class CloudTraxSimulator:
 
     @staticmethod
     def _json_body(request: web.Request) -> Any:
-        raw: bytes = request.get("sim_body", b"")
+        raw = request.get(SIM_BODY, b"")
         try:
             return json.loads(raw) if raw else None
         except ValueError:
