@@ -149,9 +149,9 @@ PORT_POWER_FACTOR = MetricSpec(
 )
 PORT_ENERGY = MetricSpec(
     "cloudtrax_powerstrip_port_energy_joules_total",
-    "Energy through the port, derived by the exporter: usage-history power samples times their spacing, "
-    "summed since the exporter process started watching the strip. Never decreases within a process; "
-    "CloudTrax itself has no energy counter.",
+    "Energy through the port, derived by the exporter from the usage history: each power sample times "
+    "the time since the sample before it, each sample counted once, starting with the history window of "
+    "the first read. Never decreases within a process; CloudTrax itself has no energy counter.",
     "counter",
     PORT,
 )
