@@ -154,7 +154,8 @@ def build_samples(
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
         if strip.is_up and checkin is not None and uptime:
             b.add(m.POWERSTRIP_BOOT_TIME, checkin.timestamp() - uptime, *lbl)
-        ports = detail.ports if detail else []
+        # One sample per port id even if a response repeats a port (duplicate series break scrapes).
+        ports = list({p.port_id: p for p in detail.ports}.values()) if detail else []
         b.add(m.POWERSTRIP_PORTS, _first(strip.port_count, len(ports) if ports else None), *lbl)
         enabled = sum(1 for p in ports if p.enable) if ports else None
         b.add(m.POWERSTRIP_ENABLED_PORTS, _first(strip.enabled_ports, enabled), *lbl)

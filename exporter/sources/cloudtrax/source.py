@@ -95,7 +95,7 @@ class CloudTraxGroup(TargetGroup):
 
     async def discover(self) -> Sequence[Target]:
         if self.entry.networks == "all":
-            ids = [n.id for n in await self.client().list_networks()]
+            ids = [n.id for n in await self.client().list_networks() if n.id > 0]
         else:
             ids = list(self.entry.networks)
         for gone in set(self._targets) - set(ids):

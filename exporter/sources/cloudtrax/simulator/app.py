@@ -16,6 +16,7 @@ import email.utils
 import json
 import math
 import secrets
+import ssl
 import time
 from collections import Counter
 from types import TracebackType
@@ -56,8 +57,10 @@ class CloudTraxSimulator:
         latency: float = 0.0,
         clock_offset: float = 0.0,
         options: SimulatorOptions | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.ssl_context = ssl_context
         self.port = port
         self.options = options or SimulatorOptions()
         self.latency = latency
@@ -88,12 +91,13 @@ class CloudTraxSimulator:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> CloudTraxSimulator:
         runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]
