@@ -98,6 +98,13 @@ def test_usage_ports_keyed_by_string() -> None:
     assert usage.usage[0].time == datetime(2018, 4, 29, 23, tzinfo=UTC)
 
 
+def test_usage_points_without_time_are_dropped() -> None:
+    points = [{"time": "", "ports": {}}, {"ports": {}}, {"time": "2018-04-29T23:05:00.5Z", "ports": None}]
+    usage = UsageResponse.model_validate({"usage": points})
+    assert [p.time for p in usage.usage] == [datetime(2018, 4, 29, 23, 5, 0, 500000, tzinfo=UTC)]
+    assert usage.usage[0].ports == {}
+
+
 def test_firmware_tag_id_number_or_string() -> None:
     assert FirmwareVersion.model_validate({"tag_id": 6, "tag": "beta", "build": ""}).tag_id == "6"
     assert FirmwareVersion.model_validate({"tag_id": "1", "tag": "stable", "build": None}).build == ""

@@ -152,7 +152,7 @@ def build_samples(
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
         b.add(m.POWERSTRIP_LAST_CHECKIN, _ts(checkin), *lbl)
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
-        if strip.is_up and checkin is not None and uptime:
+        if strip.is_up and checkin is not None and uptime is not None:
             b.add(m.POWERSTRIP_BOOT_TIME, checkin.timestamp() - uptime, *lbl)
         # One sample per port id even if a response repeats a port (duplicate series break scrapes).
         ports = list({p.port_id: p for p in detail.ports}.values()) if detail else []

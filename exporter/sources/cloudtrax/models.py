@@ -290,8 +290,17 @@ class CreatedPowerStrip(_Model):
     powerstrip_id: Id
 
 
+def _timed_samples(value: object) -> object:
+    """Usage points without a time cannot be placed on the time line; they are dropped."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if not (isinstance(v, dict) and v.get("time") in (None, ""))]
+    return value
+
+
 class UsageResponse(_Model):
-    usage: Annotated[list[UsageSample], BeforeValidator(_list_or_empty)]
+    usage: Annotated[list[UsageSample], BeforeValidator(_timed_samples)]
 
 
 class FirmwareVersionList(_Model):
