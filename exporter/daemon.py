@@ -9,14 +9,15 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
+from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
 from exporter.config.model import effective_settings
 from exporter.engine.engine import Engine, Shard
-from exporter.engine.state import TargetKey
+from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition import StateCollector
 from exporter.metrics.selfmetrics import ProcessMetrics
-from exporter.sources.api import Source
+from exporter.sources.api import Source, Target
 
 log = structlog.get_logger("exporter.daemon")
 
@@ -25,6 +26,19 @@ log = structlog.get_logger("exporter.daemon")
 class ReloadResult:
     ok: bool
     messages: tuple[str, ...] = ()
+
+
+class _EngineView:
+    """The read-only slice of the engine that actions may use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def states(self) -> Mapping[TargetKey, TargetState]:
+        return self._engine.store.states
+
+    def target(self, source: str, name: str) -> Target | None:
+        return self._engine.target(source, name)
 
 
 class Daemon:
@@ -42,6 +56,10 @@ class Daemon:
         for name, source in self.sources.items():
             self.process_metrics.init_endpoints(name, source.api_endpoints)
         self.registry.register(StateCollector(lambda: self.engine.store.states, self._interval))
+        specs = tuple(spec for source in self.sources.values() for spec in source.actions())
+        for spec in specs:
+            self.process_metrics.init_actions(spec.source, spec.action)
+        self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
         self.last_reload_error: tuple[str, ...] = ()
 
     @property
@@ -60,6 +78,7 @@ class Daemon:
     async def start(self) -> None:
         """Load the config and start polling; raises ConfigError on a bad file."""
         config = load_config(self.config_path, self.sources)
+        self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
 
@@ -72,6 +91,7 @@ class Daemon:
             self.last_reload_error = tuple(err.messages)
             log.error("reload failed, keeping the running config", errors=err.messages)
             return ReloadResult(False, tuple(err.messages))
+        self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
         self.last_reload_error = ()

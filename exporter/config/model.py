@@ -6,6 +6,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator
 
+from exporter.actions.config import ActionsConfig
 from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
 from exporter.sources.api import PollSettings, Source
 
@@ -48,6 +49,7 @@ class ConfigBase(StrictModel):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     targets: list[Any] = Field(default_factory=list)
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
 
 
 def _source_tag(value: Any) -> str | None:

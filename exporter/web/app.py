@@ -6,6 +6,7 @@ import yaml
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
 from exporter.web.landing import render_landing
 
@@ -22,7 +23,18 @@ def build_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/", landing)
     app.router.add_get("/config", show_config)
     app.router.add_post("/-/reload", reload)
+    add_action_routes(app, daemon)
     return app
+
+
+def add_action_routes(app: web.Application, daemon: Daemon) -> None:
+    document = build_openapi(daemon.actions.specs)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    daemon.actions.add_routes(app)
 
 
 async def healthy(request: web.Request) -> web.Response:
