@@ -18,6 +18,7 @@ from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition import StateCollector
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.sources.api import Source, Target
+from exporter.web.security import WebSecurity
 
 log = structlog.get_logger("exporter.daemon")
 
@@ -45,9 +46,14 @@ class Daemon:
     """Glue between the config file, the engine and what the HTTP layer serves."""
 
     def __init__(
-        self, config_path: str | Path, sources: Mapping[str, type[Source]], shard: Shard | None = None
+        self,
+        config_path: str | Path,
+        sources: Mapping[str, type[Source]],
+        shard: Shard | None = None,
+        web_config_path: str | Path | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
         self.sources = dict(sources)
         self.registry = CollectorRegistry(auto_describe=False)
         self.process_metrics = ProcessMetrics(self.registry)
@@ -77,6 +83,7 @@ class Daemon:
 
     async def start(self) -> None:
         """Load the config and start polling; raises ConfigError on a bad file."""
+        self.web.load()
         config = load_config(self.config_path, self.sources)
         self.actions.configure(config.actions)
         await self.engine.apply(config)
@@ -86,6 +93,7 @@ class Daemon:
         """Re-read the config; an invalid one leaves the running config untouched."""
         try:
             config = load_config(self.config_path, self.sources)
+            self.web.reload()
         except ConfigError as err:
             self.process_metrics.reload_result(False)
             self.last_reload_error = tuple(err.messages)

@@ -13,8 +13,9 @@ from exporter.web.landing import render_landing
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 
 
-def build_app(daemon: Daemon) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
+    """The main listener's app; without actions when they have a listener of their own."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
     app[DAEMON_KEY] = daemon
     metrics = make_aiohttp_handler(daemon.registry)
     app.router.add_get("/metrics", metrics)
@@ -23,6 +24,16 @@ def build_app(daemon: Daemon) -> web.Application:
     app.router.add_get("/", landing)
     app.router.add_get("/config", show_config)
     app.router.add_post("/-/reload", reload)
+    if with_actions:
+        add_action_routes(app, daemon)
+    return app
+
+
+def build_actions_app(daemon: Daemon) -> web.Application:
+    """The app for `--web.actions-listen-address`: the action API and a health check only."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+    app[DAEMON_KEY] = daemon
+    app.router.add_get("/-/healthy", healthy)
     add_action_routes(app, daemon)
     return app
 
