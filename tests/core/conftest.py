@@ -24,6 +24,9 @@ SOURCES = {"fake": FakeSource}
 def _fresh_scripts() -> Iterator[None]:
     fake_source.SCRIPTS.clear()
     fake_source.FLEET.update(in_flight=0, peak=0)
+    fake_source.ACTION_CALLS.clear()
+    fake_source.ACTION_SCRIPT.error = None
+    fake_source.ACTION_SCRIPT.hang = False
     yield
     fake_source.SCRIPTS.clear()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from exporter.actions.api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
 from exporter.config.types import SecretFile, SecretStr, TargetEntry, pick_secret
 from exporter.metrics.spec import MetricSpec, SampleSet, SampleSetBuilder
 from exporter.sources.api import PollError, PollSettings, Source, SourceContext, Target, TargetGroup
@@ -126,3 +127,77 @@ class FakeSource(Source):
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
         assert isinstance(entry, FakeEntry)
         return FakeGroup(entry, defaults, ctx)
+
+    @classmethod
+    def actions(cls) -> Sequence[ActionSpec]:
+        return FAKE_ACTIONS
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+ACTION_CALLS: list[tuple[str, str, int | None]] = []
+"""Every upstream call a fake action made: (action, device, port)."""
+
+
+@dataclass
+class ActionScript:
+    error: Exception | None = None
+    hang: bool = False
+
+
+ACTION_SCRIPT = ActionScript()
+
+
+def _find_device(env: ActionEnv, device: str) -> tuple[str, int]:
+    for (source, _name), state in env.states().items():
+        if source != "fake":
+            continue
+        for labels, _ in state.samples.get("fake_device_value"):
+            if labels[0] == device:
+                ports = sum(1 for lbl, _ in state.samples.get("fake_port_value") if lbl[0] == device)
+                return device, ports
+    raise not_found(f"device {device!r} is not in the latest snapshot")
+
+
+async def _call(action: str, device: str, port: int | None) -> Outcome:
+    ACTION_CALLS.append((action, device, port))
+    if ACTION_SCRIPT.hang:
+        await asyncio.Event().wait()
+    if ACTION_SCRIPT.error is not None:
+        raise ACTION_SCRIPT.error
+    return Outcome(200, f"{action} sent to {device}")
+
+
+def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
+    device, _ = _find_device(env, str(params["device"]))
+    return Resolved(f"reboot {device}", lambda: _call("reboot", device, None))
+
+
+def _resolve_reset(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
+    device, ports = _find_device(env, str(params["device"]))
+    port = int(params["port"])
+    if port >= ports:
+        raise not_found(f"device {device!r} has no port {port}")
+    return Resolved(f"reset port {port} of {device}", lambda: _call("port_reset", device, port))
+
+
+FAKE_ACTIONS = (
+    ActionSpec(
+        source="fake",
+        action="reboot",
+        path="/fake/{device}/reboot",
+        params=(ActionParam("device", "Device name."),),
+        target_param="device",
+        summary="Reboot a fake device.",
+        resolve=_resolve_reboot,
+    ),
+    ActionSpec(
+        source="fake",
+        action="port_reset",
+        path="/fake/{device}/ports/{port}/reset",
+        params=(ActionParam("device", "Device name."), ActionParam("port", "Port index.", "integer", 0, 63)),
+        target_param="device",
+        summary="Reset a port.",
+        resolve=_resolve_reset,
+    ),
+)
