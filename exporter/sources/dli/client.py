@@ -7,6 +7,7 @@ carrying credentials: messages name the endpoint template and the status only.
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,9 +118,10 @@ class DliClient:
         if self._session is None or self._session.closed:
             s = self._settings
             middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
-            basic: aiohttp.BasicAuth | None = None
+            headers = {"Accept": "application/json"}
             if s.auth == "basic":
-                basic = aiohttp.BasicAuth(s.username, s.password)
+                token = base64.b64encode(f"{s.username}:{s.password}".encode()).decode("ascii")
+                headers["Authorization"] = f"Basic {token}"
             else:
                 middlewares = (aiohttp.DigestAuthMiddleware(s.username, s.password),)
             try:
@@ -128,8 +130,7 @@ class DliClient:
                 raise DliError("connection", f"ca_file: cannot load certificates ({type(err).__name__})") from None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=4),
-                headers={"Accept": "application/json"},
-                auth=basic,
+                headers=headers,
                 middlewares=middlewares,
                 timeout=aiohttp.ClientTimeout(total=s.timeout),
                 raise_for_status=False,

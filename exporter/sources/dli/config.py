@@ -49,7 +49,7 @@ class DliEntry(TargetEntry):
 
     source: Literal["dli"]
     url: str
-    username: Annotated[str, Field(min_length=1)]
+    username: Annotated[str, Field(min_length=1, pattern=r"^[^:]+$")]
     password: SecretStr | None = None
     password_file: SecretFile | None = None
     auth: Literal["digest", "basic"] = "digest"

@@ -209,7 +209,7 @@ class RestApi:
             return web.Response(status=status, text=page, content_type="text/html")
         body = _json_text(value)
         if faults.malformed_json:
-            body = body[: max(1, len(body) // 2)] + '{"'
+            body = body[: max(1, len(body) // 2)] + "\n}{"  # cut off; never valid, even inside a string
         resp = web.Response(status=status, text=body, content_type=_JSON)
         if picked.matrix:
             for p in picked.paths:

@@ -87,7 +87,7 @@ class DliSimulator:
             sock.bind(addr)
             runner = web.AppRunner(make_app(self.api), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
             await runner.setup()
-            site = web.SockSite(runner, sock, ssl_context=self._ssl, shutdown_timeout=0.5)
+            site = web.SockSite(runner, sock, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             sock.close()
