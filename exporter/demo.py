@@ -1,0 +1,43 @@
+"""`powerstrip-exporter demo`: every source's simulator fleet plus an exporter polling it."""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporter.daemon import Daemon
+from exporter.runtime import run_daemon
+from exporter.sources.registry import load_sources
+from exporter.web.listen import parse_listen_address
+
+DEMO_GLOBAL = {"interval": "5s", "timeout": "4s", "stale_after": "1m", "backoff_max": "30s"}
+
+
+async def run_demo(listen: str) -> int:
+    sources = load_sources()
+    host, port = parse_listen_address(listen)
+    url = f"http://{host or 'localhost'}:{port}/"
+    async with AsyncExitStack() as stack:
+        entries: list[dict[str, Any]] = []
+        lines = []
+        for source in sources.values():
+            fleet = await source.start_demo("127.0.0.1")
+            if fleet is None:
+                continue
+            stack.push_async_callback(fleet.aclose)
+            entries.extend(fleet.entries)
+            lines.append(f"  {source.name}: {fleet.description}")
+        config: dict[str, Any] = {"global": DEMO_GLOBAL, "targets": entries}
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="powerstrip-demo-")))
+        config_path = workdir / "config.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        print("powerstrip-exporter demo", flush=True)
+        print("\n".join(lines) if lines else "  (no source simulators available; serving the exporter's own metrics)")
+        print(f"Open {url}  (metrics at {url}metrics). Press Ctrl-C to stop.", flush=True)
+        daemon = Daemon(config_path, sources)
+        await run_daemon(daemon, listen)
+    return 0

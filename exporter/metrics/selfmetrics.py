@@ -1,0 +1,180 @@
+"""The exporter's own metrics. Names are fixed: dashboards and alerts rely on them."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from exporter import __version__
+from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
+from exporter.metrics.spec import MetricSpec
+from exporter.sources.api import FAILURE_REASONS
+
+_ST = ("source", "target")
+
+BUILD_INFO = MetricSpec(
+    "powerstrip_exporter_build_info",
+    "Build information; always 1.",
+    "gauge",
+    ("version", "python_version"),
+)
+TARGET_UP = MetricSpec(
+    "powerstrip_exporter_target_up",
+    "1 if the last poll of the target succeeded, else 0.",
+    "gauge",
+    _ST,
+)
+TARGET_LAST_SUCCESS = MetricSpec(
+    "powerstrip_exporter_target_last_success_timestamp_seconds",
+    "Unix time of the target's last successful poll; absent before the first success.",
+    "gauge",
+    _ST,
+)
+TARGET_POLL_DURATION = MetricSpec(
+    "powerstrip_exporter_target_poll_duration_seconds",
+    "Duration of the target's last poll attempt.",
+    "gauge",
+    _ST,
+)
+TARGET_INTERVAL = MetricSpec(
+    "powerstrip_exporter_target_interval_seconds",
+    "Configured poll interval of the target.",
+    "gauge",
+    _ST,
+)
+TARGET_POLLS = MetricSpec(
+    "powerstrip_exporter_target_polls_total",
+    "Poll attempts of the target, successful or not.",
+    "counter",
+    _ST,
+)
+TARGET_POLL_FAILURES = MetricSpec(
+    "powerstrip_exporter_target_poll_failures_total",
+    "Failed polls of the target by reason (timeout, connection, http_status, auth, rate_limited, bad_response).",
+    "counter",
+    (*_ST, "reason"),
+)
+API_REQUESTS = MetricSpec(
+    "powerstrip_exporter_api_requests_total",
+    "Requests made to a vendor API, by endpoint template.",
+    "counter",
+    ("source", "endpoint"),
+)
+API_REQUEST_DURATION = MetricSpec(
+    "powerstrip_exporter_api_request_duration_seconds",
+    "Latency of requests to a vendor API, by endpoint template.",
+    "histogram",
+    ("source", "endpoint"),
+)
+RELOAD_OK = MetricSpec(
+    "powerstrip_exporter_config_last_reload_successful",
+    "1 if the last configuration load or reload succeeded, else 0.",
+    "gauge",
+)
+RELOAD_TS = MetricSpec(
+    "powerstrip_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration load or reload.",
+    "gauge",
+)
+SHARD_INFO = MetricSpec(
+    "powerstrip_exporter_shard_info",
+    "This replica's shard: index and count from --shard.index/--shard.count; always 1.",
+    "gauge",
+    ("index", "count"),
+)
+
+ACTIONS = MetricSpec(
+    "powerstrip_exporter_actions_total",
+    "Action API requests (attempts), by source and action.",
+    "counter",
+    ("source", "action"),
+)
+ACTION_FAILURES = MetricSpec(
+    "powerstrip_exporter_action_failures_total",
+    "Refused or failed action requests by reason (unauthenticated, forbidden, not_found, invalid, cooldown, "
+    "upstream, timeout).",
+    "counter",
+    ("source", "action", "reason"),
+)
+
+TARGET_SPECS = (
+    TARGET_UP,
+    TARGET_LAST_SUCCESS,
+    TARGET_POLL_DURATION,
+    TARGET_INTERVAL,
+    TARGET_POLLS,
+    TARGET_POLL_FAILURES,
+)
+
+
+def _metric_args(spec: MetricSpec) -> tuple[str, str, tuple[str, ...]]:
+    name = spec.name.removesuffix("_total")
+    return name, spec.help, spec.labels
+
+
+class ProcessMetrics:
+    """Self-metrics kept by prometheus_client (the ones not derived from target state)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        build = Gauge(*_metric_args(BUILD_INFO), registry=registry)
+        build.labels(__version__, platform.python_version()).set(1)
+        self.api_requests = Counter(*_metric_args(API_REQUESTS), registry=registry)
+        self.api_duration = Histogram(*_metric_args(API_REQUEST_DURATION), registry=registry)
+        self.reload_ok = Gauge(*_metric_args(RELOAD_OK), registry=registry)
+        self.reload_ts = Gauge(*_metric_args(RELOAD_TS), registry=registry)
+        self.shard = Gauge(*_metric_args(SHARD_INFO), registry=registry)
+        self.actions = Counter(*_metric_args(ACTIONS), registry=registry)
+        self.action_failures = Counter(*_metric_args(ACTION_FAILURES), registry=registry)
+        self._endpoints: set[tuple[str, str]] = set()
+
+    def init_actions(self, source: str, action: str) -> None:
+        self.actions.labels(source, action)
+        for reason in ACTION_FAILURE_REASONS:
+            self.action_failures.labels(source, action, reason)
+
+    def action_attempt(self, source: str, action: str) -> None:
+        self.actions.labels(source, action).inc()
+
+    def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
+        self.action_failures.labels(source, action, reason).inc()
+
+    def set_shard(self, index: int, count: int) -> None:
+        self.shard.labels(str(index), str(count)).set(1)
+
+    def init_endpoints(self, source: str, endpoints: Iterable[str]) -> None:
+        """Pre-initialise API series so none is missing before its first request."""
+        for endpoint in endpoints:
+            if (source, endpoint) not in self._endpoints:
+                self._endpoints.add((source, endpoint))
+                self.api_requests.labels(source, endpoint)
+                self.api_duration.labels(source, endpoint)
+
+    def observe_api_request(self, source: str, endpoint: str, seconds: float) -> None:
+        self.api_requests.labels(source, endpoint).inc()
+        self.api_duration.labels(source, endpoint).observe(seconds)
+
+    def reload_result(self, ok: bool) -> None:
+        self.reload_ok.set(1 if ok else 0)
+        if ok:
+            self.reload_ts.set(time.time())
+
+
+def self_specs() -> tuple[MetricSpec, ...]:
+    return (
+        BUILD_INFO,
+        *TARGET_SPECS,
+        API_REQUESTS,
+        API_REQUEST_DURATION,
+        RELOAD_OK,
+        RELOAD_TS,
+        SHARD_INFO,
+        ACTIONS,
+        ACTION_FAILURES,
+    )
+
+
+__all__ = ["FAILURE_REASONS", "ProcessMetrics", "self_specs"]

@@ -1,0 +1,1 @@
+"""The HTTP surface: metrics, health, readiness, landing page, config, reload."""

@@ -1,0 +1,78 @@
+"""aiohttp routes. `/metrics` renders snapshots only; no handler awaits a device."""
+
+from __future__ import annotations
+
+import yaml
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from exporter.actions.openapi import build_openapi
+from exporter.daemon import Daemon
+from exporter.web.landing import render_landing
+
+DAEMON_KEY = web.AppKey("daemon", Daemon)
+
+
+def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
+    """The main listener's app; without actions when they have a listener of their own."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+    app[DAEMON_KEY] = daemon
+    metrics = make_aiohttp_handler(daemon.registry)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_get("/", landing)
+    app.router.add_get("/config", show_config)
+    app.router.add_post("/-/reload", reload)
+    if with_actions:
+        add_action_routes(app, daemon)
+    return app
+
+
+def build_actions_app(daemon: Daemon) -> web.Application:
+    """The app for `--web.actions-listen-address`: the action API and a health check only."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+    app[DAEMON_KEY] = daemon
+    app.router.add_get("/-/healthy", healthy)
+    add_action_routes(app, daemon)
+    return app
+
+
+def add_action_routes(app: web.Application, daemon: Daemon) -> None:
+    document = build_openapi(daemon.actions.specs)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    daemon.actions.add_routes(app)
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy.\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[DAEMON_KEY].engine.is_ready():
+        return web.Response(text="Ready.\n")
+    return web.Response(status=503, text="Not ready: some targets have not finished their first poll.\n")
+
+
+async def landing(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    return web.Response(text=render_landing(list(daemon.engine.store.states.values())), content_type="text/html")
+
+
+async def show_config(request: web.Request) -> web.Response:
+    config = request.app[DAEMON_KEY].config
+    data = config.redacted() if config else {}
+    return web.Response(text=yaml.safe_dump(data, sort_keys=False), content_type="text/plain")
+
+
+async def reload(request: web.Request) -> web.Response:
+    result = await request.app[DAEMON_KEY].reload()
+    if result.ok:
+        return web.Response(text="Config reloaded.\n")
+    return web.Response(
+        status=400, text="Reload failed; the running config is unchanged:\n" + "\n".join(result.messages) + "\n"
+    )

@@ -1,0 +1,49 @@
+"""The landing page at `/`: version, each target's health, and links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+
+from exporter import __version__
+from exporter.engine.state import TargetState
+
+_LINKS = (
+    ("/metrics", "Metrics"),
+    ("/config", "Configuration (redacted)"),
+    ("/-/healthy", "Health"),
+    ("/-/ready", "Readiness"),
+)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_landing(states: list[TargetState], extra_links: tuple[tuple[str, str], ...] = ()) -> str:
+    rows = []
+    for st in sorted(states, key=lambda s: (s.source, s.name)):
+        status = "up" if st.up else ("pending" if not st.attempted else "down")
+        rows.append(
+            "<tr>"
+            f"<td>{escape(st.source)}</td><td>{escape(st.name)}</td>"
+            f'<td class="{status}">{status}{" (stale)" if st.stale else ""}</td>'
+            f"<td>{escape(_when(st.last_success))}</td>"
+            f"<td>{escape(st.last_error or '')}</td>"
+            "</tr>"
+        )
+    links = "".join(f'<li><a href="{escape(href)}">{escape(text)}</a></li>' for href, text in (*_LINKS, *extra_links))
+    body = "".join(rows) or '<tr><td colspan="5">No targets configured.</td></tr>'
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>powerstrip-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#070}}.down{{color:#b00}}
+.pending{{color:#888}}</style></head>
+<body><h1>powerstrip-exporter</h1><p>Version {escape(__version__)}</p>
+<ul>{links}</ul>
+<h2>Targets</h2>
+<table><tr><th>Source</th><th>Target</th><th>Status</th><th>Last success</th><th>Last error</th></tr>
+{body}</table></body></html>
+"""

@@ -1,0 +1,12 @@
+"""Parse `--web.listen-address` values the way Prometheus exporters write them."""
+
+from __future__ import annotations
+
+
+def parse_listen_address(value: str) -> tuple[str | None, int]:
+    """`:9795` (all interfaces), `127.0.0.1:9795` or `[::1]:9795` to (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid listen address {value!r}: expected [host]:port, e.g. :9795")
+    host = host.strip("[]")
+    return (host or None), int(port_text)
