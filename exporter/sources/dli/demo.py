@@ -46,8 +46,8 @@ async def start_demo(host: str) -> DliDemoFleet:
         }
         for (name, _model), sim in zip(DEMO_DEVICES, sims, strict=True)
     ]
-    description = "DLI: " + ", ".join(
-        f"{name} ({sim.device.model.description}) at {sim.url}"
-        for (name, _), sim in zip(DEMO_DEVICES, sims, strict=True)
+    description = "; ".join(
+        f"{name} = {sim.device.model.description} at {sim.url}"
+        for (name, _model), sim in zip(DEMO_DEVICES, sims, strict=True)
     )
     return DliDemoFleet(sims, entries, description)
