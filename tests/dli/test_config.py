@@ -87,6 +87,9 @@ BAD: list[tuple[str, str, str]] = [
         'targets[0].ca_file: cannot read "/nonexistent/ca.pem": no such file',
     ),
     (PW + "  identity_interval: 0s\n", "https://h", "targets[0].identity_interval: must be greater than 0s"),
+    # the base entry's own checks still apply to a DLI entry
+    (PW + "  interval: 0s\n", "https://h", "targets[0].interval: must be greater than 0s"),
+    (PW + "  interval: 5s\n  timeout: 6s\n", "https://h", "targets[0].timeout: must not exceed interval (5s), got 6s"),
     (
         PW + "  insecure_skip_verify: maybe\n",
         "https://h",

@@ -73,7 +73,7 @@ class DliEntry(TargetEntry):
 
     @field_validator("identity_interval")
     @classmethod
-    def _positive(cls, value: float) -> float:
+    def _identity_interval_positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be greater than 0s")
         return value
