@@ -275,3 +275,9 @@ async def test_fifty_devices_in_one_process(raw_session: Session) -> None:
     finally:
         for sim in sims:
             await sim.stop()
+
+
+async def test_port_in_use_fails_cleanly(start_sim: StartSim) -> None:
+    taken = await start_sim("pro")
+    with pytest.raises(OSError):
+        await DliSimulator("pro", port=taken.port).start()

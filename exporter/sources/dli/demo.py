@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from exporter.sources.dli.simulator.server import DliSimulator
@@ -18,8 +19,7 @@ class DliDemoFleet:
     description: str = ""
 
     async def aclose(self) -> None:
-        for sim in self.simulators:
-            await sim.stop()
+        await asyncio.gather(*(sim.stop() for sim in self.simulators))
 
 
 async def start_demo(host: str) -> DliDemoFleet:

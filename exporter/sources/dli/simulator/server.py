@@ -82,14 +82,14 @@ class DliSimulator:
         # Bind the socket ourselves so port 0 resolves to a known port before serving.
         family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
+        runner = web.AppRunner(make_app(self.api), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(addr)
-            runner = web.AppRunner(make_app(self.api), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
             await runner.setup()
-            site = web.SockSite(runner, sock, ssl_context=self._ssl)
-            await site.start()
+            await web.SockSite(runner, sock, ssl_context=self._ssl).start()
         except BaseException:
+            await runner.cleanup()
             sock.close()
             raise
         self.port = sock.getsockname()[1]
