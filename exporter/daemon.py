@@ -16,6 +16,7 @@ from exporter.config.model import effective_settings
 from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition import StateCollector
+from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.sources.api import Source, Target
 from exporter.web.security import WebSecurity
@@ -57,7 +58,9 @@ class Daemon:
         self.sources = dict(sources)
         self.registry = CollectorRegistry(auto_describe=False)
         self.process_metrics = ProcessMetrics(self.registry)
-        self.engine = Engine(self.sources, observer=self.process_metrics, shard=shard)
+        self.engine = Engine(
+            self.sources, observer=self.process_metrics, shard=shard, on_change=self.process_metrics.flush
+        )
         self.process_metrics.set_shard(self.engine.shard.index, self.engine.shard.count)
         for name, source in self.sources.items():
             self.process_metrics.init_endpoints(name, source.api_endpoints)
@@ -66,6 +69,7 @@ class Daemon:
         for spec in specs:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
+        self.exposition = Exposition(self.engine.store, self.registry, lambda: self.process_metrics.version)
         self.last_reload_error: tuple[str, ...] = ()
 
     @property

@@ -130,6 +130,9 @@ class ProcessMetrics:
         self.actions = Counter(*_metric_args(ACTIONS), registry=registry)
         self.action_failures = Counter(*_metric_args(ACTION_FAILURES), registry=registry)
         self._endpoints: set[tuple[str, str]] = set()
+        self._pending: list[tuple[str, str, float]] = []
+        self.version = 0
+        """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
 
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
@@ -138,9 +141,11 @@ class ProcessMetrics:
 
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
+        self.version += 1
 
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
+        self.version += 1
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -154,13 +159,21 @@ class ProcessMetrics:
                 self.api_duration.labels(source, endpoint)
 
     def observe_api_request(self, source: str, endpoint: str, seconds: float) -> None:
-        self.api_requests.labels(source, endpoint).inc()
-        self.api_duration.labels(source, endpoint).observe(seconds)
+        """Buffered until the next published snapshot, so /metrics changes once per poll, not per request."""
+        self._pending.append((source, endpoint, seconds))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for source, endpoint, seconds in pending:
+            self.api_requests.labels(source, endpoint).inc()
+            self.api_duration.labels(source, endpoint).observe(seconds)
+        self.version += 1
 
     def reload_result(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
+        self.version += 1
 
 
 def self_specs() -> tuple[MetricSpec, ...]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import yaml
 from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
 from exporter.web.landing import render_landing
+from exporter.web.metrics_handler import make_metrics_handler
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 
@@ -17,8 +17,7 @@ def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
     """The main listener's app; without actions when they have a listener of their own."""
     app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
     app[DAEMON_KEY] = daemon
-    metrics = make_aiohttp_handler(daemon.registry)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", make_metrics_handler(daemon.exposition))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
