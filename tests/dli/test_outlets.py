@@ -30,7 +30,7 @@ async def test_physical_state_follows_cycle_after_delay_fake_clock(
 
 async def test_physical_state_follows_cycle_real_time(start_sim: StartSim, make_target: MakeTarget) -> None:
     """The same with the real clock: the simulator's delay, observed by polling (bounded)."""
-    sim = await start_sim("epcr", cycle_delay=0.2)
+    sim = await start_sim("epcr", cycle_delay=1.0)
     client = make_target(sim).client
     await client.cycle(0)
     seen_off = (await client.outlet(0)).physical_state is False
