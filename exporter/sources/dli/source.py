@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
@@ -102,3 +103,9 @@ class DliSource(Source):
         from exporter.sources.dli.demo import start_demo
 
         return await start_demo(host)
+
+    @classmethod
+    def actions(cls) -> Sequence[ActionSpec]:
+        from exporter.sources.dli.actions import ACTIONS
+
+        return ACTIONS
