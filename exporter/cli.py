@@ -40,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
     _common_flags(parser, DEFAULT_LISTEN)
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="exporter-toolkit style web config: TLS and bcrypt basic auth (re-read on reload)",
+    )
+    parser.add_argument(
+        "--web.actions-listen-address",
+        dest="actions_listen",
+        default=None,
+        help="serve the action API on this address only, instead of on --web.listen-address",
+    )
     parser.add_argument("--shard.count", dest="shard_count", type=int, default=1, help="replicas sharing the targets")
     parser.add_argument("--shard.index", dest="shard_index", type=int, default=0, help="this replica's index, 0-based")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -89,17 +101,19 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         parse_listen_address(args.listen)
+        if args.actions_listen:
+            parse_listen_address(args.actions_listen)
     except ValueError as err:
         print(str(err), file=sys.stderr)
         return 2
     from exporter.daemon import Daemon
     from exporter.runtime import run_daemon
 
-    daemon = Daemon(args.config_file, sources, Shard(args.shard_index, args.shard_count))
+    daemon = Daemon(args.config_file, sources, Shard(args.shard_index, args.shard_count), args.web_config_file)
     try:
-        asyncio.run(run_daemon(daemon, args.listen))
+        asyncio.run(run_daemon(daemon, args.listen, actions_listen_address=args.actions_listen))
     except ConfigError as err:
-        print(f"{args.config_file}: invalid configuration:", file=sys.stderr)
+        print("invalid configuration:", file=sys.stderr)
         for line in err.messages:
             print(f"  {line}", file=sys.stderr)
         return 1

@@ -9,14 +9,17 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
+from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
 from exporter.config.model import effective_settings
 from exporter.engine.engine import Engine, Shard
-from exporter.engine.state import TargetKey
+from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition import StateCollector
+from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.selfmetrics import ProcessMetrics
-from exporter.sources.api import Source
+from exporter.sources.api import Source, Target
+from exporter.web.security import WebSecurity
 
 log = structlog.get_logger("exporter.daemon")
 
@@ -27,21 +30,46 @@ class ReloadResult:
     messages: tuple[str, ...] = ()
 
 
+class _EngineView:
+    """The read-only slice of the engine that actions may use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def states(self) -> Mapping[TargetKey, TargetState]:
+        return self._engine.store.states
+
+    def target(self, source: str, name: str) -> Target | None:
+        return self._engine.target(source, name)
+
+
 class Daemon:
     """Glue between the config file, the engine and what the HTTP layer serves."""
 
     def __init__(
-        self, config_path: str | Path, sources: Mapping[str, type[Source]], shard: Shard | None = None
+        self,
+        config_path: str | Path,
+        sources: Mapping[str, type[Source]],
+        shard: Shard | None = None,
+        web_config_path: str | Path | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
         self.sources = dict(sources)
         self.registry = CollectorRegistry(auto_describe=False)
         self.process_metrics = ProcessMetrics(self.registry)
-        self.engine = Engine(self.sources, observer=self.process_metrics, shard=shard)
+        self.engine = Engine(
+            self.sources, observer=self.process_metrics, shard=shard, on_change=self.process_metrics.flush
+        )
         self.process_metrics.set_shard(self.engine.shard.index, self.engine.shard.count)
         for name, source in self.sources.items():
             self.process_metrics.init_endpoints(name, source.api_endpoints)
         self.registry.register(StateCollector(lambda: self.engine.store.states, self._interval))
+        specs = tuple(spec for source in self.sources.values() for spec in source.actions())
+        for spec in specs:
+            self.process_metrics.init_actions(spec.source, spec.action)
+        self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
+        self.exposition = Exposition(self.engine.store, self.registry, lambda: self.process_metrics.version)
         self.last_reload_error: tuple[str, ...] = ()
 
     @property
@@ -59,7 +87,9 @@ class Daemon:
 
     async def start(self) -> None:
         """Load the config and start polling; raises ConfigError on a bad file."""
+        self.web.load()
         config = load_config(self.config_path, self.sources)
+        self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
 
@@ -67,11 +97,13 @@ class Daemon:
         """Re-read the config; an invalid one leaves the running config untouched."""
         try:
             config = load_config(self.config_path, self.sources)
+            self.web.reload()
         except ConfigError as err:
             self.process_metrics.reload_result(False)
             self.last_reload_error = tuple(err.messages)
             log.error("reload failed, keeping the running config", errors=err.messages)
             return ReloadResult(False, tuple(err.messages))
+        self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
         self.last_reload_error = ()

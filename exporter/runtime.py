@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from exporter.daemon import Daemon
-from exporter.web.app import build_app
+from exporter.web.app import build_actions_app, build_app
 from exporter.web.listen import parse_listen_address
 
 log = structlog.get_logger("exporter")
@@ -17,21 +17,38 @@ log = structlog.get_logger("exporter")
 STOP_TIMEOUT_SECONDS = 4.0
 
 
-async def run_daemon(daemon: Daemon, listen_address: str, *, announce: bool = True) -> None:
-    """Start polling and serving; returns after a clean stop."""
-    host, port = parse_listen_address(listen_address)
-    await daemon.start()
-    runner = web.AppRunner(build_app(daemon), access_log=None, shutdown_timeout=1.0)
+async def _serve(app: web.Application, address: str, daemon: Daemon) -> web.AppRunner:
+    host, port = parse_listen_address(address)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=daemon.web.ssl_context)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def run_daemon(
+    daemon: Daemon, listen_address: str, *, actions_listen_address: str | None = None, announce: bool = True
+) -> None:
+    """Start polling and serving; returns after a clean stop."""
+    await daemon.start()
+    runners = [await _serve(build_app(daemon, with_actions=actions_listen_address is None), listen_address, daemon)]
+    if actions_listen_address is not None:
+        runners.append(await _serve(build_actions_app(daemon), actions_listen_address, daemon))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))
     if announce:
-        log.info("listening", address=listen_address, url=f"http://{host or 'localhost'}:{port}/")
+        scheme = "https" if daemon.web.ssl_context else "http"
+        host, port = parse_listen_address(listen_address)
+        log.info("listening", address=listen_address, url=f"{scheme}://{host or 'localhost'}:{port}/")
+        if actions_listen_address:
+            log.info("action API listening", address=actions_listen_address)
     try:
         await stop.wait()
     finally:
@@ -41,6 +58,7 @@ async def run_daemon(daemon: Daemon, listen_address: str, *, announce: bool = Tr
         try:
             async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                 await daemon.stop()
-                await runner.cleanup()
+                for runner in runners:
+                    await runner.cleanup()
         except TimeoutError:
             log.warning("shutdown timed out; exiting anyway")

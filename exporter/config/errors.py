@@ -40,7 +40,7 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def _message(err: Any) -> str:
+def _message(err: Any, known_sources: set[str]) -> str:
     kind = err["type"]
     got = show(err.get("input"))
     ctx = err.get("ctx") or {}
@@ -89,9 +89,9 @@ def _message(err: Any) -> str:
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} items"
     if kind == "union_tag_invalid":
-        return f"unknown source {show(ctx.get('tag'))} (known: {ctx.get('expected_tags')})"
+        return f"unknown source {show(ctx.get('tag'))} (known: {', '.join(sorted(known_sources))})"
     if kind == "union_tag_not_found":
-        return "required key missing"
+        return "required key missing" if isinstance(err.get("input"), dict) else f"expected a mapping, got {got}"
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
@@ -105,7 +105,8 @@ def from_validation_error(exc: ValidationError, source_names: set[str]) -> list[
             del loc[2]
         if loc and loc[0] == "global_":
             loc[0] = "global"
-        if err["type"] == "union_tag_not_found":
+        kind = err["type"]
+        if kind == "union_tag_invalid" or (kind == "union_tag_not_found" and isinstance(err.get("input"), dict)):
             loc.append("source")
-        lines.append(f"{format_path(loc)}: {_message(err)}")
+        lines.append(f"{format_path(loc)}: {_message(err, source_names)}")
     return lines

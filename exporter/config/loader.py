@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from exporter.actions.config import ActionsConfig
 from exporter.config.errors import ConfigError, format_path, from_validation_error, show
 from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
 from exporter.config.types import TargetEntry, reveal_all
@@ -28,6 +29,7 @@ class Config:
     global_: GlobalConfig
     sources: dict[str, SourceSettings]
     entries: tuple[TargetEntry, ...]
+    actions: ActionsConfig
     model: ConfigBase
 
     def redacted(self) -> dict[str, Any]:
@@ -111,6 +113,7 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         global_=model.global_,
         sources=dict(model.sources),
         entries=tuple(model.targets),
+        actions=model.actions,
         model=model,
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Discriminator, Field, Tag, create_model, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator
 
-from exporter.config.types import Duration, StrictModel, TargetEntry
+from exporter.actions.config import ActionsConfig
+from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
 from exporter.sources.api import PollSettings, Source
 
 
@@ -26,11 +27,13 @@ class GlobalConfig(StrictModel):
             raise ValueError("must be greater than 0s")
         return value
 
-    @model_validator(mode="after")
-    def _timeout_fits(self) -> GlobalConfig:
-        if self.timeout > self.interval:
-            raise ValueError("timeout must not exceed interval")
-        return self
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_fits(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("interval")
+        if interval is not None and value > interval:
+            raise ValueError(f"must not exceed interval ({format_duration(interval)}), got {format_duration(value)}")
+        return value
 
     def poll_settings(self) -> PollSettings:
         return PollSettings(self.interval, self.timeout, self.stale_after)
@@ -46,6 +49,7 @@ class ConfigBase(StrictModel):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     targets: list[Any] = Field(default_factory=list)
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
 
 
 def _source_tag(value: Any) -> str | None:

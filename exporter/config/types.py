@@ -7,7 +7,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -125,9 +134,9 @@ def pick_secret(entry: BaseModel, inline: str, from_file: str, *, required: bool
 
 
 class StrictModel(BaseModel):
-    """Rejects unknown keys; validated models are not mutated afterwards."""
+    """Rejects unknown keys and silent coercions (YAML `true` is not an int); never mutated after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, arbitrary_types_allowed=True)
 
 
 class TargetEntry(StrictModel):
@@ -138,6 +147,21 @@ class TargetEntry(StrictModel):
     interval: Duration | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
+
+    @field_validator("interval", "timeout", "stale_after")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_fits(cls, value: float | None, info: ValidationInfo) -> float | None:
+        interval = info.data.get("interval")
+        if value is not None and interval is not None and value > interval:
+            raise ValueError(f"must not exceed interval ({format_duration(interval)}), got {format_duration(value)}")
+        return value
 
 
 def reveal_all(value: Any) -> Any:

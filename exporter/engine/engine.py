@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -54,9 +54,10 @@ class Engine:
         *,
         observer: ApiObserver | None = None,
         shard: Shard | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.sources = dict(sources)
-        self.store = SnapshotStore()
+        self.store = SnapshotStore(on_change)
         self.observer = observer
         self.shard = shard or Shard()
         self._groups: dict[tuple[str, str], GroupHandle] = {}

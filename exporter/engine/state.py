@@ -6,10 +6,11 @@ writers replace the whole mapping, so a reader never sees half a poll.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from exporter.metrics.render import RenderedFamily, render_families
 from exporter.metrics.spec import EMPTY, SampleSet
 from exporter.sources.api import FAILURE_REASONS, FailureReason
 
@@ -33,6 +34,8 @@ class TargetState:
     last_duration: float | None = None
     stale: bool = False
     samples: SampleSet = EMPTY
+    rendered: tuple[RenderedFamily, ...] = ()
+    """`samples` as exposition lines, rendered once when the state is published."""
 
     @property
     def key(self) -> TargetKey:
@@ -50,6 +53,7 @@ class TargetState:
             last_duration=duration,
             stale=False,
             samples=samples,
+            rendered=render_families(samples.families),
         )
 
     def after_failure(self, reason: FailureReason, error: str, duration: float) -> TargetState:
@@ -67,15 +71,16 @@ class TargetState:
         )
 
     def dropped_as_stale(self) -> TargetState:
-        return replace(self, stale=True, samples=EMPTY)
+        return replace(self, stale=True, samples=EMPTY, rendered=())
 
 
 class SnapshotStore:
     """Copy-on-write map of target states, plus a generation that bumps on every change."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._states: Mapping[TargetKey, TargetState] = MappingProxyType({})
         self.generation = 0
+        self._on_change = on_change
 
     @property
     def states(self) -> Mapping[TargetKey, TargetState]:
@@ -93,5 +98,7 @@ class SnapshotStore:
             self._swap(new)
 
     def _swap(self, new: dict[TargetKey, TargetState]) -> None:
+        if self._on_change is not None:
+            self._on_change()
         self._states = MappingProxyType(new)
         self.generation += 1

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
 from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics import selfmetrics as sm
@@ -18,7 +17,7 @@ def _family(spec: MetricSpec) -> Metric:
 
 
 class StateCollector(Collector):
-    """Renders per-target self-metrics and device samples from one read of the store."""
+    """Per-target self-metrics derived from the target states (device samples are pre-rendered)."""
 
     def __init__(
         self,
@@ -29,24 +28,7 @@ class StateCollector(Collector):
         self._intervals = intervals
 
     def collect(self) -> Iterator[Metric]:
-        states = self._states()  # one read: every family below comes from the same snapshot set
-        yield from self._target_families(states)
-        families: dict[str, tuple[MetricSpec, Metric]] = {}
-        for state in states.values():
-            for fam in state.samples.families:
-                spec = fam.spec
-                entry = families.get(spec.name)
-                if entry is None:
-                    entry = (spec, _family(spec))
-                    families[spec.name] = entry
-                metric = entry[1]
-                labelnames = spec.labels
-                metric.samples.extend(
-                    Sample(spec.name, dict(zip(labelnames, values, strict=True)), value, None, None)
-                    for values, value in fam.samples
-                )
-        for _, metric in families.values():
-            yield metric
+        yield from self._target_families(self._states())
 
     def _target_families(self, states: Mapping[TargetKey, TargetState]) -> Iterator[Metric]:
         up, last, duration, interval, polls, failures = (_family(s) for s in sm.TARGET_SPECS)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter import __version__
+from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
 from exporter.metrics.spec import MetricSpec
 from exporter.sources.api import FAILURE_REASONS
 
@@ -85,6 +86,20 @@ SHARD_INFO = MetricSpec(
     ("index", "count"),
 )
 
+ACTIONS = MetricSpec(
+    "powerstrip_exporter_actions_total",
+    "Action API requests (attempts), by source and action.",
+    "counter",
+    ("source", "action"),
+)
+ACTION_FAILURES = MetricSpec(
+    "powerstrip_exporter_action_failures_total",
+    "Refused or failed action requests by reason (unauthenticated, forbidden, not_found, invalid, cooldown, "
+    "upstream, timeout).",
+    "counter",
+    ("source", "action", "reason"),
+)
+
 TARGET_SPECS = (
     TARGET_UP,
     TARGET_LAST_SUCCESS,
@@ -112,7 +127,25 @@ class ProcessMetrics:
         self.reload_ok = Gauge(*_metric_args(RELOAD_OK), registry=registry)
         self.reload_ts = Gauge(*_metric_args(RELOAD_TS), registry=registry)
         self.shard = Gauge(*_metric_args(SHARD_INFO), registry=registry)
+        self.actions = Counter(*_metric_args(ACTIONS), registry=registry)
+        self.action_failures = Counter(*_metric_args(ACTION_FAILURES), registry=registry)
         self._endpoints: set[tuple[str, str]] = set()
+        self._pending: list[tuple[str, str, float]] = []
+        self.version = 0
+        """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
+
+    def init_actions(self, source: str, action: str) -> None:
+        self.actions.labels(source, action)
+        for reason in ACTION_FAILURE_REASONS:
+            self.action_failures.labels(source, action, reason)
+
+    def action_attempt(self, source: str, action: str) -> None:
+        self.actions.labels(source, action).inc()
+        self.version += 1
+
+    def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
+        self.action_failures.labels(source, action, reason).inc()
+        self.version += 1
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -126,17 +159,35 @@ class ProcessMetrics:
                 self.api_duration.labels(source, endpoint)
 
     def observe_api_request(self, source: str, endpoint: str, seconds: float) -> None:
-        self.api_requests.labels(source, endpoint).inc()
-        self.api_duration.labels(source, endpoint).observe(seconds)
+        """Buffered until the next published snapshot, so /metrics changes once per poll, not per request."""
+        self._pending.append((source, endpoint, seconds))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for source, endpoint, seconds in pending:
+            self.api_requests.labels(source, endpoint).inc()
+            self.api_duration.labels(source, endpoint).observe(seconds)
+        self.version += 1
 
     def reload_result(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
+        self.version += 1
 
 
 def self_specs() -> tuple[MetricSpec, ...]:
-    return (BUILD_INFO, *TARGET_SPECS, API_REQUESTS, API_REQUEST_DURATION, RELOAD_OK, RELOAD_TS, SHARD_INFO)
+    return (
+        BUILD_INFO,
+        *TARGET_SPECS,
+        API_REQUESTS,
+        API_REQUEST_DURATION,
+        RELOAD_OK,
+        RELOAD_TS,
+        SHARD_INFO,
+        ACTIONS,
+        ACTION_FAILURES,
+    )
 
 
 __all__ = ["FAILURE_REASONS", "ProcessMetrics", "self_specs"]

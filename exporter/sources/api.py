@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 from exporter.metrics.spec import MetricSpec, SampleSet
 
 if TYPE_CHECKING:
+    from exporter.actions.api import ActionSpec
     from exporter.config.types import TargetEntry
 
 FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response"]
@@ -163,3 +164,8 @@ class Source(ABC):
     @classmethod
     async def start_demo(cls, host: str) -> DemoFleet | None:
         return None
+
+    @classmethod
+    def actions(cls) -> Sequence[ActionSpec]:
+        """Action routes this source offers (see exporter.actions.api)."""
+        return ()

@@ -4,25 +4,47 @@ from __future__ import annotations
 
 import yaml
 from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
 
+from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
 from exporter.web.landing import render_landing
+from exporter.web.metrics_handler import make_metrics_handler
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 
 
-def build_app(daemon: Daemon) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
+    """The main listener's app; without actions when they have a listener of their own."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
     app[DAEMON_KEY] = daemon
-    metrics = make_aiohttp_handler(daemon.registry)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", make_metrics_handler(daemon.exposition))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
     app.router.add_get("/config", show_config)
     app.router.add_post("/-/reload", reload)
+    if with_actions:
+        add_action_routes(app, daemon)
     return app
+
+
+def build_actions_app(daemon: Daemon) -> web.Application:
+    """The app for `--web.actions-listen-address`: the action API and a health check only."""
+    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+    app[DAEMON_KEY] = daemon
+    app.router.add_get("/-/healthy", healthy)
+    add_action_routes(app, daemon)
+    return app
+
+
+def add_action_routes(app: web.Application, daemon: Daemon) -> None:
+    document = build_openapi(daemon.actions.specs)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    daemon.actions.add_routes(app)
 
 
 async def healthy(request: web.Request) -> web.Response:

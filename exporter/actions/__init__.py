@@ -1,0 +1,1 @@
+"""The authenticated action API: the only part of the exporter that changes the world."""

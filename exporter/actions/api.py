@@ -1,0 +1,102 @@
+"""What a source declares to offer an action, and the errors an action may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from exporter.engine.state import TargetKey, TargetState
+from exporter.sources.api import Target
+
+FailureReason = Literal["unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout"]
+ACTION_FAILURE_REASONS: tuple[FailureReason, ...] = (
+    "unauthenticated",
+    "forbidden",
+    "not_found",
+    "invalid",
+    "cooldown",
+    "upstream",
+    "timeout",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionParam:
+    """A path parameter. Integers are range-checked before anything else happens."""
+
+    name: str
+    description: str
+    kind: Literal["integer", "string"] = "string"
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+
+
+class ActionEnv(Protocol):
+    """The read-only view of the running exporter an action resolves against."""
+
+    def states(self) -> Mapping[TargetKey, TargetState]: ...
+
+    def target(self, source: str, name: str) -> Target | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    upstream_status: int | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A validated request: who is acted on, what would happen, and how to do it."""
+
+    description: str
+    perform: Callable[[], Awaitable[Outcome]]
+
+
+class ActionError(Exception):
+    """A refusal or failure with the HTTP status and metric reason it maps to."""
+
+    def __init__(self, status: int, reason: FailureReason, detail: str, upstream_status: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason: FailureReason = reason
+        self.detail = detail
+        self.upstream_status = upstream_status
+
+
+def not_found(detail: str) -> ActionError:
+    return ActionError(404, "not_found", detail)
+
+
+def invalid(detail: str) -> ActionError:
+    return ActionError(400, "invalid", detail)
+
+
+def upstream_failed(detail: str, upstream_status: int | None) -> ActionError:
+    return ActionError(502, "upstream", detail, upstream_status)
+
+
+def upstream_timeout(detail: str) -> ActionError:
+    return ActionError(504, "timeout", detail)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One action route, e.g. `POST /api/v1/dli/{device}/outlets/{outlet}/cycle`."""
+
+    source: str
+    action: str
+    path: str
+    """Below /api/v1, with `{param}` placeholders."""
+    params: tuple[ActionParam, ...]
+    target_param: str
+    """The path parameter that `allow` rules and the cooldown are keyed on."""
+    summary: str
+    resolve: Callable[[ActionEnv, Mapping[str, int | str]], Resolved]
+    """Validate against the latest snapshot; raise not_found()/invalid(). Must not call upstream."""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.source}.{self.action}"

@@ -1,0 +1,114 @@
+"""Turns what one poll read into a `SampleSet`. Pure functions: no I/O, easy to test."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from exporter.metrics.spec import MetricSpec, SampleSet, SampleSetBuilder
+from exporter.sources.dli import metrics as m
+from exporter.sources.dli.config import DEFAULT_QUANTITY_ALIASES, Quantity
+from exporter.sources.dli.models import Identity, Meter, OutletStatus
+
+KELVIN_OFFSET = 273.15
+"""Issue 4 fixes K - 273.15 (DLI's own page says 273.16; the 0.01 K difference is below sensor accuracy)."""
+
+_BUS_SPECS: dict[Quantity, MetricSpec] = {
+    "voltage": m.BUS_VOLTAGE,
+    "current": m.BUS_CURRENT,
+    "energy": m.BUS_ENERGY,
+    "power": m.BUS_POWER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PollData:
+    """Everything one poll read from a device."""
+
+    outlets: Sequence[OutletStatus]
+    meters: Sequence[Meter]
+    identity: Identity | None
+    script_threads: int | None
+
+
+def sensor_label(meter: Meter) -> str:
+    """The `sensor` label: the meter key without a trailing `.<quantity>` (`sensor.0.humidity` -> `sensor.0`).
+
+    The API has no sensor index field, so temperature and humidity of one probe
+    share a label only through their keys (whose names are a guess).
+    """
+    suffix = "." + meter.quantity
+    if meter.key.endswith(suffix) and len(meter.key) > len(suffix):
+        return meter.key[: -len(suffix)]
+    return meter.key
+
+
+def _meter_samples(
+    b: SampleSetBuilder,
+    device: str,
+    meters: Sequence[Meter],
+    aliases: Mapping[str, Quantity],
+    humidity_unit: Literal["percent", "ratio"],
+) -> None:
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+
+    def add_once(spec: MetricSpec, value: float, *labels: str) -> bool:
+        key = (spec.name, labels)
+        if key in seen:
+            return False  # two meters mapping to one series: keep the first, show the rest raw
+        seen.add(key)
+        b.add(spec, value, *labels)
+        return True
+
+    for meter in meters:
+        b.add(m.METER_INFO, 1, device, meter.key, meter.name, meter.quantity)
+        if meter.value is None:
+            continue
+        kind = aliases.get(meter.quantity)
+        value = meter.value
+        placed = False
+        if kind in _BUS_SPECS and meter.bus is not None:
+            assert kind is not None
+            placed = add_once(_BUS_SPECS[kind], value, device, meter.bus)
+        elif kind == "voltage":
+            placed = add_once(m.VOLTAGE, value, device, meter.key)
+        elif kind == "temperature":
+            placed = add_once(m.TEMPERATURE, value - KELVIN_OFFSET, device, sensor_label(meter))
+        elif kind == "humidity":
+            ratio = value / 100.0 if humidity_unit == "percent" else value
+            placed = add_once(m.HUMIDITY, ratio, device, sensor_label(meter))
+        if not placed:
+            add_once(m.METER_VALUE, value, device, meter.key, meter.quantity)
+
+
+def build_samples(
+    device: str,
+    data: PollData,
+    *,
+    aliases: Mapping[str, Quantity] = DEFAULT_QUANTITY_ALIASES,
+    humidity_unit: Literal["percent", "ratio"] = "percent",
+) -> SampleSet:
+    b = SampleSetBuilder()
+    ident = data.identity
+    if ident is not None:
+        b.add(
+            m.DEVICE_INFO,
+            1,
+            device,
+            ident.serial,
+            ident.firmware_version,
+            ident.relay_firmware_version,
+            ident.model,
+            ident.hostname,
+        )
+    for o in data.outlets:
+        b.add(m.OUTLET_INFO, 1, device, o.index, o.name)
+        b.add(m.OUTLET_STATE, o.state, device, o.index)
+        b.add(m.OUTLET_TRANSIENT_STATE, o.transient_state, device, o.index)
+        b.add(m.OUTLET_PHYSICAL_STATE, o.physical_state, device, o.index)
+        b.add(m.OUTLET_LOCKED, o.locked, device, o.index)
+        b.add(m.OUTLET_CRITICAL, o.critical, device, o.index)
+    b.add(m.SCRIPT_THREADS, data.script_threads, device)
+    _meter_samples(b, device, data.meters, aliases, humidity_unit)
+    return b.build()

@@ -1,0 +1,111 @@
+"""DliSource: one static target per configured controller, polled independently."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from exporter.actions.api import ActionSpec
+from exporter.config.types import TargetEntry
+from exporter.metrics.spec import MetricSpec, SampleSet
+from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
+from exporter.sources.dli import metrics
+from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
+from exporter.sources.dli.collector import PollData, build_samples
+from exporter.sources.dli.config import DliEntry
+from exporter.sources.dli.models import Identity
+
+
+class DliTarget(Target):
+    """One controller. `client` is public so an action API can call its write methods."""
+
+    def __init__(
+        self,
+        entry: DliEntry,
+        settings: PollSettings,
+        ctx: SourceContext,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(entry.name, settings)
+        self.entry = entry
+        self.client = DliClient(
+            ClientSettings(
+                url=entry.url,
+                username=entry.username,
+                password=entry.secret(),
+                auth=entry.auth,
+                ca_file=entry.ca_file,
+                insecure_skip_verify=entry.insecure_skip_verify,
+                timeout=settings.timeout,
+            ),
+            ctx,
+        )
+        self._clock = clock
+        self._aliases = entry.aliases()
+        self._identity: Identity | None = None
+        self._identity_due = float("-inf")
+        # Non-admin users get 403 on script/threads; re-try only when identity is re-read.
+        self._threads_due = float("-inf")
+
+    async def poll(self) -> SampleSet:
+        outlets = await self.client.outlets()
+        meters = await self.client.meters()
+        now = self._clock()
+        threads: int | None = None
+        if now >= self._threads_due:
+            threads = await self.client.script_threads()
+            if threads is None:
+                self._threads_due = now + self.entry.identity_interval
+        if self._identity is None or now >= self._identity_due:
+            self._identity = await self.client.identity()
+            self._identity_due = now + self.entry.identity_interval
+        data = PollData(outlets=outlets, meters=meters, identity=self._identity, script_threads=threads)
+        return build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class DliGroup(TargetGroup):
+    """A DLI entry is exactly one device, so discovery just hands out the one target."""
+
+    def __init__(self, entry: DliEntry, settings: PollSettings, ctx: SourceContext) -> None:
+        super().__init__(entry)
+        self.target = DliTarget(entry, settings, ctx)
+
+    async def discover(self) -> Sequence[Target]:
+        return [self.target]
+
+
+class DliSource(Source):
+    """Digital Loggers web power switches (Pro, EPCR, DIN4) over the REST-style API."""
+
+    name: ClassVar[str] = "dli"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL
+    api_endpoints: ClassVar[tuple[str, ...]] = ENDPOINTS
+    entry_model: ClassVar[type[TargetEntry]] = DliEntry
+
+    @classmethod
+    def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
+        assert isinstance(entry, DliEntry)
+        return DliGroup(entry, defaults, ctx)
+
+    @classmethod
+    def simulator(cls) -> Simulator | None:
+        from exporter.sources.dli.simulator.cli import DliSimulatorCommand
+
+        return DliSimulatorCommand()
+
+    @classmethod
+    async def start_demo(cls, host: str) -> DemoFleet | None:
+        from exporter.sources.dli.demo import start_demo
+
+        return await start_demo(host)
+
+    @classmethod
+    def actions(cls) -> Sequence[ActionSpec]:
+        from exporter.sources.dli.actions import ACTIONS
+
+        return ACTIONS

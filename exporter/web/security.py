@@ -1,0 +1,179 @@
+"""`--web.config.file`: exporter-toolkit style TLS and bcrypt basic auth, re-read on reload."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import bcrypt
+import structlog
+import yaml
+from aiohttp import web
+from pydantic import ValidationError, field_validator
+
+from exporter.config.errors import ConfigError, from_validation_error
+from exporter.config.types import StrictModel
+
+log = structlog.get_logger("exporter.web")
+
+OPEN_PATHS = frozenset({"/-/healthy"})
+"""Always reachable without basic auth, like exporter-toolkit's health endpoint."""
+ACTION_PREFIX = "/api/v1/"
+"""The action API has its own bearer tokens."""
+
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_OPTIONAL,
+    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+# A real bcrypt hash, checked for unknown users so timing does not reveal which users exist.
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=10))
+_CACHE_LIMIT = 1024
+
+
+class TLSServerConfig(StrictModel):
+    cert_file: str
+    key_file: str
+    client_auth_type: Literal[
+        "NoClientCert",
+        "RequestClientCert",
+        "RequireAnyClientCert",
+        "VerifyClientCertIfGiven",
+        "RequireAndVerifyClientCert",
+    ] = "NoClientCert"
+    client_ca_file: str | None = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+
+
+class WebConfig(StrictModel):
+    tls_server_config: TLSServerConfig | None = None
+    basic_auth_users: dict[str, str] = {}
+
+    @field_validator("basic_auth_users")
+    @classmethod
+    def _bcrypt_hashes(cls, users: dict[str, str]) -> dict[str, str]:
+        for user, hashed in users.items():
+            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+                raise ValueError(f"user {user!r}: expected a bcrypt hash ($2y$...)")
+        return users
+
+
+def load_web_config(path: Path) -> WebConfig:
+    origin = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as err:
+        raise ConfigError([f"cannot read web config file {origin}: {err.strerror or err}"]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError([f"{origin}: YAML syntax error: {err}"]) from None
+    try:
+        return WebConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set())]) from None
+
+
+def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
+    try:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError([f"{origin}: tls_server_config: cannot load cert_file/key_file: {err}"]) from None
+    ctx.minimum_version = _VERSIONS[tls.min_version]
+    if tls.max_version:
+        ctx.maximum_version = _VERSIONS[tls.max_version]
+    ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
+    if tls.client_ca_file:
+        try:
+            ctx.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+
+
+class WebSecurity:
+    """Holds the TLS context the listener uses and the basic-auth users; both change on reload."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.config = WebConfig()
+        self.ssl_context: ssl.SSLContext | None = None
+        self._verified: dict[tuple[str, bytes], None] = {}
+
+    def load(self) -> None:
+        """First load: decides whether the listener speaks TLS."""
+        if self.path is None:
+            return
+        config = load_web_config(self.path)
+        if config.tls_server_config is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            _apply_tls(ctx, config.tls_server_config, str(self.path))
+            self.ssl_context = ctx
+        self.config = config
+        self._verified.clear()
+
+    def reload(self) -> None:
+        """Re-read the file; certificates rotate in place, TLS cannot be switched on or off."""
+        if self.path is None:
+            return
+        config = load_web_config(self.path)
+        if (config.tls_server_config is None) != (self.ssl_context is None):
+            raise ConfigError([f"{self.path}: enabling or disabling TLS needs a restart"])
+        if config.tls_server_config is not None and self.ssl_context is not None:
+            fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            _apply_tls(fresh, config.tls_server_config, str(self.path))  # validate before touching the live one
+            _apply_tls(self.ssl_context, config.tls_server_config, str(self.path))
+        self.config = config
+        self._verified.clear()
+
+    async def check_basic_auth(self, header: str | None) -> bool:
+        users = self.config.basic_auth_users
+        if not header or not header.lower().startswith("basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            return False
+        key = (user, hashlib.sha256(password.encode()).digest())
+        if key in self._verified and user in users:
+            return True
+        hashed = users.get(user)
+        candidate = hashed.encode() if hashed else _DUMMY_HASH
+        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), candidate)
+        ok = ok and hashed is not None
+        if ok:
+            if len(self._verified) >= _CACHE_LIMIT:
+                self._verified.clear()
+            self._verified[key] = None
+        return ok
+
+    def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def basic_auth(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):
+                return await handler(request)
+            if await self.check_basic_auth(request.headers.get("Authorization")):
+                return await handler(request)
+            return web.Response(
+                status=401,
+                text="Unauthorized\n",
+                headers={"WWW-Authenticate": 'Basic realm="powerstrip-exporter", charset="UTF-8"'},
+            )
+
+        return basic_auth

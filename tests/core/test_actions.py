@@ -1,0 +1,247 @@
+"""The action pipeline against the fake source: every refusal happens before any upstream call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.actions.api import upstream_failed
+from tests.core.conftest import LiveDaemon, eventually
+from tests.core.fake_source import ACTION_CALLS, ACTION_SCRIPT, script
+from tests.support.process import value
+
+Live = Callable[[str], Awaitable[LiveDaemon]]
+
+OPS = "ops-token-0123456789"
+NARROW = "narrow-token-abcdef"
+
+
+def config(tmp_path: Path, cooldown: str = "1h", extra_tokens: str = "") -> str:
+    (tmp_path / "old-token").write_text("old-token-value\n")
+    return f"""\
+global: {{interval: 50ms, timeout: 50ms, jitter: 0}}
+targets:
+- {{source: fake, name: a, devices: 2, ports: 4}}
+actions:
+  cooldown: {cooldown}
+  timeout: 300ms
+  auth_failures: {{max_failures: 3, window: 1m}}
+  tokens:
+  - name: ops
+    token_sha256: {hashlib.sha256(OPS.encode()).hexdigest()}
+    allow: [{{actions: ["*"], targets: ["*"]}}]
+  - name: narrow
+    token: {NARROW}
+    allow: [{{actions: [fake.reboot], targets: [a-d0]}}]
+  - name: old
+    token_file: {tmp_path / "old-token"}
+    expires: 2020-01-01T00:00:00Z
+    allow: [{{actions: ["*"], targets: ["*"]}}]
+{extra_tokens}"""
+
+
+async def call(
+    d: LiveDaemon, path: str, token: str | None = OPS, method: str = "POST", **kw: Any
+) -> tuple[int, dict[str, Any], Any]:
+    headers = dict(kw.pop("headers", {}))
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with d.session.request(method, d.url + path, headers=headers, **kw) as resp:
+        return resp.status, await resp.json(), resp.headers
+
+
+async def started(live: Live, tmp_path: Path, **kw: str) -> LiveDaemon:
+    d = await live(config(tmp_path, **kw))
+    await eventually(lambda: script("a").polls >= 1, what="first poll")
+    return d
+
+
+def body(ok: bool, action: str, target: str, detail: str, upstream: int | None = None) -> dict[str, Any]:
+    return {"ok": ok, "action": action, "target": target, "detail": detail, "upstream_status": upstream}
+
+
+async def test_allowed_action_calls_upstream_once(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, "/api/v1/fake/a-d1/ports/3/reset")
+    assert status == 200
+    assert data == body(True, "fake.port_reset", "a-d1", "port_reset sent to a-d1", 200)
+    assert ACTION_CALLS == [("port_reset", "a-d1", 3)]
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_actions_total", source="fake", action="port_reset") == 1
+    assert (
+        value(m, "powerstrip_exporter_action_failures_total", source="fake", action="port_reset", reason="upstream")
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "token,headers,status,detail",
+    [
+        (None, {}, 401, "missing bearer token"),
+        (None, {"Authorization": "Basic b3BzOnB3"}, 401, "malformed Authorization header; expected 'Bearer <token>'"),
+        (None, {"Authorization": "Bearer"}, 401, "malformed Authorization header; expected 'Bearer <token>'"),
+        ("wrong-token", {}, 401, "invalid token"),
+        ("old-token-value", {}, 401, "token 'old' expired"),
+    ],
+    ids=["no token", "basic scheme", "empty bearer", "wrong token", "expired token file"],
+)
+async def test_unauthenticated(
+    live: Live, tmp_path: Path, token: str | None, headers: dict[str, str], status: int, detail: str
+) -> None:
+    d = await started(live, tmp_path)
+    got, data, resp_headers = await call(d, "/api/v1/fake/a-d0/reboot", token=token, headers=headers)
+    assert (got, data) == (status, body(False, "fake.reboot", "a-d0", detail))
+    assert resp_headers["WWW-Authenticate"] == 'Bearer realm="powerstrip-exporter"'
+    assert ACTION_CALLS == []
+    m = await d.metrics()
+    assert (
+        value(m, "powerstrip_exporter_action_failures_total", source="fake", action="reboot", reason="unauthenticated")
+        == 1
+    )
+
+
+async def test_token_outside_its_rules_is_forbidden(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, "/api/v1/fake/a-d1/reboot", token=NARROW)
+    assert (status, data) == (403, body(False, "fake.reboot", "a-d1", "token 'narrow' may not fake.reboot on a-d1"))
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/ports/0/reset", token=NARROW)
+    assert status == 403
+    status, _, _ = await call(d, "/api/v1/fake/a-d0/reboot", token=NARROW)
+    assert status == 200
+    assert ACTION_CALLS == [("reboot", "a-d0", None)]
+
+
+async def test_forbidden_does_not_reveal_whether_a_target_exists(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, _, _ = await call(d, "/api/v1/fake/nope/reboot", token=NARROW)
+    assert status == 403
+
+
+async def test_unknown_target_and_port(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, "/api/v1/fake/zzz/reboot")
+    assert (status, data) == (404, body(False, "fake.reboot", "zzz", "device 'zzz' is not in the latest snapshot"))
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/ports/7/reset")
+    assert (status, data["detail"]) == (404, "device 'a-d0' has no port 7")
+    assert ACTION_CALLS == []
+
+
+@pytest.mark.parametrize(
+    "port,detail",
+    [
+        ("x", "port: expected an integer, got 'x'"),
+        ("99", "port: must be <= 63, got 99"),
+        ("-1", "port: must be >= 0, got -1"),
+    ],
+)
+async def test_invalid_port_is_rejected_before_lookup(live: Live, tmp_path: Path, port: str, detail: str) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, f"/api/v1/fake/a-d0/ports/{port}/reset")
+    assert (status, data["detail"], data["ok"]) == (400, detail, False)
+    assert ACTION_CALLS == []
+
+
+async def test_cooldown_answers_429_with_retry_after(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    assert (await call(d, "/api/v1/fake/a-d0/reboot"))[0] == 200
+    status, data, headers = await call(d, "/api/v1/fake/a-d0/reboot")
+    assert status == 429 and data["detail"].startswith("reboot on a-d0 is cooling down; retry in")
+    assert 3590 <= int(headers["Retry-After"]) <= 3600
+    assert (await call(d, "/api/v1/fake/a-d1/reboot"))[0] == 200, "cooldown is per target"
+    assert len(ACTION_CALLS) == 2
+
+
+async def test_dry_run_validates_and_calls_nothing(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/ports/2/reset?dry_run=true")
+    assert (status, data) == (200, body(True, "fake.port_reset", "a-d0", "dry run: would reset port 2 of a-d0"))
+    assert ACTION_CALLS == []
+    assert (await call(d, "/api/v1/fake/a-d0/ports/2/reset"))[0] == 200, "a dry run does not start the cooldown"
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot?dry_run=maybe")
+    assert (status, data["detail"]) == (400, "dry_run: expected true or false, got 'maybe'")
+
+
+async def test_upstream_failure_is_502_and_timeout_504(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path, cooldown="1ms")
+    ACTION_SCRIPT.error = upstream_failed("device answered 500: internal error", 500)
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot")
+    assert (status, data) == (502, body(False, "fake.reboot", "a-d0", "device answered 500: internal error", 500))
+    ACTION_SCRIPT.error = None
+    ACTION_SCRIPT.hang = True
+    status, data, _ = await call(d, "/api/v1/fake/a-d1/reboot")
+    assert (status, data) == (504, body(False, "fake.reboot", "a-d1", "upstream did not answer within 0.3s"))
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_action_failures_total", source="fake", action="reboot", reason="upstream") == 1
+    assert value(m, "powerstrip_exporter_action_failures_total", source="fake", action="reboot", reason="timeout") == 1
+
+
+async def test_get_is_405_in_the_same_json_shape(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, headers = await call(d, "/api/v1/fake/a-d0/reboot", method="GET")
+    assert status == 405 and headers["Allow"] == "POST"
+    assert data == body(False, "fake.reboot", "a-d0", "method GET not allowed; use POST")
+
+
+async def test_request_hygiene(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", data="x" * 2000)
+    assert (status, data["detail"]) == (413, "request body too large (limit 1024 bytes)")
+    status, data, _ = await call(
+        d, "/api/v1/fake/a-d0/reboot?dry_run=1", data="a=b", headers={"Content-Type": "text/plain"}
+    )
+    assert (status, data["detail"]) == (415, "unsupported content type 'text/plain'; send JSON or no body")
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", json={"force": True})
+    assert (status, data["detail"]) == (400, "request body must be empty or {}")
+    status, _, _ = await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", json={})
+    assert status == 200
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot?force=1")
+    assert (status, data["detail"]) == (400, "unknown query parameter: force")
+    assert ACTION_CALLS == []
+
+
+async def test_repeated_auth_failures_are_rate_limited(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    for _ in range(3):
+        assert (await call(d, "/api/v1/fake/a-d0/reboot", token="guess"))[0] == 401
+    status, data, headers = await call(d, "/api/v1/fake/a-d0/reboot")
+    assert status == 429, "even the right token waits once the client is blocked"
+    assert data["detail"] == "too many failed authentication attempts; try again later"
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert ACTION_CALLS == []
+
+
+async def test_no_tokens_means_actions_disabled(live: Live) -> None:
+    d = await live("targets: [{source: fake, name: a}]\n")
+    status, data, _ = await call(d, "/api/v1/fake/a-d0/reboot")
+    assert (status, data) == (
+        403,
+        body(False, "fake.reboot", "a-d0", "actions are disabled: no tokens are configured under actions.tokens"),
+    )
+
+
+async def test_openapi_document_lists_exactly_the_routes(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    async with d.session.get(d.url + "/api/v1/openapi.json") as resp:
+        doc = json.loads(await resp.text())
+    assert doc["openapi"].startswith("3.")
+    assert sorted(doc["paths"]) == ["/api/v1/fake/{device}/ports/{port}/reset", "/api/v1/fake/{device}/reboot"]
+    post = doc["paths"]["/api/v1/fake/{device}/reboot"]["post"]
+    assert post["security"] == [{"bearer": []}]
+    assert {"200", "401", "403", "404", "429", "502", "504"} <= set(post["responses"])
+
+
+async def test_tokens_never_logged(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = await started(live, tmp_path)
+    await call(d, "/api/v1/fake/a-d0/reboot")
+    await call(d, "/api/v1/fake/a-d0/reboot", token="wrong-guess-secret")
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "decision=allowed" in text and "token=ops" in text, "one audit event per attempt"
+    assert "decision=unauthenticated" in text
+    for secret in (OPS, NARROW, "old-token-value", "wrong-guess-secret"):
+        assert secret not in text

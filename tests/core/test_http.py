@@ -1,0 +1,128 @@
+"""Every endpoint of the HTTP surface, in-process on a real loopback socket."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+from tests.core.conftest import LiveDaemon, eventually
+from tests.core.fake_source import script
+from tests.support.process import find, value
+
+Live = Callable[[str], Awaitable[LiveDaemon]]
+CONFIG = """\
+global: {interval: 50ms, timeout: 50ms, jitter: 0}
+targets:
+- {source: fake, name: a, token: hunter2-secret}
+"""
+
+
+async def test_metrics_plain_text(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    status, text, headers = await d.get("/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    assert "# TYPE fake_device_energy_joules_total counter" in text
+    assert 'powerstrip_exporter_build_info{python_version="' in text
+    assert "hunter2" not in text
+
+
+async def test_metrics_openmetrics_negotiation(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    status, text, headers = await d.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text")
+    assert text.endswith("# EOF\n")
+    assert "# TYPE fake_device_energy_joules counter" in text
+    assert 'fake_device_energy_joules_total{device="a-d0"}' in text
+
+
+async def test_metrics_gzip(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    async with d.session.get(d.url + "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(await resp.read()).decode()
+    assert "powerstrip_exporter_target_up" in body
+
+
+async def test_healthy(live: Live) -> None:
+    d = await live(CONFIG)
+    assert (await d.get("/-/healthy"))[:2] == (200, "Healthy.\n")
+
+
+async def test_landing_page_shows_targets_errors_and_links(live: Live) -> None:
+    d = await live(CONFIG + "- {source: fake, name: broken, mode: error}\n")
+    await eventually(lambda: script("broken").polls >= 1 and script("a").polls >= 1)
+    status, html, headers = await d.get("/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "0.1.0" in html
+    assert "<td>broken</td>" in html and "fake: HTTP 500" in html
+    assert 'href="/metrics"' in html and 'href="/config"' in html
+    assert "hunter2" not in html
+
+
+async def test_config_endpoint_is_redacted(live: Live, tmp_path: Path) -> None:
+    d = await live(CONFIG)
+    status, text, _ = await d.get("/config")
+    assert status == 200
+    assert "token: <secret>" in text
+    assert "interval: 50ms" in text
+    assert "hunter2" not in text
+
+
+async def test_reload_adds_removes_and_keeps_targets(live: Live) -> None:
+    d = await live(CONFIG + "- {source: fake, name: b}\n")
+    await eventually(lambda: script("a").polls >= 3 and script("b").polls >= 1)
+    runner_a = d.daemon.engine.groups[("fake", "a")].runners["a"]
+    d.daemon.config_path.write_text(CONFIG + "- {source: fake, name: c}\n")
+    status, text = await d.post("/-/reload")
+    assert (status, text) == (200, "Config reloaded.\n")
+    assert d.daemon.engine.groups[("fake", "a")].runners["a"] is runner_a, "unchanged target keeps its state"
+    await eventually(lambda: script("c").polls >= 1, what="added target polls")
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_target_up", source="fake", target="b") is None
+    assert not find(m, "fake_device_value", device="b-d0")
+    assert value(m, "powerstrip_exporter_target_up", source="fake", target="c") == 1
+    assert value(m, "powerstrip_exporter_config_last_reload_successful") == 1
+
+
+async def test_bad_reload_keeps_running_config(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    d.daemon.config_path.write_text("targets: [{source: fake, name: a, interval: soon}]\n")
+    status, text = await d.post("/-/reload")
+    assert status == 400
+    assert 'targets[0].interval: expected a duration like 30s, got "soon"' in text
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_config_last_reload_successful") == 0
+    polls = script("a").polls
+    await eventually(lambda: script("a").polls > polls, what="old config still polling")
+    status, text, _ = await d.get("/config")
+    assert "interval: 50ms" in text
+
+
+async def test_reload_needs_post(live: Live) -> None:
+    d = await live(CONFIG)
+    status, _, headers = await d.get("/-/reload")
+    assert status == 405 and headers["Allow"] == "POST"
+
+
+async def test_unknown_path_is_404(live: Live) -> None:
+    d = await live(CONFIG)
+    assert (await d.get("/nope"))[0] == 404
+
+
+async def test_http_client_never_awaits_a_device_during_scrape(live: Live) -> None:
+    d = await live("global: {interval: 5s, timeout: 5s}\ntargets: [{source: fake, name: stuck, mode: hang}]\n")
+    await eventually(lambda: script("stuck").polls >= 1)
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with d.session.get(d.url + "/metrics", timeout=timeout) as resp:
+        assert resp.status == 200
+    async with d.session.get(d.url + "/", timeout=timeout) as resp:
+        assert "pending" in await resp.text()

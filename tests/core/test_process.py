@@ -1,0 +1,140 @@
+"""The real exporter process: flags, config check, start-up errors, signals, promtool."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.process import ExporterProcess, value
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"PYTHONPATH": str(ROOT)}
+GOOD = """\
+global: {interval: 100ms, timeout: 100ms, jitter: 0}
+targets:
+- {source: fake, name: a, devices: 2}
+"""
+
+
+class FakeExporter(ExporterProcess):
+    """The exporter CLI with the fake source registered."""
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        return [sys.executable, "-m", "tests.core.fake_main", *cmd[3:]]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.core.fake_main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **ENV},
+        cwd=cwd,
+    )
+
+
+def test_version_flag() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "powerstrip-exporter 0.1.0"
+
+
+def test_config_check_ok(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text(GOOD)
+    result = run_cli("--config.file", str(tmp_path / "c.yml"), "--config.check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{tmp_path / 'c.yml'}: OK (1 target entries)\n"
+
+
+def test_config_check_reports_every_error_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("global: {interval: soon}\ntargets: [{source: fake, name: a, bogus: 1}]\n")
+    result = run_cli("--config.file", str(path), "--config.check")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{path}: invalid configuration:\n"
+        '  global.interval: expected a duration like 30s, got "soon"\n'
+        "  targets[0].bogus: unknown key\n"
+    )
+    assert result.stdout == ""
+
+
+def test_bad_config_at_startup_exits_nonzero_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("targets: [{source: fake, name: a, token: '${POWERSTRIP_UNSET_VAR_X}'}]\n")
+    result = run_cli("--config.file", str(path), "--web.listen-address", "127.0.0.1:0")
+    assert result.returncode == 1
+    assert "targets[0].token: environment variable POWERSTRIP_UNSET_VAR_X is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_listen_address(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text(GOOD)
+    result = run_cli("--config.file", str(tmp_path / "c.yml"), "--web.listen-address", "localhost")
+    assert result.returncode == 2
+    assert "invalid listen address 'localhost'" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_stops_within_five_seconds_while_a_poll_hangs(tmp_path: Path, sig: int) -> None:
+    config = "global: {interval: 1m, timeout: 1m}\ntargets: [{source: fake, name: stuck, mode: hang}]\n"
+    async with FakeExporter(tmp_path, config, env=ENV) as exp:
+        await exp.wait_for(lambda: _pending(exp), what="a poll in progress")
+        start = time.monotonic()
+        code = await exp.stop(sig, timeout=5.0)
+        elapsed = time.monotonic() - start
+    assert code == 0, exp.logs()
+    assert elapsed < 5.0
+    assert "shutting down" in exp.logs()
+
+
+async def _pending(exp: ExporterProcess) -> bool:
+    status, html = await exp.get("/")
+    return status == 200 and "pending" in html
+
+
+async def test_sighup_reloads(tmp_path: Path) -> None:
+    async with FakeExporter(tmp_path, GOOD, env=ENV) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+        exp.config_path.write_text(GOOD + "- {source: fake, name: b}\n")
+        exp.signal(signal.SIGHUP)
+        m = await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="b")
+        assert value(m, "powerstrip_exporter_config_last_reload_successful") == 1
+        exp.config_path.write_text("targets: 5\n")
+        exp.signal(signal.SIGHUP)
+        await exp.wait_for_sample("powerstrip_exporter_config_last_reload_successful", 0)
+        assert "targets: expected a list, got 5" in exp.logs()
+        m = await exp.metrics()
+        assert value(m, "powerstrip_exporter_target_up", source="fake", target="b") == 1
+
+
+async def test_live_metrics_pass_promtool(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run the README test command, which installs Debian's prometheus"
+    async with FakeExporter(tmp_path, GOOD + "- {source: fake, name: down, mode: error}\n", env=ENV) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 0, source="fake", target="down")
+        text = await exp.metrics_text()
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == ""
+
+
+async def test_json_log_format(tmp_path: Path) -> None:
+    async with FakeExporter(tmp_path, GOOD, env=ENV, args=["--log.format", "json"]) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+    lines = [line for line in exp.logs().splitlines() if line.startswith("{")]
+    assert lines, exp.logs()
+    events = [json.loads(line) for line in lines]
+    assert any(e["event"] == "listening" for e in events)
+    assert all({"ts", "level", "event"} <= e.keys() for e in events)

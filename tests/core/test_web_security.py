@@ -1,0 +1,122 @@
+"""--web.config.file: TLS with a test CA, bcrypt basic auth, open health check, rotation on reload."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import ssl
+from pathlib import Path
+
+import aiohttp
+import bcrypt
+import trustme
+
+from tests.core.test_process import ENV, GOOD, FakeExporter
+
+PASSWORD = "correct horse battery staple"
+
+
+def write_cert(ca: trustme.CA, tmp_path: Path, stem: str) -> tuple[Path, Path]:
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / f"{stem}.crt", tmp_path / f"{stem}.key"
+    cert.private_key_pem.write_to_path(str(key_path))
+    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    return cert_path, key_path
+
+
+def web_config(cert: Path, key: Path, users: bool = True) -> str:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    text = f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  min_version: TLS12\n"
+    if users:
+        text += f"basic_auth_users:\n  prom: '{hashed}'\n"
+    return text
+
+
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def fetch(url: str, ctx: ssl.SSLContext, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=ctx, headers=headers or {}) as resp:
+        return resp.status, await resp.text(), resp.headers.get("WWW-Authenticate", "")
+
+
+async def test_tls_and_basic_auth(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(web_config(cert, key))
+    ctx = client_context(ca)
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        assert (await fetch(exp.url + "/-/healthy", ctx))[:2] == (200, "Healthy.\n"), "health stays open"
+        status, _, challenge = await fetch(exp.url + "/metrics", ctx)
+        assert status == 401 and challenge.startswith('Basic realm="powerstrip-exporter"')
+        assert (await fetch(exp.url + "/metrics", ctx, basic("prom", "wrong")))[0] == 401
+        assert (await fetch(exp.url + "/metrics", ctx, basic("nobody", PASSWORD)))[0] == 401
+        status, text, _ = await fetch(exp.url + "/metrics", ctx, basic("prom", PASSWORD))
+        assert status == 200 and "powerstrip_exporter_build_info" in text
+        for path in ("/", "/config", "/-/ready"):
+            assert (await fetch(exp.url + path, ctx))[0] == 401, path
+            assert (await fetch(exp.url + path, ctx, basic("prom", PASSWORD)))[0] in (200, 503), path
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.get(f"http://127.0.0.1:{exp.port}/-/healthy") as resp:
+                    plain_status = resp.status
+            except aiohttp.ClientError:
+                plain_status = None
+        assert plain_status != 200, "plain HTTP is not served on a TLS listener"
+    assert PASSWORD not in exp.logs()
+
+
+async def test_certificate_rotates_on_reload(tmp_path: Path) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    cert, key = write_cert(old_ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(web_config(cert, key, users=False))
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(old_ca)), what="TLS listener")
+        assert not await _reachable(exp.url + "/-/healthy", client_context(new_ca))
+        new_cert, new_key = write_cert(new_ca, tmp_path, "rotated")
+        (tmp_path / "web.yml").write_text(web_config(new_cert, new_key, users=False))
+        exp.signal(signal.SIGHUP)
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(new_ca)), what="rotated cert")
+        assert not await _reachable(exp.url + "/-/healthy", client_context(old_ca))
+
+
+async def test_bad_web_config_is_reported_at_startup(tmp_path: Path) -> None:
+    (tmp_path / "web.yml").write_text("basic_auth_users:\n  prom: plaintext\nbogus: 1\n")
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    async with exp:
+        await exp.wait_for(lambda: _exited(exp), what="exit")
+    assert exp.proc is not None and exp.proc.returncode == 1
+    logs = exp.logs()
+    assert f"{tmp_path / 'web.yml'}: basic_auth_users: user 'prom': expected a bcrypt hash ($2y$...)" in logs
+    assert f"{tmp_path / 'web.yml'}: bogus: unknown key" in logs
+    assert "Traceback" not in logs
+
+
+async def _exited(exp: FakeExporter) -> bool:
+    return exp.proc is not None and exp.proc.poll() is not None
+
+
+async def _reachable(url: str, ctx: ssl.SSLContext) -> bool:
+    try:
+        status, _, _ = await fetch(url, ctx)
+    except (aiohttp.ClientError, ssl.SSLError, OSError):
+        return False
+    return status == 200
