@@ -300,6 +300,7 @@ async def test_group_aclose_closes_the_shared_session(sim: CloudTraxSimulator) -
     target = await only_target(group)
     await target.poll()
     client = group.client()
+    assert target.client() is client  # actions reuse the shared client
     session = client._session
     assert session is not None and not session.closed
     await group.aclose()

@@ -92,7 +92,7 @@ class CloudTraxEntry(TargetEntry):
 
     @field_validator("usage_interval", "settings_interval", "discovery_interval")
     @classmethod
-    def _positive(cls, value: float) -> float:
+    def _positive_intervals(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be greater than 0s")
         return value

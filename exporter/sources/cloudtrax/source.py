@@ -21,10 +21,21 @@ from exporter.sources.cloudtrax.metrics import ALL_METRICS
 class NetworkTarget(Target):
     """One CloudTrax network; its `name` (the `target` label) is the network id."""
 
-    def __init__(self, network_id: int, settings: PollSettings, collector: NetworkCollector) -> None:
+    def __init__(
+        self,
+        network_id: int,
+        settings: PollSettings,
+        collector: NetworkCollector,
+        client: Callable[[], CloudTraxClient],
+    ) -> None:
         super().__init__(str(network_id), settings)
         self.network_id = network_id
         self.collector = collector
+        self._client = client
+
+    def client(self) -> CloudTraxClient:
+        """The entry's shared signed client, for actions on this network's strips."""
+        return self._client()
 
     async def poll(self) -> SampleSet:
         return await self.collector.collect()
@@ -89,7 +100,7 @@ class CloudTraxGroup(TargetGroup):
                 ledger=self.ledger,
                 clock=self._clock,
             )
-            target = NetworkTarget(network_id, self.settings, collector)
+            target = NetworkTarget(network_id, self.settings, collector, self.client)
             self._targets[network_id] = target
         return target
 
