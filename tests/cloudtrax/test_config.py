@@ -128,3 +128,21 @@ def test_env_expansion_for_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     entry = load("    key: k\n    secret: ${CT_SECRET}\n    networks: [1]\n").entries[0]
     assert isinstance(entry, CloudTraxEntry)
     assert entry.secret_value().reveal() == "env-secret"
+
+
+def test_base_entry_checks_still_apply() -> None:
+    assert errors("    key: k\n    secret: s\n    networks: [1]\n    interval: 1m\n    timeout: 2m\n") == [
+        "targets[0].timeout: must not exceed interval (1m), got 2m"
+    ]
+    assert errors("    key: k\n    secret: s\n    networks: [1]\n    interval: 0s\n") == [
+        "targets[0].interval: must be greater than 0s"
+    ]
+
+
+def test_no_silent_coercion_of_flags() -> None:
+    assert errors("    key: k\n    secret: s\n    networks: [1]\n    tls_insecure_skip_verify: 'yes'\n") == [
+        'targets[0].tls_insecure_skip_verify: expected true or false, got "yes"'
+    ]
+    assert errors("    key: 12345\n    secret: s\n    networks: [1]\n") == [
+        "targets[0].key: expected a string, got 12345"
+    ]
