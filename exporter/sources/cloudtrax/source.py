@@ -126,7 +126,7 @@ class CloudTraxSource(Source):
     metrics: ClassVar[tuple[MetricSpec, ...]] = ALL_METRICS
     api_endpoints: ClassVar[tuple[str, ...]] = ALL_ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = CloudTraxEntry
-    default_max_concurrent_requests: ClassVar[int] = 16
+    default_max_concurrent_requests: ClassVar[int] = 32
 
     @classmethod
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
