@@ -505,7 +505,8 @@ def fleet_overview() -> Dashboard:
                 [
                     (
                         "Cloud status",
-                        f"cloudtrax_powerstrip_up{{{ct}}} * {join_name} cloudtrax_powerstrip_info{{{ct}}}",
+                        f"cloudtrax_powerstrip_up{{{ct}}} * on(job, instance, network_id, powerstrip_id)"
+                        f" group_left(name, model) cloudtrax_powerstrip_info{{{ct}}}",
                         "none",
                         UP_DOWN,
                     ),
@@ -835,7 +836,13 @@ def cloudtrax_strip() -> Dashboard:
                 "Each port with its label, connection check, enabled flag and current readings.",
                 [("port", "Port"), ("label", "Label"), ("connection_check", "Connection check")],
                 [
-                    ("Enabled", f"cloudtrax_powerstrip_port_enabled{{{s}}} * {port_join}", "none", YES_NO_GOOD),
+                    (
+                        "Enabled",
+                        f"cloudtrax_powerstrip_port_enabled{{{s}}} * on(job, instance, network_id, powerstrip_id, port)"
+                        f" group_left(label, connection_check) cloudtrax_powerstrip_port_info{{{s}}}",
+                        "none",
+                        YES_NO_GOOD,
+                    ),
                     ("Power", f"cloudtrax_powerstrip_port_power_watts{{{s}}}", "watt", None),
                     ("Current", f"cloudtrax_powerstrip_port_current_amperes{{{s}}}", "amp", None),
                     ("Power factor", f"cloudtrax_powerstrip_port_power_factor_ratio{{{s}}}", "none", None),
@@ -846,7 +853,7 @@ def cloudtrax_strip() -> Dashboard:
         .with_row(Row("Supply"))
         .with_panel(
             ts_panel(
-                "Voltage",
+                "Supply voltage",
                 "Supply voltage measured by the strip. Drops to 0 while the strip is down.",
                 "volt",
                 [q(f"cloudtrax_powerstrip_voltage_volts{{{s}}}", "voltage")],
@@ -854,7 +861,7 @@ def cloudtrax_strip() -> Dashboard:
         )
         .with_panel(
             ts_panel(
-                "Frequency",
+                "Supply frequency",
                 "Supply frequency measured by the strip. Drops to 0 while the strip is down.",
                 "hertz",
                 [q(f"cloudtrax_powerstrip_frequency_hertz{{{s}}}", "frequency")],
