@@ -267,3 +267,23 @@ def promtool_check_exprs(promtool: str, exprs: dict[str, str], workdir: Path) ->
     path = workdir / "expression_check_rules.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000), encoding="utf-8")
     return run([promtool, "check", "rules", str(path)])
+
+
+def write_fast_rules(dest: Path, for_: str = "1s") -> list[Path]:
+    """Copies of rules.yml and alerts.yml with every alert's `for` set to `for_`.
+
+    For live tests that scrape every second and cannot wait minutes for an alert.
+    Expressions, labels and annotations stay as shipped. Returns the written paths.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("rules.yml", "alerts.yml"):
+        doc = load_yaml(PROMETHEUS_DIR / name)
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    rule["for"] = for_
+        path = dest / name
+        path.write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000, allow_unicode=True), encoding="utf-8")
+        written.append(path)
+    return written

@@ -229,3 +229,25 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test(alert_rules: list[dict[
                 assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
     unknown = set(cases) - {rule["alert"] for rule in alert_rules}
     assert not unknown, f"unit tests for alerts that do not exist: {unknown}"
+
+
+def test_fast_rules_for_live_tests(promtool: str, tmp_path: Path) -> None:
+    rules, alerts = opslib.write_fast_rules(tmp_path)
+    result = opslib.run([promtool, "check", "rules", str(rules), str(alerts)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    fast = opslib.load_yaml(alerts)
+    shipped = opslib.load_yaml(opslib.PROMETHEUS_DIR / "alerts.yml")
+    pairs = zip(
+        (r for g in fast["groups"] for r in g["rules"]), (r for g in shipped["groups"] for r in g["rules"]), strict=True
+    )
+    for fast_rule, rule in pairs:
+        assert fast_rule["for"] == "1s"
+        assert {k: v for k, v in fast_rule.items() if k != "for"} == {k: v for k, v in rule.items() if k != "for"}
+
+
+def test_missing_tools_fail_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ops import conftest
+
+    monkeypatch.setattr(opslib, "find_binary", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*\.ci/run.*apt-get install"):
+        conftest._require("promtool")
