@@ -364,7 +364,8 @@ def fleet_overview() -> Dashboard:
         "powerstrip-fleet",
         "Power strips: fleet overview",
         "CloudTrax power strips and DLI power controllers on one page: what is up, what needs attention, where the "
-        "power goes.",
+        "power goes. If two exporters poll the same devices (an HA pair), select one of them as Exporter, "
+        "or the counts and sums include each device twice.",
         [
             _query_var(
                 "network",
@@ -485,9 +486,10 @@ def fleet_overview() -> Dashboard:
                 "watt",
                 [
                     q(
-                        f"sum(cloudtrax_powerstrip_power_watts{{{ct}}}) + sum(dli_bus_power_watts{{{dli}}})"
-                        f" or sum(cloudtrax_powerstrip_power_watts{{{ct}}})"
-                        f" or sum(dli_bus_power_watts{{{dli}}})",
+                        f"(sum(cloudtrax_powerstrip_power_watts{{{ct}}}) or vector(0))"
+                        f" + (sum(sum by (job, instance, device) (dli_bus_power_watts{{{dli}}})"
+                        f" or sum by (job, instance, device) (dli_bus_voltage_volts{{{dli}}}"
+                        f" * on(job, instance, device, bus) dli_bus_current_amperes{{{dli}}})) or vector(0))",
                         instant=True,
                     )
                 ],
@@ -1334,14 +1336,14 @@ def exporter_health() -> Dashboard:
         .with_panel(
             status_table(
                 "Target status",
-                "Every target with its state, the age of its last success, its last poll's duration and its "
-                "configured interval.",
+                "Every target with its state, the age of its last success (empty if it never succeeded), its last "
+                "poll's duration and its configured interval.",
                 [("source", "Source"), ("target", "Target"), ("instance", "Exporter")],
                 [
                     ("Up", f"powerstrip_exporter_target_up{{{t}}}", "none", UP_DOWN),
                     (
                         "Since last success",
-                        f"time() - powerstrip_exporter_target_last_success_timestamp_seconds{{{t}}}",
+                        f"time() - (powerstrip_exporter_target_last_success_timestamp_seconds{{{t}}} > 0)",
                         "s",
                         None,
                     ),
