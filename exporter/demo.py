@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -31,13 +32,25 @@ async def run_demo(listen: str) -> int:
             stack.push_async_callback(fleet.aclose)
             entries.extend(fleet.entries)
             lines.append(f"  {source.name}: {fleet.description}")
-        config: dict[str, Any] = {"global": DEMO_GLOBAL, "targets": entries}
+        token = secrets.token_urlsafe(24)
+        actions = {
+            "cooldown": "10s",
+            "tokens": [{"name": "demo", "token": token, "allow": [{"actions": ["*"], "targets": ["*"]}]}],
+        }
+        config: dict[str, Any] = {"global": DEMO_GLOBAL, "targets": entries, "actions": actions}
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="powerstrip-demo-")))
         config_path = workdir / "config.yml"
+        config_path.touch(mode=0o600)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         print("powerstrip-exporter demo", flush=True)
         print("\n".join(lines) if lines else "  (no source simulators available; serving the exporter's own metrics)")
-        print(f"Open {url}  (metrics at {url}metrics). Press Ctrl-C to stop.", flush=True)
+        print(f"Open {url}  (metrics at {url}metrics). Press Ctrl-C to stop.")
+        print(f"Action API token for this demo: {token}")
+        print("  e.g. (dry run, calls nothing):")
+        print(
+            f'  curl -X POST -H "Authorization: Bearer {token}" "{url}api/v1/dli/dli-pro/outlets/0/cycle?dry_run=true"'
+        )
+        print(f"  API description: {url}api/v1/openapi.json", flush=True)
         daemon = Daemon(config_path, sources)
         await run_daemon(daemon, listen)
     return 0
