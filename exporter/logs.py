@@ -7,6 +7,7 @@ import sys
 from typing import Literal
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 LogFormat = Literal["logfmt", "json"]
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -24,6 +25,25 @@ def _logger_factory(*args: object) -> _NamedPrintLogger:
     return _NamedPrintLogger(str(args[0]) if args else "exporter")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {0x7F: "\\x7f", 9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def _escape_control_chars(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """Keep one event on one line: request data (e.g. an action's target) must not forge log lines."""
+    for key, value in event.items():
+        if isinstance(value, str) and not value.isprintable():
+            event[key] = value.translate(_CONTROL)
+    return event
+
+
+class _DropClientProtocolErrors(logging.Filter):
+    """aiohttp logs malformed requests (a client's fault, answered 400) with a traceback; keep those out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     renderer: structlog.typing.Processor
     if fmt == "json":
@@ -37,6 +57,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
+            _escape_control_chars,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -45,3 +66,6 @@ def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     )
     # aiohttp's own loggers (access log is off) go through stdlib logging at warning level.
     logging.basicConfig(level=max(LEVELS[level], logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _DropClientProtocolErrors) for f in server_log.filters):
+        server_log.addFilter(_DropClientProtocolErrors())

@@ -66,7 +66,6 @@ def build_openapi(specs: tuple[ActionSpec, ...]) -> dict[str, Any]:
                 "schema": {"type": "boolean", "default": False},
             }
         )
-        method_not_allowed = {"405": _result(_ERRORS["405"])}
         paths[API_PREFIX + spec.path] = {
             "post": {
                 "operationId": f"{spec.source}_{spec.action}",
@@ -79,13 +78,6 @@ def build_openapi(specs: tuple[ActionSpec, ...]) -> dict[str, Any]:
                 },
                 "responses": responses,
                 "security": [{"bearer": []}],
-            },
-            "get": {
-                "operationId": f"{spec.source}_{spec.action}_get",
-                "summary": "Not allowed; actions are POST only.",
-                "tags": [spec.source],
-                "parameters": parameters[:-1],
-                "responses": method_not_allowed,
             },
         }
     return {

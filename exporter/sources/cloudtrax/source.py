@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
@@ -145,3 +146,9 @@ class CloudTraxSource(Source):
         from exporter.sources.cloudtrax.demo import start_demo
 
         return await start_demo(host)
+
+    @classmethod
+    def actions(cls) -> Sequence[ActionSpec]:
+        from exporter.sources.cloudtrax.actions import ACTIONS
+
+        return ACTIONS

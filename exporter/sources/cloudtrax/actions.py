@@ -1,0 +1,85 @@
+"""CloudTrax actions: reboot a power strip, reset one of its ports.
+
+Both are validated against the latest snapshot: the strip must be in some
+network's last poll, and the port in that strip's port list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exporter.actions.api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
+from exporter.sources.cloudtrax import metrics
+from exporter.sources.cloudtrax.client import CloudTraxClient
+from exporter.sources.cloudtrax.source import NetworkTarget
+
+SOURCE = "cloudtrax"
+_STRIP = ActionParam("powerstrip_id", "CloudTrax power-strip id (the powerstrip_id label).", "integer", 1, 2**53)
+_PORT = ActionParam("port", "CloudTrax port_id, 1-based (the port label).", "integer", 1, 64)
+
+
+def _locate(env: ActionEnv, powerstrip_id: int) -> tuple[str, set[int]]:
+    """The network the strip was last seen in, and the strip's ports."""
+    wanted = str(powerstrip_id)
+    for (source, network_id), state in env.states().items():
+        if source != SOURCE:
+            continue
+        if any(labels[1] == wanted for labels, _ in state.samples.get(metrics.POWERSTRIP_INFO.name)):
+            ports = {int(labels[2]) for labels, _ in state.samples.get(metrics.PORT_INFO.name) if labels[1] == wanted}
+            return network_id, ports
+    raise not_found(f"power strip {powerstrip_id} is not in the latest snapshot")
+
+
+def _client(env: ActionEnv, network_id: str) -> CloudTraxClient:
+    target = env.target(SOURCE, network_id)
+    if not isinstance(target, NetworkTarget):
+        raise not_found(f"network {network_id} is not being polled")
+    return target.client()
+
+
+def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
+    strip = int(params["powerstrip_id"])
+    network_id, _ = _locate(env, strip)
+    client = _client(env, network_id)
+
+    async def perform() -> Outcome:
+        result = await client.reboot_powerstrip(strip)
+        return Outcome(result.status, f"power strip {strip} (network {network_id}) is rebooting")
+
+    return Resolved(f"reboot power strip {strip} in network {network_id}", perform)
+
+
+def _resolve_port_reset(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
+    strip, port = int(params["powerstrip_id"]), int(params["port"])
+    network_id, ports = _locate(env, strip)
+    if port not in ports:
+        raise not_found(f"power strip {strip} has no port {port}")
+    client = _client(env, network_id)
+
+    async def perform() -> Outcome:
+        result = await client.reset_port(strip, port)
+        return Outcome(result.status, f"port {port} of power strip {strip} is resetting")
+
+    return Resolved(f"reset port {port} of power strip {strip} in network {network_id}", perform)
+
+
+ACTIONS = (
+    ActionSpec(
+        source=SOURCE,
+        action="reboot",
+        path="/cloudtrax/powerstrips/{powerstrip_id}/reboot",
+        params=(_STRIP,),
+        target_param="powerstrip_id",
+        summary="Reboot a CloudTrax power strip (GET /powerstrip/{id}/reboot upstream).",
+        resolve=_resolve_reboot,
+    ),
+    ActionSpec(
+        source=SOURCE,
+        action="port_reset",
+        path="/cloudtrax/powerstrips/{powerstrip_id}/ports/{port}/reset",
+        params=(_STRIP, _PORT),
+        target_param="powerstrip_id",
+        summary="Reset one port of a CloudTrax power strip (GET /powerstrip/{id}/port/{n}/reset upstream).",
+        resolve=_resolve_port_reset,
+    ),
+)

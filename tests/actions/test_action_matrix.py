@@ -1,0 +1,209 @@
+"""The action matrix against the real exporter and real simulators.
+
+Each case asserts the status, the whole JSON body, and whether the simulator saw an upstream call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.actions.conftest import ADMIN, DLI_PASSWORD, EXPIRED, KEY, NARROW, NETWORK, SECRET, STRIP, Rig
+from tests.support.process import value
+
+CT_REBOOT = f"/api/v1/cloudtrax/powerstrips/{STRIP}/reboot"
+CT_RESET = f"/api/v1/cloudtrax/powerstrips/{STRIP}/ports/4/reset"
+DLI_CYCLE = "/api/v1/dli/pro/outlets/1/cycle"
+DLI_REBOOT = "/api/v1/dli/pro/reboot"
+
+
+def ct_calls(rig: Rig) -> dict[str, int]:
+    counts = rig.cloudtrax.request_counts()
+    return {
+        k: v
+        for k, v in counts.items()
+        if k.endswith("/reboot") or k.endswith("/reset") or "checkin" in k or "pairing" in k
+    }
+
+
+def dli_writes(rig: Rig) -> dict[str, int]:
+    return {k: v for k, v in rig.dli.stats.requests.items() if not k.startswith("GET ")}
+
+
+async def call(rig: Rig, path: str, token: str | None = ADMIN, **headers: str) -> tuple[int, dict[str, Any], Any]:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession() as session, session.post(rig.exporter.url + path, headers=headers) as resp:
+        return resp.status, await resp.json(), resp.headers
+
+
+def body(ok: bool, action: str, target: str, detail: str, upstream: int | None = None) -> dict[str, Any]:
+    return {"ok": ok, "action": action, "target": target, "detail": detail, "upstream_status": upstream}
+
+
+@pytest.mark.parametrize(
+    "token,headers,detail",
+    [
+        (None, {}, "missing bearer token"),
+        (None, {"Authorization": "Token abc"}, "malformed Authorization header; expected 'Bearer <token>'"),
+        ("not-the-right-token", {}, "invalid token"),
+        (EXPIRED, {}, "token 'expired' expired"),
+    ],
+    ids=["no token", "malformed header", "wrong token", "expired token file"],
+)
+async def test_unauthenticated_requests_reach_nothing(
+    rig: Rig, token: str | None, headers: dict[str, str], detail: str
+) -> None:
+    for path, action, target in (
+        (CT_REBOOT, "cloudtrax.reboot", str(STRIP)),
+        (CT_RESET, "cloudtrax.port_reset", str(STRIP)),
+        (DLI_CYCLE, "dli.outlet_cycle", "pro"),
+        (DLI_REBOOT, "dli.reboot", "pro"),
+    ):
+        status, data, resp_headers = await call(rig, path, token, **headers)
+        assert (status, data) == (401, body(False, action, target, detail))
+        assert resp_headers["WWW-Authenticate"].startswith("Bearer")
+    assert ct_calls(rig) == {} and dli_writes(rig) == {}
+
+
+async def test_token_without_scope_is_forbidden(rig: Rig) -> None:
+    status, data, _ = await call(rig, CT_REBOOT, NARROW)
+    assert (status, data) == (403, body(False, "cloudtrax.reboot", "1", "token 'narrow' may not cloudtrax.reboot on 1"))
+    status, data, _ = await call(rig, DLI_REBOOT, NARROW)
+    assert (status, data) == (403, body(False, "dli.reboot", "pro", "token 'narrow' may not dli.reboot on pro"))
+    assert ct_calls(rig) == {} and dli_writes(rig) == {}
+    status, _, _ = await call(rig, DLI_CYCLE, NARROW)
+    assert status == 200, "the narrow token's one allowed action"
+    assert dli_writes(rig) == {"POST /restapi/relay/outlets/1/cycle/": 1}
+
+
+async def test_each_action_allowed_reaches_the_simulator_once(rig: Rig) -> None:
+    status, data, _ = await call(rig, CT_REBOOT)
+    assert (status, data) == (
+        200,
+        body(True, "cloudtrax.reboot", "1", f"power strip 1 (network {NETWORK}) is rebooting", 200),
+    )
+    status, data, _ = await call(rig, CT_RESET)
+    assert (status, data) == (200, body(True, "cloudtrax.port_reset", "1", "port 4 of power strip 1 is resetting", 200))
+    assert ct_calls(rig) == {
+        "GET /powerstrip/{powerstrip_id}/reboot": 1,
+        "GET /powerstrip/{powerstrip_id}/port/{port_id}/reset": 1,
+    }
+    status, data, _ = await call(rig, DLI_CYCLE)
+    assert (status, data) == (200, body(True, "dli.outlet_cycle", "pro", "outlet 1 of pro is cycling", 204))
+    status, data, _ = await call(rig, DLI_REBOOT)
+    assert (status, data) == (200, body(True, "dli.reboot", "pro", "pro is rebooting", 204))
+    assert dli_writes(rig) == {"POST /restapi/relay/outlets/1/cycle/": 1, "POST /restapi/system/reboot/": 1}
+    m = await rig.exporter.metrics()
+    for source, action in (
+        ("cloudtrax", "reboot"),
+        ("cloudtrax", "port_reset"),
+        ("dli", "outlet_cycle"),
+        ("dli", "reboot"),
+    ):
+        assert value(m, "powerstrip_exporter_actions_total", source=source, action=action) == 1
+
+
+async def test_unknown_target_and_bad_port(rig: Rig) -> None:
+    cases = [
+        (
+            "/api/v1/cloudtrax/powerstrips/999999/reboot",
+            404,
+            "cloudtrax.reboot",
+            "999999",
+            "power strip 999999 is not in the latest snapshot",
+        ),
+        (
+            f"/api/v1/cloudtrax/powerstrips/{STRIP}/ports/9/reset",
+            404,
+            "cloudtrax.port_reset",
+            "1",
+            "power strip 1 has no port 9",
+        ),
+        (
+            f"/api/v1/cloudtrax/powerstrips/{STRIP}/ports/x/reset",
+            400,
+            "cloudtrax.port_reset",
+            "1",
+            "port: expected an integer, got 'x'",
+        ),
+        (
+            f"/api/v1/cloudtrax/powerstrips/{STRIP}/ports/0/reset",
+            400,
+            "cloudtrax.port_reset",
+            "1",
+            "port: must be >= 1, got 0",
+        ),
+        (
+            "/api/v1/cloudtrax/powerstrips/abc/reboot",
+            400,
+            "cloudtrax.reboot",
+            "abc",
+            "powerstrip_id: expected an integer, got 'abc'",
+        ),
+        ("/api/v1/dli/nope/reboot", 404, "dli.reboot", "nope", "device 'nope' is not configured"),
+        ("/api/v1/dli/pro/outlets/8/cycle", 404, "dli.outlet_cycle", "pro", "device 'pro' has no outlet 8"),
+        ("/api/v1/dli/pro/outlets/-1/cycle", 400, "dli.outlet_cycle", "pro", "outlet: must be >= 0, got -1"),
+    ]
+    for path, status, action, target, detail in cases:
+        got, data, _ = await call(rig, path)
+        assert (got, data) == (status, body(False, action, target, detail)), path
+    assert ct_calls(rig) == {} and dli_writes(rig) == {}
+
+
+async def test_cooldown(rig: Rig) -> None:
+    assert (await call(rig, CT_RESET))[0] == 200
+    status, data, headers = await call(rig, CT_RESET)
+    assert status == 429 and data["ok"] is False and "cooling down" in data["detail"]
+    assert int(headers["Retry-After"]) > 3500
+    assert ct_calls(rig) == {"GET /powerstrip/{powerstrip_id}/port/{port_id}/reset": 1}
+
+
+async def test_dry_run_calls_nothing(rig: Rig) -> None:
+    status, data, _ = await call(rig, CT_RESET + "?dry_run=true")
+    assert (status, data) == (
+        200,
+        body(True, "cloudtrax.port_reset", "1", f"dry run: would reset port 4 of power strip 1 in network {NETWORK}"),
+    )
+    status, data, _ = await call(rig, DLI_CYCLE + "?dry_run=true")
+    assert (status, data) == (200, body(True, "dli.outlet_cycle", "pro", "dry run: would cycle outlet 1 of pro"))
+    assert ct_calls(rig) == {} and dli_writes(rig) == {}
+
+
+async def test_upstream_5xx_is_502(rig: Rig) -> None:
+    rig.cloudtrax.set_fault("http_5xx", powerstrip_id=STRIP, status=500)
+    status, data, _ = await call(rig, CT_REBOOT)
+    assert status == 502 and data["ok"] is False and data["upstream_status"] == 500
+    assert data["target"] == "1" and data["action"] == "cloudtrax.reboot"
+    assert data["detail"] == "GET /powerstrip/1/reboot: HTTP 500: CloudTrax error 1016 'Internal error.' (server)"
+    rig.cloudtrax.clear_faults(powerstrip_id=STRIP)
+    rig.dli.set_faults(http_status=503, path_prefix="relay/outlets/1/cycle")
+    status, data, _ = await call(rig, DLI_CYCLE)
+    assert status == 502 and data["upstream_status"] == 503 and data["ok"] is False
+    rig.dli.clear_faults()
+
+
+async def test_upstream_timeout_is_504(rig: Rig) -> None:
+    rig.cloudtrax.set_fault("latency", powerstrip_id=STRIP, seconds=3.0)
+    status, data, _ = await call(rig, CT_RESET)
+    assert (status, data["ok"], data["upstream_status"], data["target"]) == (504, False, None, "1")
+    # Whichever limit fires first: the client's own request timeout or the action timeout.
+    assert data["detail"] in ("GET /powerstrip/1/port/4/reset: timed out", "upstream did not answer within 1s")
+    rig.cloudtrax.clear_faults(powerstrip_id=STRIP)
+    rig.dli.set_faults(latency=3.0, path_prefix="system/reboot")
+    status, data, _ = await call(rig, DLI_REBOOT)
+    assert (status, data["ok"], data["upstream_status"], data["target"]) == (504, False, None, "pro")
+    rig.dli.clear_faults()
+    m = await rig.exporter.metrics()
+    assert value(m, "powerstrip_exporter_action_failures_total", source="dli", action="reboot", reason="timeout") == 1
+
+
+async def test_no_secret_in_logs(rig: Rig) -> None:
+    await call(rig, CT_REBOOT)
+    await call(rig, CT_REBOOT, "guess-" + ADMIN)
+    logs = rig.exporter.logs()
+    assert "event=action" in logs and "token=admin" in logs
+    for secret in (ADMIN, NARROW, EXPIRED, KEY, SECRET, DLI_PASSWORD):
+        assert secret not in logs, secret
