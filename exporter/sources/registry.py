@@ -30,12 +30,6 @@ def load_sources() -> dict[str, type[Source]]:
     found: dict[str, type[Source]] = {}
     for name, ref in SOURCES.items():
         module_name, _, attr = ref.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue  # a vendor package not present yet
-        found[name] = getattr(module, attr)
+        found[name] = getattr(importlib.import_module(module_name), attr)
     found.update(_extra)
     return found

@@ -1,0 +1,33 @@
+"""config.example.yaml stays valid and covers every key the schema has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.config.loader import load_config
+from exporter.sources.registry import load_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "config.example.yaml").read_text()
+    for name in ("cloudtrax-secret", "rack1-pdu", "lab-epcr", "powerstrip-oncall-token"):
+        (tmp_path / name).write_text(f"{name}-value\n")
+        text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
+    monkeypatch.setenv("CLOUDTRAX_KEY", "0" * 64)
+    monkeypatch.setenv("DLI_PASSWORD", "pw")
+    (tmp_path / "config.yml").write_text(text)
+    config = load_config(tmp_path / "config.yml", load_sources())
+    assert [e.source for e in config.entries] == ["cloudtrax", "dli", "dli"]
+    assert len(config.actions.tokens) == 2
+
+
+def test_example_config_mentions_every_key() -> None:
+    text = (ROOT / "config.example.yaml").read_text()
+    sources = load_sources()
+    for source in sources.values():
+        for key in source.entry_model.model_fields:
+            assert f"{key}:" in text, f"config.example.yaml does not show {source.name} key {key!r}"
