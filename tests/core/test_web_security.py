@@ -120,3 +120,24 @@ async def _reachable(url: str, ctx: ssl.SSLContext) -> bool:
     except (aiohttp.ClientError, ssl.SSLError, OSError):
         return False
     return status == 200
+
+
+async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    ca_path = tmp_path / "clients-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    (tmp_path / "web.yml").write_text(
+        web_config(cert, key, users=False)
+        + f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n"
+    )
+    with_cert = client_context(ca)
+    ca.issue_cert("prometheus@example.test").configure_cert(with_cert)
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="mTLS listener")
+        assert (await fetch(exp.url + "/metrics", with_cert))[0] == 200
+        assert not await _reachable(exp.url + "/-/healthy", client_context(ca)), "no client certificate, no service"

@@ -22,6 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+LOG_FILES: list[Path] = []
+"""Every exporter log written during the session; checked for secrets when the session ends."""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -71,6 +74,7 @@ class ExporterProcess:
         self.env = {**os.environ, **(env or {})}
         self.wait_healthy = wait_healthy
         self.stderr_path = workdir / f"exporter-{self.port}.log"
+        LOG_FILES.append(self.stderr_path)
         self.proc: subprocess.Popen[bytes] | None = None
         self._session: aiohttp.ClientSession | None = None
 
