@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from exporter.config.errors import show
+
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -30,7 +32,7 @@ def parse_duration(value: object) -> float:
         if text and match and any(match.groups()):
             h, m, s, ms = (int(g) if g else 0 for g in match.groups())
             return h * 3600.0 + m * 60.0 + s + ms / 1000.0
-    raise ValueError(f"expected a duration like 30s, got {_show(value)}")
+    raise ValueError(f"expected a duration like 30s, got {show(value)}")
 
 
 def format_duration(seconds: float) -> str:
@@ -44,16 +46,6 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{total // size}{unit}")
             total %= size
     return "".join(parts) or "0s"
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 Duration = Annotated[
@@ -92,12 +84,12 @@ def _to_secret(value: object) -> Secret:
         return value
     if isinstance(value, str):
         return Secret(value)
-    raise ValueError(f"expected a string, got {_show(value)}")
+    raise ValueError(f"expected a string, got {show(value)}")
 
 
 def _read_secret_file(value: object) -> Secret:
     if not isinstance(value, str):
-        raise ValueError(f"expected a file path, got {_show(value)}")
+        raise ValueError(f"expected a file path, got {show(value)}")
     try:
         return Secret(Path(value).read_text(encoding="utf-8").strip())
     except OSError as err:

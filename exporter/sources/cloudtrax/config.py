@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema, field_validator, model_validator
 
+from exporter.config.errors import show
 from exporter.config.types import Duration, Secret, SecretFile, SecretStr, TargetEntry, format_duration, pick_secret
 from exporter.sources.cloudtrax.client import DEFAULT_BASE_URL, UsagePeriod
 
@@ -20,24 +21,12 @@ USAGE_WINDOW_SECONDS: dict[str, float] = {
 """How much history each usage period covers (the shortest month, to be safe)."""
 
 
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    return str(value)
-
-
 def _parse_networks(value: object) -> tuple[int, ...] | Literal["all"]:
     """`all`, or a non-empty list of distinct positive network ids."""
     if value == "all":
         return "all"
     if not isinstance(value, list | tuple):
-        raise ValueError(f'expected a list of network ids or "all", got {_show(value)}')
+        raise ValueError(f'expected a list of network ids or "all", got {show(value)}')
     if not value:
         raise ValueError('must list at least one network id, or be "all"')
     ids: list[int] = []
@@ -48,7 +37,7 @@ def _parse_networks(value: object) -> tuple[int, ...] | Literal["all"]:
         elif isinstance(item, str) and item.strip().isdigit():
             number = int(item.strip())
         if number is None or number <= 0:
-            raise ValueError(f"item {i}: expected a positive network id, got {_show(item)}")
+            raise ValueError(f"item {i}: expected a positive network id, got {show(item)}")
         if number in ids:
             raise ValueError(f"item {i}: network {number} is listed twice")
         ids.append(number)
@@ -68,7 +57,7 @@ def _parse_base_url(value: object) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme in ("http", "https") and parts.hostname and not parts.query and not parts.fragment:
             return value.strip().rstrip("/")
-    raise ValueError(f"expected an http(s) URL, got {_show(value)}")
+    raise ValueError(f"expected an http(s) URL, got {show(value)}")
 
 
 BaseUrl = Annotated[str, BeforeValidator(_parse_base_url)]
