@@ -92,19 +92,22 @@ def test_strip_going_down_pages_through_alertmanager(stack: Stack) -> None:
             if s.online and not s.need_pairing
         ]
     )
+
     # Pick a strip that is up and already has a warning or info alert, to see the shipped inhibition work too.
-    lesser = {
-        a["labels"]["powerstrip_id"]: a["labels"]
-        for a in stack.prometheus.alerts()
-        if a["state"] == "firing"
-        and a["labels"].get("severity") in {"warning", "info"}
-        and "powerstrip_id" in a["labels"]
-    }
-    candidates = [s for s in sorted(strips) if str(s[0]) in lesser]
-    assert candidates, f"no up strip with a warning/info alert in the demo fleet: {strips}, {lesser}"
-    sid, nid, name = candidates[0]
+    def with_lesser_alert() -> list[tuple[int, int, str, str]]:
+        lesser = {
+            a["labels"]["powerstrip_id"]: a["labels"]["alertname"]
+            for a in stack.prometheus.alerts()
+            if a["state"] == "firing"
+            and a["labels"].get("severity") in {"warning", "info"}
+            and "powerstrip_id" in a["labels"]
+        }
+        return [(sid, nid, name, lesser[str(sid)]) for sid, nid, name in sorted(strips) if str(sid) in lesser]
+
+    [(sid, nid, name, lesser_alert), *_] = live.wait_until(
+        with_lesser_alert, timeout=20, what=f"an up strip with a warning or info alert among {strips}"
+    )
     strip = {"network_id": str(nid), "powerstrip_id": str(sid)}
-    lesser_alert = lesser[str(sid)]["alertname"]
 
     up = stack.prometheus.query(f'cloudtrax_powerstrip_up{{powerstrip_id="{sid}",instance="{stack.instance}"}}')
     assert [s["value"][1] for s in up] == ["1"], up
@@ -178,9 +181,12 @@ def test_dli_auth_failure_reaches_alertmanager_and_the_webhook(stack: Stack) -> 
         assert path == "/powerstrip/warning"
         assert notified["annotations"] == auth["annotations"]
 
-        # Shipped inhibition: bad credentials explain the target being down (and stale).
+        # Shipped inhibition: bad credentials explain the target being down and stale.
         suppressed = wait_in_alertmanager(stack, "PowerStripExporterTargetDown", "suppressed", **target)
         assert suppressed["status"]["inhibitedBy"] == [in_am["fingerprint"]]
+        wait_firing(stack, "PowerStripExporterTargetStale", **target)
+        stale = wait_in_alertmanager(stack, "PowerStripExporterTargetStale", "suppressed", **target)
+        assert in_am["fingerprint"] in stale["status"]["inhibitedBy"]
     finally:
         stack.loop.call(sim.clear_faults)
 
