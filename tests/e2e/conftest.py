@@ -119,7 +119,7 @@ def prometheus_config(exporter_address: str, alertmanager_address: str, rule_fil
     return yaml.safe_dump(doc, sort_keys=False), str(job["job_name"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
     prometheus_bin = _require("prometheus")
     alertmanager_bin = _require("prometheus-alertmanager")
