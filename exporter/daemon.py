@@ -112,3 +112,4 @@ class Daemon:
 
     async def stop(self) -> None:
         await self.engine.shutdown()
+        self.web.close()

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -39,9 +40,11 @@ _VERSIONS = {
     "TLS12": ssl.TLSVersion.TLSv1_2,
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
-# A real bcrypt hash, checked for unknown users so timing does not reveal which users exist.
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=10))
 _CACHE_LIMIT = 1024
+_BCRYPT_MAX_PASSWORD = 72
+"""bcrypt only defines hashes of up to 72 bytes (bcrypt 5 raises beyond); longer passwords never match."""
+_BCRYPT_QUEUE = 8
+"""Password checks waiting at once; beyond that a login is refused at once instead of queueing."""
 
 
 class TLSServerConfig(StrictModel):
@@ -109,7 +112,31 @@ class WebSecurity:
         self.path = path
         self.config = WebConfig()
         self.ssl_context: ssl.SSLContext | None = None
+        """What the listener is started with; it hands each handshake to `_current_tls`."""
+        self._current_tls: ssl.SSLContext | None = None
         self._verified: dict[tuple[str, bytes], None] = {}
+        self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=4))
+        # bcrypt runs on threads of its own, so a flood of bad logins cannot starve the default
+        # executor (DNS lookups, gzip of /metrics), and the queue in front of them is bounded.
+        self._bcrypt_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+        self._bcrypt_waiting = asyncio.Semaphore(_BCRYPT_QUEUE)
+
+    def _build_context(self, tls: TLSServerConfig) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        _apply_tls(ctx, tls, str(self.path))
+        return ctx
+
+    def _select_context(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        """SNI hook (runs for every handshake, with or without SNI): use the latest loaded context."""
+        if self._current_tls is not None:
+            sslobj.context = self._current_tls
+
+    def _apply(self, config: WebConfig) -> None:
+        self.config = config
+        self._verified.clear()
+        costs = [int(h.split("$")[2]) for h in config.basic_auth_users.values() if h.split("$")[2].isdigit()]
+        # Unknown users are checked against a hash of the same cost, so timing does not reveal them.
+        self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=max(costs, default=4)))
 
     def load(self) -> None:
         """First load: decides whether the listener speaks TLS."""
@@ -117,25 +144,25 @@ class WebSecurity:
             return
         config = load_web_config(self.path)
         if config.tls_server_config is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            _apply_tls(ctx, config.tls_server_config, str(self.path))
-            self.ssl_context = ctx
-        self.config = config
-        self._verified.clear()
+            self._current_tls = self._build_context(config.tls_server_config)
+            listener = self._build_context(config.tls_server_config)
+            listener.sni_callback = self._select_context
+            self.ssl_context = listener
+        self._apply(config)
 
     def reload(self) -> None:
-        """Re-read the file; certificates rotate in place, TLS cannot be switched on or off."""
+        """Re-read the file. New TLS settings take effect for new connections; TLS itself cannot be toggled."""
         if self.path is None:
             return
         config = load_web_config(self.path)
         if (config.tls_server_config is None) != (self.ssl_context is None):
             raise ConfigError([f"{self.path}: enabling or disabling TLS needs a restart"])
-        if config.tls_server_config is not None and self.ssl_context is not None:
-            fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            _apply_tls(fresh, config.tls_server_config, str(self.path))  # validate before touching the live one
-            _apply_tls(self.ssl_context, config.tls_server_config, str(self.path))
-        self.config = config
-        self._verified.clear()
+        if config.tls_server_config is not None:
+            self._current_tls = self._build_context(config.tls_server_config)
+        self._apply(config)
+
+    def close(self) -> None:
+        self._bcrypt_pool.shutdown(wait=False, cancel_futures=True)
 
     async def check_basic_auth(self, header: str | None) -> bool:
         users = self.config.basic_auth_users
@@ -148,12 +175,22 @@ class WebSecurity:
         user, sep, password = decoded.partition(":")
         if not sep:
             return False
-        key = (user, hashlib.sha256(password.encode()).digest())
+        secret = password.encode()
+        if len(secret) > _BCRYPT_MAX_PASSWORD:
+            return False
+        key = (user, hashlib.sha256(secret).digest())
         if key in self._verified and user in users:
             return True
         hashed = users.get(user)
-        candidate = hashed.encode() if hashed else _DUMMY_HASH
-        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), candidate)
+        candidate = hashed.encode() if hashed else self._dummy_hash
+        if self._bcrypt_waiting.locked():
+            return False  # too many checks in flight: refuse rather than queue without bound
+        async with self._bcrypt_waiting:
+            loop = asyncio.get_running_loop()
+            try:
+                ok = await loop.run_in_executor(self._bcrypt_pool, bcrypt.checkpw, secret, candidate)
+            except ValueError:  # a malformed stored hash
+                return False
         ok = ok and hashed is not None
         if ok:
             if len(self._verified) >= _CACHE_LIMIT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import signal
 import ssl
@@ -141,3 +142,51 @@ async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="mTLS listener")
         assert (await fetch(exp.url + "/metrics", with_cert))[0] == 200
         assert not await _reachable(exp.url + "/-/healthy", client_context(ca)), "no client certificate, no service"
+
+
+async def test_reload_replaces_the_client_ca_instead_of_adding_to_it(tmp_path: Path) -> None:
+    server_ca, old_clients, new_clients = trustme.CA(), trustme.CA(), trustme.CA()
+    cert, key = write_cert(server_ca, tmp_path, "server")
+
+    def config_with(client_ca: trustme.CA) -> str:
+        path = tmp_path / "clients.pem"
+        client_ca.cert_pem.write_to_path(str(path))
+        extra = f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {path}\n"
+        return web_config(cert, key, users=False) + extra
+
+    def client(issuer: trustme.CA) -> ssl.SSLContext:
+        ctx = client_context(server_ca)
+        issuer.issue_cert("prometheus@example.test").configure_cert(ctx)
+        return ctx
+
+    (tmp_path / "web.yml").write_text(config_with(old_clients))
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client(old_clients)), what="mTLS listener")
+        (tmp_path / "web.yml").write_text(config_with(new_clients))
+        exp.signal(signal.SIGHUP)
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client(new_clients)), what="new client CA")
+        assert not await _reachable(exp.url + "/-/healthy", client(old_clients)), "the old client CA is gone"
+
+
+async def test_long_and_flooded_basic_auth_never_errors(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(web_config(cert, key))
+    ctx = client_context(ca)
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        assert (await fetch(exp.url + "/metrics", ctx, basic("prom", "x" * 100)))[0] == 401
+        statuses = await asyncio.gather(
+            *(fetch(exp.url + "/metrics", ctx, basic("prom", f"guess{i}")) for i in range(60))
+        )
+        assert {s for s, _, _ in statuses} == {401}
+        assert (await fetch(exp.url + "/metrics", ctx, basic("prom", PASSWORD)))[0] == 200
+    assert "Traceback" not in exp.logs()
