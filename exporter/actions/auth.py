@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from exporter.actions.config import ActionsConfig, AllowRule
@@ -34,15 +35,7 @@ class AuthError(Exception):
 
 class TokenStore:
     def __init__(self, config: ActionsConfig) -> None:
-        tokens = []
-        for t in config.tokens:
-            if t.token_sha256 is not None:
-                digest = bytes.fromhex(t.token_sha256)
-            else:
-                secret = t.token if t.token is not None else t.token_file
-                assert secret is not None
-                digest = hashlib.sha256(secret.reveal().encode()).digest()
-            tokens.append(Token(t.name, digest, t.expires, tuple(t.allow)))
+        tokens = [Token(t.name, t.digest(), t.expires, tuple(t.allow)) for t in config.tokens]
         self.tokens = tuple(tokens)
 
     @property
@@ -68,41 +61,46 @@ class TokenStore:
         return match
 
 
+def client_key(address: str) -> str:
+    """IPv6 clients are counted per /64: one host usually owns a whole /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class FailureLimiter:
-    """Sliding-window count of auth failures per client address."""
+    """Auth failures per client in fixed windows: O(1) memory per client, bounded client count."""
 
     def __init__(self, max_failures: int, window: float) -> None:
         self.max_failures = max_failures
         self.window = window
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        stamps = self._failures.get(client)
-        if stamps is None:
-            return deque()
-        while stamps and stamps[0] <= now - self.window:
-            stamps.popleft()
-        if not stamps:
-            del self._failures[client]
-        return stamps
+        self._windows: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def retry_after(self, client: str, now: float | None = None) -> float | None:
         """Seconds until `client` may try again, or None if not blocked."""
         now = time.monotonic() if now is None else now
-        stamps = self._recent(client, now)
-        if len(stamps) >= self.max_failures:
-            return max(1.0, stamps[0] + self.window - now)
-        return None
+        entry = self._windows.get(client_key(client))
+        if entry is None:
+            return None
+        started, count = entry
+        if now - started >= self.window or count < self.max_failures:
+            return None
+        return max(1.0, started + self.window - now)
 
     def record(self, client: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        stamps = self._failures.setdefault(client, deque())
-        self._failures.move_to_end(client)
-        stamps.append(now)
-        while len(stamps) > self.max_failures:
-            stamps.popleft()
-        while len(self._failures) > _MAX_TRACKED_CLIENTS:
-            self._failures.popitem(last=False)
+        key = client_key(client)
+        started, count = self._windows.get(key, (now, 0))
+        if now - started >= self.window:
+            started, count = now, 0
+        self._windows[key] = (started, count + 1)
+        self._windows.move_to_end(key)
+        while len(self._windows) > _MAX_TRACKED_CLIENTS:
+            self._windows.popitem(last=False)
 
 
 class Cooldown:

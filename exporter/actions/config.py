@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PlainSerializer, field_validator, model_validator
 
 from exporter.config.types import Duration, SecretFile, SecretStr, StrictModel
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MIN_TOKEN_LENGTH = 16
 
 
 class AllowRule(StrictModel):
@@ -32,7 +34,8 @@ class TokenConfig(StrictModel):
     """One bearer token. Give exactly one of token_sha256, token or token_file."""
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    token_sha256: str | None = None
+    token_sha256: Annotated[str | None, PlainSerializer(lambda v: None if v is None else "<secret>")] = None
+    """Shown as <secret> in /config: an unsalted digest of a weak token could be cracked offline."""
     token: SecretStr | None = None
     token_file: SecretFile | None = None
     expires: dt.datetime | None = None
@@ -62,12 +65,29 @@ class TokenConfig(StrictModel):
         given = [k for k in ("token_sha256", "token", "token_file") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of token_sha256, token or token_file")
+        secret = self.token if self.token is not None else self.token_file
+        if secret is not None and len(secret.reveal()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"{given[0]}: a token must have at least {MIN_TOKEN_LENGTH} characters")
         return self
+
+    def digest(self) -> bytes:
+        if self.token_sha256 is not None:
+            return bytes.fromhex(self.token_sha256)
+        secret = self.token if self.token is not None else self.token_file
+        assert secret is not None
+        return hashlib.sha256(secret.reveal().encode()).digest()
 
 
 class AuthFailureLimit(StrictModel):
     max_failures: Annotated[int, Field(ge=1, le=10_000)] = 10
     window: Duration = 60.0
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
 
 
 class ActionsConfig(StrictModel):
@@ -76,10 +96,22 @@ class ActionsConfig(StrictModel):
     timeout: Duration = 15.0
     auth_failures: AuthFailureLimit = Field(default_factory=AuthFailureLimit)
 
+    @field_validator("cooldown", "timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
     @model_validator(mode="after")
-    def _unique_names(self) -> ActionsConfig:
+    def _unique_tokens(self) -> ActionsConfig:
         names = [t.name for t in self.tokens]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate token names: {', '.join(dupes)}")
+        seen: dict[bytes, str] = {}
+        for t in self.tokens:
+            other = seen.setdefault(t.digest(), t.name)
+            if other != t.name:
+                raise ValueError(f"tokens {other!r} and {t.name!r} are the same token")
         return self

@@ -17,6 +17,7 @@ _ERRORS = {
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
     "415": "A body was sent that is not application/json.",
     "429": "Cooling down, or too many failed authentication attempts; see Retry-After.",
+    "500": "An internal error (a bug); the exporter logs it.",
     "502": "The vendor API or device refused or failed the request; upstream_status has its status.",
     "504": "The vendor API or device did not answer in time.",
 }

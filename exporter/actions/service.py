@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ log = structlog.get_logger("exporter.actions")
 
 MAX_BODY_BYTES = 1024
 API_PREFIX = "/api/v1"
+_INTEGER = re.compile(r"-?[0-9]{1,16}")
 
 
 class ActionMetrics(Protocol):
@@ -48,7 +50,7 @@ def _parse_params(spec: ActionSpec, match_info: Mapping[str, str]) -> dict[str, 
     for param in spec.params:
         raw = match_info[param.name]
         if param.kind == "integer":
-            if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+            if not _INTEGER.fullmatch(raw):
                 raise ActionError(400, "invalid", f"{param.name}: expected an integer, got {raw!r}")
             number = int(raw)
             if param.minimum is not None and number < param.minimum:
@@ -112,6 +114,7 @@ class ActionService:
         dry_run = False
         try:
             token, dry_run, params = await self._admit(spec, request, client, headers)
+            target = str(params[spec.target_param])  # normalised: 0001 and 1 are the same strip
             resolved = spec.resolve(self.env, params)
             wait = self.cooldown.remaining(spec.qualified_name, target)
             if wait > 0:
@@ -122,7 +125,12 @@ class ActionService:
             else:
                 self.cooldown.start(spec.qualified_name, target)
                 outcome = await self._perform(resolved.perform)
-        except ActionError as err:
+        except Exception as exc:  # a bug must still answer in the one JSON shape, audited
+            if isinstance(exc, ActionError):
+                err = exc
+            else:
+                log.error("action failed unexpectedly", action=spec.qualified_name, exc_info=exc)
+                err = ActionError(500, "upstream", "internal error; see the exporter's log")
             self.metrics.action_failure(spec.source, spec.action, err.reason)
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
@@ -163,8 +171,13 @@ class ActionService:
         return token, dry_run, params
 
     async def _check_body(self, request: web.Request) -> None:
+        body = b""
         try:
-            body = await request.content.read(MAX_BODY_BYTES + 1)
+            while len(body) <= MAX_BODY_BYTES:
+                chunk = await request.content.read(MAX_BODY_BYTES + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
         except (TimeoutError, ConnectionError):
             raise ActionError(400, "invalid", "could not read the request body") from None
         if len(body) > MAX_BODY_BYTES:
@@ -176,7 +189,7 @@ class ActionService:
             raise ActionError(415, "invalid", detail)
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ActionError(400, "invalid", "request body is not valid JSON") from None
         if parsed != {}:
             raise ActionError(400, "invalid", "request body must be empty or {}")

@@ -158,6 +158,8 @@ async def test_cooldown(rig: Rig) -> None:
     status, data, headers = await call(rig, CT_RESET)
     assert status == 429 and data["ok"] is False and "cooling down" in data["detail"]
     assert int(headers["Retry-After"]) > 3500
+    status, data, _ = await call(rig, "/api/v1/cloudtrax/powerstrips/0001/ports/4/reset")
+    assert (status, data["target"]) == (429, "1"), "a zero-padded id is the same strip"
     assert ct_calls(rig) == {"GET /powerstrip/{powerstrip_id}/port/{port_id}/reset": 1}
 
 

@@ -22,7 +22,7 @@ NARROW = "narrow-token-abcdef"
 
 
 def config(tmp_path: Path, cooldown: str = "1h", extra_tokens: str = "") -> str:
-    (tmp_path / "old-token").write_text("old-token-value\n")
+    (tmp_path / "old-token").write_text("old-token-value-2019\n")
     return f"""\
 global: {{interval: 50ms, timeout: 50ms, jitter: 0}}
 targets:
@@ -86,7 +86,7 @@ async def test_allowed_action_calls_upstream_once(live: Live, tmp_path: Path) ->
         (None, {"Authorization": "Basic b3BzOnB3"}, 401, "malformed Authorization header; expected 'Bearer <token>'"),
         (None, {"Authorization": "Bearer"}, 401, "malformed Authorization header; expected 'Bearer <token>'"),
         ("wrong-token", {}, 401, "invalid token"),
-        ("old-token-value", {}, 401, "token 'old' expired"),
+        ("old-token-value-2019", {}, 401, "token 'old' expired"),
     ],
     ids=["no token", "basic scheme", "empty bearer", "wrong token", "expired token file"],
 )
@@ -243,5 +243,61 @@ async def test_tokens_never_logged(live: Live, tmp_path: Path, capsys: pytest.Ca
     text = out.out + out.err
     assert "decision=allowed" in text and "token=ops" in text, "one audit event per attempt"
     assert "decision=unauthenticated" in text
-    for secret in (OPS, NARROW, "old-token-value", "wrong-guess-secret"):
+    for secret in (OPS, NARROW, "old-token-value-2019", "wrong-guess-secret"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    "raw,detail",
+    [
+        ("--5", "port: expected an integer, got '--5'"),
+        ("5-", "port: expected an integer, got '5-'"),
+        ("\u0661", "port: expected an integer, got '\u0661'"),
+    ],
+)
+async def test_odd_integers_are_invalid_not_errors(live: Live, tmp_path: Path, raw: str, detail: str) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(d, f"/api/v1/fake/a-d0/ports/{raw}/reset")
+    assert (status, data["detail"]) == (400, detail)
+
+
+async def test_deeply_nested_json_is_invalid_not_an_error(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, data, _ = await call(
+        d, "/api/v1/fake/a-d0/reboot?dry_run=1", data="[" * 1000, headers={"Content-Type": "application/json"}
+    )
+    assert (status, data["detail"]) == (400, "request body is not valid JSON")
+
+
+async def test_chunked_body_is_read_whole(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+
+    async def chunks() -> Any:
+        yield b"{}"
+        yield b'{"evil": "x"}' + b" " * 2000
+
+    status, data, _ = await call(
+        d, "/api/v1/fake/a-d0/reboot?dry_run=1", data=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert (status, data["detail"]) == (413, "request body too large (limit 1024 bytes)")
+
+
+async def test_config_endpoint_hides_token_digests(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    status, text, _ = await d.get("/config")
+    assert status == 200
+    assert hashlib.sha256(OPS.encode()).hexdigest() not in text
+    assert "token_sha256: <secret>" in text
+
+
+def test_client_key_groups_ipv6_per_64() -> None:
+    from exporter.actions.auth import FailureLimiter, client_key
+
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    limiter = FailureLimiter(2, 60)
+    limiter.record("2001:db8:1:2::1", now=0)
+    limiter.record("2001:db8:1:2::99", now=1)
+    assert limiter.retry_after("2001:db8:1:2::5", now=2) == 58
+    assert limiter.retry_after("2001:db8:1:3::5", now=2) is None
+    assert limiter.retry_after("2001:db8:1:2::5", now=61) is None

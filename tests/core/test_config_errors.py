@@ -140,3 +140,33 @@ def test_good_config_expands_env_and_reads_files(tmp_path: Path, monkeypatch: py
     assert "from-env" not in rendered and "from-file" not in rendered and "cost" not in rendered
     assert config.redacted()["targets"][0]["token"] == "<secret>"
     assert config.redacted()["global"]["interval"] == "1m30s"
+
+
+ACTION_CASES = {
+    "zero window": (
+        "actions: {auth_failures: {window: 0s}}\n",
+        ["actions.auth_failures.window: must be greater than 0s"],
+    ),
+    "zero cooldown": ("actions: {cooldown: 0s}\n", ["actions.cooldown: must be greater than 0s"]),
+    "short token": (
+        "actions: {tokens: [{name: t, token: short, allow: [{actions: ['*'], targets: ['*']}]}]}\n",
+        ["actions.tokens[0]: token: a token must have at least 16 characters"],
+    ),
+    "same token twice": (
+        "actions: {tokens: ["
+        "{name: a, token: same-token-0123456789, allow: [{actions: ['*'], targets: ['*']}]},"
+        "{name: b, token: same-token-0123456789, allow: [{actions: ['*'], targets: ['*']}]}]}\n",
+        ["actions: tokens 'a' and 'b' are the same token"],
+    ),
+    "bad action name": (
+        "actions: {tokens: [{name: a, token: long-enough-token-1, allow: [{actions: [reboot], targets: ['*']}]}]}\n",
+        ['actions.tokens[0].allow[0].actions: expected "source.action" or "*", got "reboot"'],
+    ),
+}
+
+
+@pytest.mark.parametrize("text,expected", ACTION_CASES.values(), ids=list(ACTION_CASES))
+def test_bad_actions_config(text: str, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, SOURCES)
+    assert info.value.messages == expected
