@@ -13,6 +13,8 @@ import aiohttp
 from exporter.sources.api import PollError
 
 _SNIPPET = 80
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest (decompressed) answer a source reads; a broken or hostile upstream cannot exhaust memory."""
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -42,6 +44,18 @@ def classify_transport_error(exc: BaseException, what: str) -> PollError:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return PollError("connection", f"{what}: {type(exc).__name__}: {exc}")
     return PollError("bad_response", f"{what}: {type(exc).__name__}")
+
+
+async def read_limited(resp: aiohttp.ClientResponse, what: str, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The response body, or bad_response once it grows past `limit` (after decompression)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise PollError("bad_response", f"{what}: answer of {resp.content_length} bytes exceeds {limit}")
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise PollError("bad_response", f"{what}: answer exceeds {limit} bytes")
+    return bytes(body)
 
 
 def snippet(body: bytes) -> str:

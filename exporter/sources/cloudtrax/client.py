@@ -51,7 +51,13 @@ from exporter.sources.cloudtrax.models import (
     UsageSample,
 )
 from exporter.sources.cloudtrax.signing import new_nonce, signed_headers
-from exporter.sources.httpclient import classify_transport_error, decode_json, parse_retry_after, snippet
+from exporter.sources.httpclient import (
+    classify_transport_error,
+    decode_json,
+    parse_retry_after,
+    read_limited,
+    snippet,
+)
 
 log = structlog.get_logger("exporter.sources.cloudtrax")
 
@@ -160,8 +166,10 @@ class CloudTraxClient:
                 async with self._get_session().request(
                     method, url, data=body if body else None, headers=headers, allow_redirects=False
                 ) as resp:
-                    raw = await resp.read()
+                    raw = await read_limited(resp, what)
                     response = _Response(resp.status, raw, resp.content_type or "", dict(resp.headers))
+            except PollError as exc:
+                raise CloudTraxBadResponse("bad_response", str(exc), request=what) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 failure = classify_transport_error(exc, what)
                 raise CloudTraxTransportError(failure.reason, self._redact(str(failure)), request=what) from None

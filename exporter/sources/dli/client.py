@@ -29,7 +29,7 @@ from exporter.sources.dli.models import (
     parse_scalar_text,
     parse_threads,
 )
-from exporter.sources.httpclient import classify_transport_error, decode_json, parse_retry_after
+from exporter.sources.httpclient import classify_transport_error, decode_json, parse_retry_after, read_limited
 
 # Route templates: the `endpoint` label of the API metrics. Keep in step with DliSource.api_endpoints.
 EP_OUTLETS = "GET /restapi/relay/outlets/"
@@ -159,7 +159,7 @@ class DliClient:
         async with self._ctx.request(template):
             try:
                 async with session.request(method, url, data=data, headers=headers, allow_redirects=True) as resp:
-                    body = await resp.read()
+                    body = await read_limited(resp, template)
                     return _Response(resp.status, body, resp.headers.get("Content-Type", ""), dict(resp.headers))
             except Exception as exc:
                 raise classify_transport_error(exc, template) from None
