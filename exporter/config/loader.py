@@ -19,7 +19,7 @@ from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, buil
 from exporter.config.types import TargetEntry, reveal_all
 from exporter.sources.api import Source
 
-_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ def _expand_env(node: Any, path: list[str | int], errors: list[str]) -> Any:
             if match.group(0) == "$$":
                 return "$"
             name = match.group(1)
+            if name is None:
+                errors.append(
+                    f"{format_path(path)}: invalid reference {match.group(0)!r}; write ${{NAME}}, or $$ for a literal $"
+                )
+                return ""
             value = os.environ.get(name)
             if value is None:
                 errors.append(f"{format_path(path)}: environment variable {name} is not set")

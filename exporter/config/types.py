@@ -84,7 +84,8 @@ def _to_secret(value: object) -> Secret:
         return value
     if isinstance(value, str):
         return Secret(value)
-    raise ValueError(f"expected a string, got {show(value)}")
+    # The value is not echoed: it is a secret even when YAML read it as a number.
+    raise ValueError("expected a string (quote secrets that look like numbers)")
 
 
 def _read_secret_file(value: object) -> Secret:

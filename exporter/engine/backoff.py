@@ -17,7 +17,7 @@ def next_delay(
 
     Healthy targets wait `interval`. Each consecutive failure doubles the wait,
     capped at `backoff_max` (never below `interval`). A server's Retry-After is
-    a floor that jitter never cuts.
+    a floor that jitter never cuts, itself capped at the back-off cap.
     """
     if consecutive_failures <= 0:
         base = interval
@@ -27,5 +27,6 @@ def next_delay(
     r = rng or random
     delay = base * (1.0 + r.uniform(-jitter, jitter)) if jitter else base
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        # Honoured, but never beyond the back-off cap: a broken server must not stop polling for good.
+        delay = max(delay, min(retry_after, max(interval, backoff_max)))
     return max(0.0, delay)

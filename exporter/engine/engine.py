@@ -183,8 +183,8 @@ class Engine:
 
     async def _stop_runner(self, handle: GroupHandle, name: str) -> None:
         runner = handle.runners.pop(name)
+        self.store.remove((handle.source, name))  # first: a cancelled stop must not leave its series behind
         await runner.stop()
-        self.store.remove((handle.source, name))
 
     async def _stop_group(self, key: tuple[str, str]) -> None:
         handle = self._groups.pop(key)

@@ -144,5 +144,20 @@ def test_no_silent_coercion_of_flags() -> None:
         'targets[0].tls_insecure_skip_verify: expected true or false, got "yes"'
     ]
     assert errors("    key: 12345\n    secret: s\n    networks: [1]\n") == [
-        "targets[0].key: expected a string, got 12345"
+        "targets[0].key: expected a string (quote secrets that look like numbers)"
     ]
+
+
+def test_base_url_with_credentials_is_refused() -> None:
+    from exporter.config.errors import ConfigError
+    from exporter.config.loader import parse_config
+    from exporter.sources.registry import load_sources
+
+    text = (
+        "targets: [{source: cloudtrax, name: a, key: k, secret: s, networks: [1],"
+        " base_url: 'https://user:pw@api.example.test'}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, load_sources())
+    assert info.value.messages == ["targets[0].base_url: must not contain credentials; use key and secret"]
+    assert "pw@" not in str(info.value)

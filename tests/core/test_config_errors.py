@@ -61,6 +61,14 @@ CASES = {
         "targets: [{source: fake, name: a, token_file: /nonexistent/token}]\n",
         ['targets[0].token_file: cannot read "/nonexistent/token": No such file or directory'],
     ),
+    "numeric secret is not echoed": (
+        "targets: [{source: fake, name: a, token: 80417293}]\n",
+        ["targets[0].token: expected a string (quote secrets that look like numbers)"],
+    ),
+    "shell-style default is not expanded": (
+        "targets: [{source: fake, name: a, token: '${TOKEN:-x}'}]\n",
+        ["targets[0].token: invalid reference '${TOKEN:-x}'; write ${NAME}, or $$ for a literal $"],
+    ),
     "secret twice": (
         "targets: [{source: fake, name: a, token: x, token_file: /nonexistent/token}]\n",
         [

@@ -27,8 +27,12 @@ def test_backoff_never_below_interval_when_cap_is_smaller() -> None:
 
 def test_retry_after_is_a_floor_that_jitter_cannot_cut() -> None:
     rng = random.Random(1)
-    assert all(next_delay(1, 1, 5, 0.5, retry_after=120, rng=rng) == 120 for _ in range(50))
+    assert all(next_delay(1, 1, 600, 0.5, retry_after=120, rng=rng) == 120 for _ in range(50))
     assert next_delay(10, 3, 600, 0, retry_after=5) == 80
+
+
+def test_retry_after_is_capped_at_the_backoff_cap() -> None:
+    assert next_delay(10, 1, 600, 0, retry_after=10**9) == 600
 
 
 def test_jitter_stays_within_bounds() -> None:
@@ -78,7 +82,7 @@ async def test_exceptions_map_to_reasons(live: Live) -> None:
 
 
 async def test_retry_after_delays_the_next_poll(live: Live) -> None:
-    d = await live(FAST + "targets: [{source: fake, name: a}]\n")
+    d = await live(FAST.replace("backoff_max: 200ms", "backoff_max: 1h") + "targets: [{source: fake, name: a}]\n")
     await eventually(lambda: script("a").polls >= 1, what="first poll")
     script("a").error = PollError("rate_limited", "fake: 429", retry_after=3600)
     await eventually(lambda: d.daemon.engine.store.states[("fake", "a")].failures["rate_limited"] == 1, what="429")

@@ -55,6 +55,8 @@ NetworkSelection = Annotated[
 def _parse_base_url(value: object) -> str:
     if isinstance(value, str):
         parts = urlsplit(value.strip())
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not contain credentials; use key and secret")
         if parts.scheme in ("http", "https") and parts.hostname and not parts.query and not parts.fragment:
             return value.strip().rstrip("/")
     raise ValueError(f"expected an http(s) URL, got {show(value)}")
