@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Metric
 from prometheus_client import exposition as text_format
 from prometheus_client.openmetrics import exposition as om_format
+from prometheus_client.registry import Collector
 
 from exporter.engine.state import SnapshotStore
 from exporter.metrics.render import header
@@ -22,6 +23,19 @@ from exporter.metrics.render import header
 _EOF = b"# EOF\n"
 GZIP_LEVEL = 1
 """Fast compression: the body is compressed once per change, not once per scrape."""
+
+
+class _Only(Collector):
+    """The self-metric families named in `name[]` (with or without a counter's `_total`)."""
+
+    def __init__(self, registry: CollectorRegistry, names: frozenset[str]) -> None:
+        self._registry = registry
+        self._names = names
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            if metric.name in self._names or f"{metric.name}_total" in self._names:
+                yield metric
 
 
 @dataclass
@@ -43,10 +57,11 @@ class Exposition:
 
     def render(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
         """Build the body from scratch: self-metrics first, then device families in snapshot order."""
+        registry: Collector = self._registry if names is None else _Only(self._registry, names)
         if openmetrics:
-            own = om_format.generate_latest(self._registry).removesuffix(_EOF)  # type: ignore[no-untyped-call]
+            own = om_format.generate_latest(registry).removesuffix(_EOF)  # type: ignore[no-untyped-call]
         else:
-            own = text_format.generate_latest(self._registry)
+            own = text_format.generate_latest(registry)
         parts = [own]
         grouped: dict[str, list[bytes]] = {}
         headers: dict[str, bytes] = {}

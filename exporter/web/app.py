@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 from aiohttp import web
+from yarl import URL
 
 from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
@@ -68,7 +69,17 @@ async def show_config(request: web.Request) -> web.Response:
     return web.Response(text=yaml.safe_dump(data, sort_keys=False), content_type="text/plain")
 
 
+def _cross_site(request: web.Request) -> bool:
+    """A browser request from another site (the reload endpoint must not be a CSRF target)."""
+    if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    return origin is not None and URL(origin).host_port_subcomponent != request.host
+
+
 async def reload(request: web.Request) -> web.Response:
+    if _cross_site(request):
+        return web.Response(status=403, text="Cross-site reload requests are refused.\n")
     result = await request.app[DAEMON_KEY].reload()
     if result.ok:
         return web.Response(text="Config reloaded.\n")

@@ -126,3 +126,35 @@ async def test_http_client_never_awaits_a_device_during_scrape(live: Live) -> No
         assert resp.status == 200
     async with d.session.get(d.url + "/", timeout=timeout) as resp:
         assert "pending" in await resp.text()
+
+
+async def test_gzip_only_when_accepted(live: Live) -> None:
+    from exporter.web.metrics_handler import accepts_gzip
+
+    assert accepts_gzip("gzip") and accepts_gzip("br, gzip;q=0.5") and accepts_gzip("*")
+    assert not accepts_gzip("gzip;q=0") and not accepts_gzip("identity") and not accepts_gzip("")
+    d = await live(CONFIG)
+    async with d.session.get(
+        d.url + "/metrics", headers={"Accept-Encoding": "gzip;q=0"}, auto_decompress=False
+    ) as resp:
+        assert "Content-Encoding" not in resp.headers
+        assert b"powerstrip_exporter_target_up" in await resp.read()
+
+
+async def test_name_filter_applies_to_every_family(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    status, text, _ = await d.get("/metrics?name[]=powerstrip_exporter_target_polls_total&name[]=fake_device_value")
+    assert status == 200
+    names = {line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert names == {"powerstrip_exporter_target_polls_total", "fake_device_value"}
+
+
+async def test_cross_site_reload_is_refused(live: Live) -> None:
+    d = await live(CONFIG)
+    async with d.session.post(d.url + "/-/reload", headers={"Origin": "https://evil.example"}) as resp:
+        assert resp.status == 403
+    async with d.session.post(d.url + "/-/reload", headers={"Sec-Fetch-Site": "cross-site"}) as resp:
+        assert resp.status == 403
+    async with d.session.post(d.url + "/-/reload", headers={"Origin": d.url}) as resp:
+        assert resp.status == 200
