@@ -82,26 +82,12 @@ class AuthFailureLimit(StrictModel):
     max_failures: Annotated[int, Field(ge=1, le=10_000)] = 10
     window: Duration = 60.0
 
-    @field_validator("window")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
-
 
 class ActionsConfig(StrictModel):
     tokens: list[TokenConfig] = Field(default_factory=list)
     cooldown: Duration = 60.0
     timeout: Duration = 15.0
     auth_failures: AuthFailureLimit = Field(default_factory=AuthFailureLimit)
-
-    @field_validator("cooldown", "timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
 
     @model_validator(mode="after")
     def _unique_tokens(self) -> ActionsConfig:

@@ -20,13 +20,6 @@ class GlobalConfig(StrictModel):
     jitter: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     backoff_max: Duration = 600.0
 
-    @field_validator("interval", "timeout", "stale_after", "backoff_max")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
-
     @field_validator("timeout")
     @classmethod
     def _timeout_fits(cls, value: float, info: ValidationInfo) -> float:

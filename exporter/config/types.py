@@ -31,7 +31,10 @@ def parse_duration(value: object) -> float:
         match = _DURATION_RE.match(text)
         if text and match and any(match.groups()):
             h, m, s, ms = (int(g) if g else 0 for g in match.groups())
-            return h * 3600.0 + m * 60.0 + s + ms / 1000.0
+            seconds = h * 3600.0 + m * 60.0 + s + ms / 1000.0
+            if seconds <= 0:
+                raise ValueError("must be greater than 0s")  # every duration in the config is a wait or a limit
+            return seconds
     raise ValueError(f"expected a duration like 30s, got {show(value)}")
 
 
@@ -140,13 +143,6 @@ class TargetEntry(StrictModel):
     interval: Duration | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
-
-    @field_validator("interval", "timeout", "stale_after")
-    @classmethod
-    def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
 
     @field_validator("timeout")
     @classmethod

@@ -81,13 +81,6 @@ class CloudTraxEntry(TargetEntry):
     tls_insecure_skip_verify: bool = False
     ca_file: str | None = None
 
-    @field_validator("usage_interval", "settings_interval", "discovery_interval")
-    @classmethod
-    def _positive_intervals(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
-
     @field_validator("ca_file")
     @classmethod
     def _readable(cls, value: str | None) -> str | None:

@@ -71,13 +71,6 @@ class DliEntry(TargetEntry):
             raise ValueError(f'cannot read "{value}": no such file')
         return value
 
-    @field_validator("identity_interval")
-    @classmethod
-    def _identity_interval_positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> DliEntry:
         pick_secret(self, "password", "password_file")
