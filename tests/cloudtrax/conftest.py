@@ -14,23 +14,11 @@ from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
 from exporter.sources.cloudtrax.source import CloudTraxGroup
+from tests.support.clock import FakeClock
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 SECRET = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 SEED_NETWORK = 12345
-
-
-class FakeClock:
-    """A monotonic clock that only moves when a test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingObserver:

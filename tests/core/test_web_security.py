@@ -17,6 +17,15 @@ from tests.core.test_process import ENV, GOOD, FakeExporter
 PASSWORD = "correct horse battery staple"
 
 
+def tls_exporter(tmp_path: Path) -> FakeExporter:
+    """An exporter using tmp_path/web.yml; the caller waits for the TLS listener itself."""
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    return exp
+
+
 def write_cert(ca: trustme.CA, tmp_path: Path, stem: str) -> tuple[Path, Path]:
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_path, key_path = tmp_path / f"{stem}.crt", tmp_path / f"{stem}.key"
@@ -53,10 +62,7 @@ async def test_tls_and_basic_auth(tmp_path: Path) -> None:
     cert, key = write_cert(ca, tmp_path, "server")
     (tmp_path / "web.yml").write_text(web_config(cert, key))
     ctx = client_context(ca)
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
+    exp = tls_exporter(tmp_path)
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         assert (await fetch(exp.url + "/-/healthy", ctx))[:2] == (200, "Healthy.\n"), "health stays open"
@@ -83,10 +89,7 @@ async def test_certificate_rotates_on_reload(tmp_path: Path) -> None:
     old_ca, new_ca = trustme.CA(), trustme.CA()
     cert, key = write_cert(old_ca, tmp_path, "server")
     (tmp_path / "web.yml").write_text(web_config(cert, key, users=False))
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
+    exp = tls_exporter(tmp_path)
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(old_ca)), what="TLS listener")
         assert not await _reachable(exp.url + "/-/healthy", client_context(new_ca))
@@ -134,10 +137,7 @@ async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
     )
     with_cert = client_context(ca)
     ca.issue_cert("prometheus@example.test").configure_cert(with_cert)
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
+    exp = tls_exporter(tmp_path)
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="mTLS listener")
         assert (await fetch(exp.url + "/metrics", with_cert))[0] == 200
@@ -160,10 +160,7 @@ async def test_reload_replaces_the_client_ca_instead_of_adding_to_it(tmp_path: P
         return ctx
 
     (tmp_path / "web.yml").write_text(config_with(old_clients))
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
+    exp = tls_exporter(tmp_path)
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client(old_clients)), what="mTLS listener")
         (tmp_path / "web.yml").write_text(config_with(new_clients))
@@ -177,10 +174,7 @@ async def test_long_and_flooded_basic_auth_never_errors(tmp_path: Path) -> None:
     cert, key = write_cert(ca, tmp_path, "server")
     (tmp_path / "web.yml").write_text(web_config(cert, key))
     ctx = client_context(ca)
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
+    exp = tls_exporter(tmp_path)
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         assert (await fetch(exp.url + "/metrics", ctx, basic("prom", "x" * 100)))[0] == 401

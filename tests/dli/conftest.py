@@ -14,22 +14,10 @@ from exporter.sources.api import PollSettings, SourceContext
 from exporter.sources.dli.config import DliEntry
 from exporter.sources.dli.simulator import DliSimulator
 from exporter.sources.dli.source import DliTarget
+from tests.support.clock import FakeClock
 
 PASSWORD = "s3cr3t-Pa55w0rd"
 """Distinctive, so a leak into any message or log is easy to find."""
-
-
-class FakeClock:
-    """A monotonic clock the test steps by hand: exact cycle delays and energy, no sleeping."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
