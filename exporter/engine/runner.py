@@ -108,9 +108,16 @@ class TargetRunner:
 
     async def _run(self) -> None:
         settings = self.target.settings
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             retry_after = await self.poll_once()
             delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
+            if self._failures == 0 and retry_after is None:
+                # Fixed rate while healthy: the interval runs from the start of the poll, so a target is
+                # polled once per interval however long its poll took, and targets that start together
+                # (one entry's networks) stay together. Back-off after failures runs from the end.
+                delay = max(0.0, started + delay - loop.time())
             await self._sleep_watching_staleness(delay)
 
     async def _sleep_watching_staleness(self, delay: float) -> None:
