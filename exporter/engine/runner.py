@@ -11,7 +11,7 @@ import structlog
 
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
-from exporter.sources.api import FailureReason, PollError, Target
+from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
 
@@ -73,7 +73,7 @@ class TargetRunner:
         settings = self.target.settings
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(settings.timeout):
+            async with poll_timeout(settings.timeout):
                 samples = await self.target.poll()
         except asyncio.CancelledError:
             raise
@@ -109,16 +109,22 @@ class TargetRunner:
     async def _run(self) -> None:
         settings = self.target.settings
         loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            started = loop.time()
             retry_after = await self.poll_once()
             delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
+            now = loop.time()
             if self._failures == 0 and retry_after is None:
-                # Fixed rate while healthy: the interval runs from the start of the poll, so a target is
-                # polled once per interval however long its poll took, and targets that start together
-                # (one entry's networks) stay together. Back-off after failures runs from the end.
-                delay = max(0.0, started + delay - loop.time())
-            await self._sleep_watching_staleness(delay)
+                # Fixed rate while healthy: polls are due one interval apart, however long each took, so
+                # targets that start together (the networks of one entry) stay together. A poll that
+                # overran its interval is followed at once by one catch-up poll; more than an interval
+                # behind, the schedule restarts from now instead of bursting.
+                due += delay
+                if due < now - settings.interval:
+                    due = now
+            else:
+                due = now + delay  # back-off runs from the end of the failed poll
+            await self._sleep_watching_staleness(max(0.0, due - now))
 
     async def _sleep_watching_staleness(self, delay: float) -> None:
         """Sleep until the next poll, dropping device series when they go stale meanwhile."""
