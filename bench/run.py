@@ -164,18 +164,21 @@ class Tracker:
                 record[count] = Poll(math.nan, math.nan, False)
         return counts
 
-    def completed(self) -> int:
-        """Cycles every target has finished (0 until all targets are known)."""
+    def completed(self, source: str | None = None) -> int:
+        """Cycles every target (of `source`) has finished (0 until all targets are known)."""
         if len(self.polls) < self.targets:
             return 0
-        return min((max(r) if r else 0) for r in self.polls.values())
+        return min((max(r) if r else 0) for (src, _), r in self.polls.items() if source in (None, src))
 
-    def wait(self, cycle: int, timeout: float, child: Child, interval: float = 0.05) -> None:
+    def counts(self) -> dict[tuple[str, str], int]:
+        return {key: (max(r) if r else 0) for key, r in self.polls.items()}
+
+    def wait(self, cycle: int, timeout: float, child: Child, interval: float = 0.05, source: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         while True:
             with suppress(OSError):
                 self.probe()
-            if self.completed() >= cycle:
+            if self.completed(source) >= cycle:
                 return
             if not child.alive():
                 raise RuntimeError(f"{child.name} exited:\n{child.output()[-3000:]}")
@@ -183,9 +186,9 @@ class Tracker:
                 raise TimeoutError(f"{child.name}: cycle {cycle} not complete after {timeout:.0f}s")
             time.sleep(interval)
 
-    def window(self, cycle: int) -> tuple[float, float] | None:
-        """First start and last end of one cycle over all targets that succeeded in it."""
-        polls = [r[cycle] for r in self.polls.values() if cycle in r and r[cycle].up]
+    def window(self, cycle: int, source: str | None = None) -> tuple[float, float] | None:
+        """First start and last end of one cycle over the targets (of `source`) that succeeded in it."""
+        polls = [r[cycle] for (src, _), r in self.polls.items() if cycle in r and r[cycle].up and source in (None, src)]
         if not polls:
             return None
         return min(p.start for p in polls), max(p.end for p in polls)
@@ -329,39 +332,52 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
     child, port, url = start_exporter(children, kind, fleet, "measure")
     try:
         tracker = Tracker(url, fleet.targets)
+        ct = "cloudtrax"
         tracker.wait(1, cycle_timeout(fleet), child)
-        first = tracker.window(1)
+        first = tracker.window(1, ct)
         warm = 2
-        tracker.wait(warm, cycle_timeout(fleet), child)
+        tracker.wait(warm, cycle_timeout(fleet), child, source=ct)
         cpu0, _ = proc_cpu_rss(child.pid)
         probes0 = tracker.probes
+        counts0 = tracker.counts()
         calls0 = api_counts(fleet.ct_url, fleet.dli_urls)
         last = max(opts.cycles, warm + 1)
         for cycle in range(warm + 1, last + 1):
             # Sleep through most of the cycle, then look every 50 ms for its end.
-            previous = tracker.window(cycle - 1)
+            previous = tracker.window(cycle - 1, ct)
             if previous is not None:
                 wake = previous[0] + fleet.interval + 0.85 * (previous[1] - previous[0])
                 time.sleep(max(0.0, min(wake - time.time(), fleet.interval * 2)))
-            tracker.wait(cycle, cycle_timeout(fleet), child)
+            tracker.wait(cycle, cycle_timeout(fleet), child, source=ct)
         cpu1, rss1 = proc_cpu_rss(child.pid)
         calls1 = api_counts(fleet.ct_url, fleet.dli_urls)
-        steady = last - warm
-        spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c)) is not None]
+        counts1 = tracker.counts()
+        spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, ct)) is not None]
+        dli_spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, "dli")) is not None]
+        # Polls per target in the window, per source: the cycles each source's calls are divided by.
+        cycles: dict[str, float] = {}
+        for source in ("cloudtrax", "dli"):
+            done = [counts1[k] - counts0.get(k, 0) for k in counts1 if k[0] == source]
+            if done:
+                cycles[source] = sum(done) / len(done)
         calls = delta(calls1, calls0)
-        per_cycle = sum(calls.values()) / steady
+        by_endpoint = {k: v / cycles.get(k.split()[0], 1.0) for k, v in calls.items()}
+        per_cycle = sum(by_endpoint.values())
+        steady = cycles.get(ct, float(last - warm))
         cpu_per_cycle = (cpu1 - cpu0) / steady
+        total_calls = sum(calls.values())
         result: dict[str, Any] = {
             "first_cycle_s": (first[1] - first[0]) if first else None,
             "poll_cycle_s": statistics.median(spans) if spans else None,
             "poll_cycle_max_s": max(spans) if spans else None,
             "poll_cycles": spans,
-            "steady_cycles": steady,
+            "dli_cycle_s": statistics.median(dli_spans) if dli_spans else None,
+            "cycles_in_window": cycles,
             "poll_failures": tracker.failures(warm + 1, last),
             "cpu_s_per_cycle": cpu_per_cycle,
             "api_calls_per_cycle": per_cycle,
-            "api_calls_by_endpoint_per_cycle": {k: v / steady for k, v in calls.items()},
-            "cpu_ms_per_api_call": 1000.0 * cpu_per_cycle / per_cycle if per_cycle else None,
+            "api_calls_by_endpoint_per_cycle": by_endpoint,
+            "cpu_ms_per_api_call": 1000.0 * (cpu1 - cpu0) / total_calls if total_calls else None,
             "status_probes_in_window": tracker.probes - probes0,
             "rss_mb_after_cycles": rss1 / 2**20,
             "cycles_before_scrapes": last,

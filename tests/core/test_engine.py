@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable, Callable
 
@@ -159,7 +160,7 @@ async def test_healthy_targets_poll_at_a_fixed_rate(live: Live) -> None:
     d = await live("global: {interval: 400ms, timeout: 400ms, jitter: 0}\ntargets: [{source: fake, name: r}]\n")
     await eventually(lambda: script("r").polls >= 5, timeout=10, what="five polls")
     starts = script("r").starts
-    gaps = sorted(b - a for a, b in zip(starts, starts[1:], strict=False))
+    gaps = sorted(b - a for a, b in itertools.pairwise(starts))
     # Start to start is the interval (0.4 s), not the interval plus the poll's 0.3 s.
     assert gaps[len(gaps) // 2] < 0.6, gaps
     assert d.daemon.engine.store.states[("fake", "r")].up

@@ -126,3 +126,12 @@ async def test_http_client_never_awaits_a_device_during_scrape(live: Live) -> No
         assert resp.status == 200
     async with d.session.get(d.url + "/", timeout=timeout) as resp:
         assert "pending" in await resp.text()
+
+
+def test_large_bodies_go_out_in_bounded_chunks_in_order() -> None:
+    from exporter.web.metrics_handler import CHUNK, _chunks
+
+    parts = [b"a" * 10, b"b" * (CHUNK * 2 + 7), b"c" * 5, b"d" * (CHUNK - 1), b"e" * 3]
+    chunks = [bytes(c) for c in _chunks(parts)]
+    assert b"".join(chunks) == b"".join(parts)
+    assert all(len(c) <= CHUNK * 2 for c in chunks)
