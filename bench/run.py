@@ -601,7 +601,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--scrape-seconds", type=float, default=3.0, help="minimum length of one scrape test")
     p.add_argument("--scrape-max-seconds", type=float, default=12.0, help="maximum length of one scrape test")
     p.add_argument("--scrapers", type=int, default=10, help="concurrent scrapers (default 10; 1 is always run)")
-    p.add_argument("--interval-factor", type=float, default=1.35, help="poll interval = factor x limit + 0.3 s")
+    p.add_argument("--interval-factor", type=float, default=1.6, help="poll interval = factor x limit + 0.3 s (default 1.6)")
     p.add_argument("--min-interval", type=float, default=0.5, help="shortest poll interval in seconds")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
     p.add_argument("--no-baseline", action="store_true", help="measure our exporter only")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
@@ -117,11 +118,11 @@ class TargetRunner:
             if self._failures == 0 and retry_after is None:
                 # Fixed rate while healthy: polls are due one interval apart, however long each took, so
                 # targets that start together (the networks of one entry) stay together. A poll that
-                # overran its interval is followed at once by one catch-up poll; more than an interval
-                # behind, the schedule restarts from now instead of bursting.
+                # overran its interval is followed at once by one catch-up poll; slots missed beyond
+                # that are skipped (no bursts), and the schedule keeps its phase.
                 due += delay
                 if due < now - settings.interval:
-                    due = now
+                    due += math.ceil((now - settings.interval - due) / settings.interval) * settings.interval
             else:
                 due = now + delay  # back-off runs from the end of the failed poll
             await self._sleep_watching_staleness(max(0.0, due - now))

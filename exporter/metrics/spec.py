@@ -91,7 +91,11 @@ class SampleSetBuilder:
             entry = self._data[spec.name] = (spec, [])
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
-        entry[1].append((tuple(map(str, labels)), fvalue))
+        try:
+            "".join(labels)  # type: ignore[arg-type]  # all str already (the common case): keep the tuple
+        except TypeError:
+            labels = tuple(map(str, labels))
+        entry[1].append((labels, fvalue))  # type: ignore[arg-type]
 
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other
