@@ -597,11 +597,13 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--concurrency", type=int, default=32, help="CloudTrax max_concurrent_requests (default 32)")
     p.add_argument("--cycles", type=int, default=10, help="poll cycles before the scrape tests (default 10)")
     p.add_argument("--soak-cycles", type=int, default=100, help="cycles of the memory soak (default 100)")
-    p.add_argument("--soak-max-seconds", type=float, default=240.0, help="stop the soak after this long (default 240)")
+    p.add_argument("--soak-max-seconds", type=float, default=300.0, help="stop the soak after this long (default 300)")
     p.add_argument("--scrape-seconds", type=float, default=3.0, help="minimum length of one scrape test")
-    p.add_argument("--scrape-max-seconds", type=float, default=12.0, help="maximum length of one scrape test")
+    p.add_argument("--scrape-max-seconds", type=float, default=8.0, help="maximum length of one scrape test")
     p.add_argument("--scrapers", type=int, default=10, help="concurrent scrapers (default 10; 1 is always run)")
-    p.add_argument("--interval-factor", type=float, default=1.6, help="poll interval = factor x limit + 0.3 s (default 1.6)")
+    p.add_argument(
+        "--interval-factor", type=float, default=1.6, help="poll interval = factor x limit + 0.3 s (default 1.6)"
+    )
     p.add_argument("--min-interval", type=float, default=0.5, help="shortest poll interval in seconds")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
     p.add_argument("--no-baseline", action="store_true", help="measure our exporter only")
