@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
@@ -11,7 +12,7 @@ import structlog
 
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
-from exporter.sources.api import FailureReason, PollError, Target
+from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
 
@@ -73,7 +74,7 @@ class TargetRunner:
         settings = self.target.settings
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(settings.timeout):
+            async with poll_timeout(settings.timeout):
                 samples = await self.target.poll()
         except asyncio.CancelledError:
             raise
@@ -108,10 +109,23 @@ class TargetRunner:
 
     async def _run(self) -> None:
         settings = self.target.settings
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             retry_after = await self.poll_once()
             delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
-            await self._sleep_watching_staleness(delay)
+            now = loop.time()
+            if self._failures == 0 and retry_after is None:
+                # Fixed rate while healthy: polls are due one interval apart, however long each took, so
+                # targets that start together (the networks of one entry) stay together. A poll that
+                # overran its interval is followed at once by one catch-up poll; slots missed beyond
+                # that are skipped (no bursts), and the schedule keeps its phase.
+                due += delay
+                if due < now - settings.interval:
+                    due += math.ceil((now - settings.interval - due) / settings.interval) * settings.interval
+            else:
+                due = now + delay  # back-off runs from the end of the failed poll
+            await self._sleep_watching_staleness(max(0.0, due - now))
 
     async def _sleep_watching_staleness(self, delay: float) -> None:
         """Sleep until the next poll, dropping device series when they go stale meanwhile."""

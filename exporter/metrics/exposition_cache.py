@@ -1,16 +1,28 @@
 """The /metrics body, built once per change and shared by every scrape until the next change.
 
 A change is a published target state (store generation) or a self-metric update
-(ProcessMetrics.version). Between changes a scrape is a dictionary lookup; the
-gzip form is computed once per change, in a worker thread, and cached too.
+(ProcessMetrics.version). Between changes a scrape is a dictionary lookup.
+
+A change costs what changed, not the whole body: the body is a list of parts, one
+per metric family (its HELP/TYPE header and every target's pre-rendered lines of
+that family), and a family's part is rebuilt only when one of its targets' lines
+changed. A DLI unit's new snapshot rebuilds only the DLI families, never the
+megabytes of CloudTrax ports.
+
+gzip works the same way, without recompressing anything that did not change:
+every target's lines of a family are deflated once, on their own (a fresh
+compressor ending on a byte boundary), and the raw deflate pieces are simply
+concatenated into one gzip member; only the CRC-32 and the length are computed
+over the uncompressed parts. So a scrape never compresses, and a change compresses
+only the new lines.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gzip
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client import exposition as text_format
@@ -19,10 +31,21 @@ from prometheus_client.registry import Collector
 
 from exporter.engine.state import SnapshotStore
 from exporter.metrics.render import header
+from exporter.metrics.spec import MetricSpec
 
 _EOF = b"# EOF\n"
 GZIP_LEVEL = 1
-"""Fast compression: the body is compressed once per change, not once per scrape."""
+"""Fast compression: each piece is compressed once, when it first goes out after a change."""
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+"""gzip member header: deflate, no flags, mtime 0, no extra flags, unknown OS (as gzip.compress(mtime=0))."""
+_DEFLATE_END = b"\x03\x00"
+"""An empty final block with fixed codes: closes a deflate stream made of byte-aligned pieces."""
+
+
+def deflate_piece(data: bytes) -> bytes:
+    """Raw deflate of `data` on its own, ending byte-aligned and not final, so pieces concatenate."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
 class _Only(Collector):
@@ -39,10 +62,25 @@ class _Only(Collector):
 
 
 @dataclass
-class _Entry:
+class _Block:
+    """One family's part of the body: header plus every target's lines, and its gzip pieces."""
+
+    head: bytes
+    fragments: tuple[bytes, ...]
+    data: bytes
+    crc: int
+    deflated: list[bytes] | None = None
+
+
+@dataclass
+class _Body:
     key: tuple[int, int]
-    body: bytes
-    gzipped: asyncio.Future[bytes] | None = None
+    parts: list[bytes]
+    blocks: list[_Block]
+    own: bytes
+    joined: bytes | None = None
+    gzipped: bytes | None = None
+    size: int = field(default=0)
 
 
 class Exposition:
@@ -50,50 +88,183 @@ class Exposition:
         self._store = store
         self._registry = registry
         self._version = version
-        self._cache: dict[bool, _Entry] = {}
+        self._bodies: dict[bool, _Body] = {}
+        self._blocks: dict[bool, dict[str, _Block]] = {False: {}, True: {}}
+        self._pieces: dict[int, tuple[bytes, bytes]] = {}
+        """Deflated target lines by id() of the lines (the lines are kept in the value, so ids stay unique)."""
 
     def _key(self) -> tuple[int, int]:
         return (self._store.generation, self._version())
 
-    def render(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
-        """Build the body from scratch: self-metrics first, then device families in snapshot order."""
+    def _own(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
         registry: Collector = self._registry if names is None else _Only(self._registry, names)
         if openmetrics:
-            own = om_format.generate_latest(registry).removesuffix(_EOF)  # type: ignore[no-untyped-call]
-        else:
-            own = text_format.generate_latest(registry)
-        parts = [own]
-        grouped: dict[str, list[bytes]] = {}
-        headers: dict[str, bytes] = {}
+            own: bytes = om_format.generate_latest(registry).removesuffix(_EOF)  # type: ignore[no-untyped-call]
+            return own
+        return text_format.generate_latest(registry)
+
+    def _grouped(self, names: frozenset[str] | None = None) -> dict[str, tuple[MetricSpec, list[bytes]]]:
+        """Every target's lines by family, families in order of first appearance."""
+        grouped: dict[str, tuple[MetricSpec, list[bytes]]] = {}
         for state in self._store.states.values():
             for spec, lines in state.rendered:
                 if names is not None and spec.name not in names:
                     continue
-                chunks = grouped.get(spec.name)
-                if chunks is None:
-                    chunks = grouped[spec.name] = []
-                    headers[spec.name] = header(spec, openmetrics)
-                chunks.append(lines)
-        for name, chunks in grouped.items():
-            parts.append(headers[name])
+                entry = grouped.get(spec.name)
+                if entry is None:
+                    entry = grouped[spec.name] = (spec, [])
+                entry[1].append(lines)
+        return grouped
+
+    def render(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
+        """Build a body from scratch (used for `name[]` selections): self-metrics, then device families."""
+        parts = [self._own(openmetrics, names)]
+        for spec, chunks in self._grouped(names).values():
+            parts.append(header(spec, openmetrics))
             parts.extend(chunks)
         if openmetrics:
             parts.append(_EOF)
         return b"".join(parts)
 
-    def body(self, openmetrics: bool) -> bytes:
+    def _build(self, openmetrics: bool, key: tuple[int, int]) -> _Body:
+        known = self._blocks[openmetrics]
+        fresh: dict[str, _Block] = {}
+        blocks = []
+        for name, (spec, chunks) in self._grouped().items():
+            fragments = tuple(chunks)
+            block = known.get(name)
+            if (
+                block is None
+                or len(block.fragments) != len(fragments)
+                or any(a is not b for a, b in zip(block.fragments, fragments, strict=True))
+            ):
+                head = header(spec, openmetrics)
+                data = b"".join((head, *fragments))
+                block = _Block(head, fragments, data, zlib.crc32(data))
+            fresh[name] = block
+            blocks.append(block)
+        self._blocks[openmetrics] = fresh
+        own = self._own(openmetrics)
+        parts = [own, *(b.data for b in blocks)]
+        if openmetrics:
+            parts.append(_EOF)
+        body = _Body(key, parts, blocks, own, size=sum(len(p) for p in parts))
+        self._bodies[openmetrics] = body
+        return body
+
+    def _current(self, openmetrics: bool) -> _Body:
         key = self._key()
-        entry = self._cache.get(openmetrics)
-        if entry is None or entry.key != key:
-            entry = _Entry(key, self.render(openmetrics))
-            self._cache[openmetrics] = entry
-        return entry.body
+        body = self._bodies.get(openmetrics)
+        if body is None or body.key != key:
+            body = self._build(openmetrics, key)
+        return body
+
+    def parts(self, openmetrics: bool) -> tuple[Sequence[bytes], int]:
+        """The current body as parts (to write without joining) and its length."""
+        body = self._current(openmetrics)
+        return body.parts, body.size
+
+    def body(self, openmetrics: bool) -> bytes:
+        body = self._current(openmetrics)
+        if body.joined is None:
+            body.joined = b"".join(body.parts)
+        return body.joined
+
+    def _deflated(self, block: _Block) -> list[bytes]:
+        if block.deflated is None:
+            pieces = [deflate_piece(block.head)]
+            for lines in block.fragments:
+                cached = self._pieces.get(id(lines))
+                if cached is None or cached[0] is not lines:
+                    cached = (lines, deflate_piece(lines))
+                    self._pieces[id(lines)] = cached
+                pieces.append(cached[1])
+            block.deflated = pieces
+        return block.deflated
+
+    def gzip_body(self, openmetrics: bool) -> bytes:
+        """The current body as one gzip member, assembled from cached deflate pieces."""
+        body = self._current(openmetrics)
+        if body.gzipped is None:
+            pieces = [_GZIP_HEADER, deflate_piece(body.own)]
+            crc = zlib.crc32(body.own)
+            for block in body.blocks:
+                pieces.extend(self._deflated(block))
+                crc = crc32_combine(crc, block.crc, len(block.data))
+            if openmetrics:
+                pieces.append(deflate_piece(_EOF))
+                crc = zlib.crc32(_EOF, crc)
+            pieces.append(_DEFLATE_END)
+            pieces.append(struct.pack("<II", crc, body.size & 0xFFFFFFFF))
+            body.gzipped = b"".join(pieces)
+            self._forget_pieces()
+        return body.gzipped
+
+    def _forget_pieces(self) -> None:
+        """Drop deflated lines no current block refers to (their targets published newer lines)."""
+        live = {id(f) for blocks in self._blocks.values() for b in blocks.values() for f in b.fragments}
+        for ident in [i for i in self._pieces if i not in live]:
+            del self._pieces[ident]
 
     async def gzipped(self, openmetrics: bool) -> bytes:
-        self.body(openmetrics)
-        entry = self._cache[openmetrics]
-        if entry.gzipped is None:
-            loop = asyncio.get_running_loop()
-            body = entry.body
-            entry.gzipped = loop.run_in_executor(None, lambda: gzip.compress(body, GZIP_LEVEL, mtime=0))
-        return await asyncio.shield(entry.gzipped)
+        return self.gzip_body(openmetrics)
+
+
+# CRC-32 of a concatenation from the CRCs of its parts (zlib's crc32_combine, which Python's zlib
+# does not expose), so a block's CRC is computed once, when the block changes.
+
+_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial (bit-reflected)."""
+    m = 1 << 31
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                break
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return p
+
+
+def _x2n_table() -> list[int]:
+    table = []
+    p = 1 << 30  # x^1
+    table.append(p)
+    for _ in range(1, 32):
+        p = _multmodp(p, p)
+        table.append(p)
+    return table
+
+
+_X2N = _x2n_table()
+_SHIFTS: dict[int, int] = {}
+
+
+def _x8nmodp(n: int) -> int:
+    """x^(8n) modulo the polynomial: the operator that appends n zero bytes."""
+    cached = _SHIFTS.get(n)
+    if cached is not None:
+        return cached
+    p = 1 << 31  # x^0
+    k = 3
+    m = n
+    while m:
+        if m & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        m >>= 1
+        k += 1
+    if len(_SHIFTS) > 4096:
+        _SHIFTS.clear()
+    _SHIFTS[n] = p
+    return p
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A+B from crc32(A), crc32(B) and len(B)."""
+    if len2 <= 0:
+        return crc1
+    return _multmodp(_x8nmodp(len2), crc1) ^ crc2

@@ -7,6 +7,7 @@ its sample lines pre-rendered, and a scrape joins cached bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from prometheus_client.utils import floatToGoString
@@ -15,29 +16,55 @@ from exporter.metrics.spec import FamilySamples, MetricSpec
 
 RenderedFamily = tuple[MetricSpec, bytes]
 
-_format_value: Callable[[float], str] = floatToGoString
+_go_float: Callable[[float], str] = floatToGoString
 """prometheus_client's float formatting (+Inf, NaN, 1e+06), so our lines match its own."""
 
 
+_NEG_INF = -math.inf
+
+
+def _format_value(value: float) -> str:
+    # repr() is what floatToGoString returns for every finite value below 1e6 (it rewrites only
+    # large positive numbers into exponent form, and spells out infinities and NaN).
+    if _NEG_INF < value < 1e6:
+        return repr(value)
+    return _go_float(value)
+
+
 def _escape_label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
 
 
-def render_samples(fam: FamilySamples) -> bytes:
+LabelCache = dict[tuple[str, ...], dict[tuple[str, ...], str]]
+"""Rendered `a="x",b="y"` by label names, then by label values."""
+
+
+def render_samples(fam: FamilySamples, labels_cache: LabelCache | None = None) -> bytes:
+    """One family's sample lines. Label sets repeat across families (a port's labels appear in
+    every port family), so their rendered form is cached for the families rendered together."""
     spec = fam.spec
+    name = spec.name
     names = spec.labels
-    lines = []
-    for values, value in fam.samples:
-        if names:
-            labels = ",".join(f'{n}="{_escape_label(v)}"' for n, v in zip(names, values, strict=True))
-            lines.append(f"{spec.name}{{{labels}}} {_format_value(value)}\n")
-        else:
-            lines.append(f"{spec.name} {_format_value(value)}\n")
+    go = _go_float
+    if not names:
+        return "".join([f"{name} {repr(v) if _NEG_INF < v < 1e6 else go(v)}\n" for _, v in fam.samples]).encode()
+    cache = (labels_cache if labels_cache is not None else {}).setdefault(names, {})
+    esc = _escape_label
+    lines: list[str] = []
+    append = lines.append
+    for values, v in fam.samples:
+        rendered = cache.get(values)
+        if rendered is None:
+            rendered = cache[values] = ",".join([f'{n}="{esc(x)}"' for n, x in zip(names, values, strict=True)])
+        append(f"{name}{{{rendered}}} {repr(v) if _NEG_INF < v < 1e6 else go(v)}\n")
     return "".join(lines).encode()
 
 
 def render_families(families: Iterable[FamilySamples]) -> tuple[RenderedFamily, ...]:
-    return tuple((fam.spec, render_samples(fam)) for fam in families)
+    cache: LabelCache = {}
+    return tuple((fam.spec, render_samples(fam, cache)) for fam in families)
 
 
 def header(spec: MetricSpec, openmetrics: bool) -> bytes:

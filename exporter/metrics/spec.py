@@ -7,7 +7,6 @@ metric cannot exist in code without being documented.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -78,22 +77,33 @@ class SampleSetBuilder:
     need no special casing, and NaN is never exported.
     """
 
-    _data: dict[MetricSpec, list[Sample]] = field(default_factory=dict)
+    _data: dict[str, tuple[MetricSpec, list[Sample]]] = field(default_factory=dict)
+    """By metric name (a str hashes once; a MetricSpec would hash all its fields on every add)."""
 
     def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
         if value is None:
             return
         fvalue = float(value)
-        if math.isnan(fvalue):
+        if fvalue != fvalue:  # NaN
             return
+        entry = self._data.get(spec.name)
+        if entry is None:
+            entry = self._data[spec.name] = (spec, [])
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
-        self._data.setdefault(spec, []).append((tuple(str(v) for v in labels), fvalue))
+        try:
+            "".join(labels)  # type: ignore[arg-type]  # all str already (the common case): keep the tuple
+        except TypeError:
+            labels = tuple(map(str, labels))
+        entry[1].append((labels, fvalue))  # type: ignore[arg-type]
 
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other
         for fam in families:
-            self._data.setdefault(fam.spec, []).extend(fam.samples)
+            entry = self._data.get(fam.spec.name)
+            if entry is None:
+                entry = self._data[fam.spec.name] = (fam.spec, [])
+            entry[1].extend(fam.samples)
 
     def build(self) -> SampleSet:
-        return SampleSet(tuple(FamilySamples(spec, tuple(s)) for spec, s in self._data.items() if s))
+        return SampleSet(tuple(FamilySamples(spec, tuple(s)) for spec, s in self._data.values() if s))

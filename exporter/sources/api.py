@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
@@ -59,6 +60,58 @@ class ApiObserver(Protocol):
     def observe_api_request(self, source: str, endpoint: str, seconds: float) -> None: ...
 
 
+class PollClock:
+    """Keeps a poll's timeout from running while the poll only waits for the source's shared request slots.
+
+    Targets of one source share `max_concurrent_requests`. When many are due at once (all networks
+    of a large account at start-up), a target's requests can queue behind the others' for longer
+    than its timeout, through no fault of the API. While every request the poll has issued is still
+    queued and none is in flight, its timeout is suspended; the time counts again once one runs.
+    """
+
+    def __init__(self, timeout: asyncio.Timeout) -> None:
+        self._timeout = timeout
+        self._waiting = 0
+        self._running = 0
+        self._remaining: float | None = None
+        """Seconds left on the timeout while suspended; None while it runs."""
+
+    def _update(self) -> None:
+        starved = self._waiting > 0 and self._running == 0
+        loop = asyncio.get_running_loop()
+        if starved and self._remaining is None:
+            when = self._timeout.when()
+            if when is None or self._timeout.expired():
+                return
+            self._remaining = max(0.0, when - loop.time())
+            self._timeout.reschedule(None)
+        elif not starved and self._remaining is not None:
+            self._timeout.reschedule(loop.time() + self._remaining)
+            self._remaining = None
+
+    def waiting(self, delta: int) -> None:
+        self._waiting += delta
+        self._update()
+
+    def running(self, delta: int) -> None:
+        self._running += delta
+        self._update()
+
+
+_poll_clock: ContextVar[PollClock | None] = ContextVar("poll_clock", default=None)
+
+
+@asynccontextmanager
+async def poll_timeout(seconds: float) -> AsyncIterator[None]:
+    """`asyncio.timeout(seconds)` for one poll, not counting time spent only queued for request slots."""
+    async with asyncio.timeout(seconds) as timeout:
+        token = _poll_clock.set(PollClock(timeout))
+        try:
+            yield
+        finally:
+            _poll_clock.reset(token)
+
+
 class SourceContext:
     """What the core lends a source: a shared request limit and API instrumentation."""
 
@@ -74,13 +127,25 @@ class SourceContext:
         `endpoint` is a route template such as `GET /powerstrip/{id}` so the
         label set stays bounded; it must be one of the source's `api_endpoints`.
         """
-        async with self._slots:
-            start = time.perf_counter()
+        clock = _poll_clock.get()
+        if clock is None:
+            await self._slots.acquire()
+        else:
+            clock.waiting(1)
             try:
-                yield
+                await self._slots.acquire()
+                clock.running(1)
             finally:
-                if self._observer is not None:
-                    self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
+                clock.waiting(-1)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._slots.release()
+            if clock is not None:
+                clock.running(-1)
+            if self._observer is not None:
+                self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
 
 
 class Target(ABC):

@@ -47,6 +47,8 @@ class Script:
     in_flight: int = 0
     max_in_flight: int = 0
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    starts: list[float] = field(default_factory=list)
+    """Event-loop time at the start of each poll."""
 
 
 SCRIPTS: dict[str, Script] = {}
@@ -76,6 +78,7 @@ class FakeTarget(Target):
         sc.polls += 1
         generation = sc.polls
         sc.started.set()
+        sc.starts.append(asyncio.get_running_loop().time())
         async with self.ctx.request("GET /fake"):
             sc.in_flight += 1
             sc.max_in_flight = max(sc.max_in_flight, sc.in_flight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable, Callable
 
@@ -143,6 +144,30 @@ async def test_request_concurrency_is_bounded_per_source(live: Live) -> None:
     await eventually(lambda: all(script(n).polls >= 3 for n in names), timeout=15, what="polls")
     assert FLEET["peak"] == 3, "twelve busy targets share three request slots"
     assert d.daemon.engine.is_ready()
+
+
+async def test_waiting_for_a_shared_request_slot_does_not_count_against_the_timeout(live: Live) -> None:
+    names = [f"q{i}" for i in range(5)]
+    config = "global: {interval: 5s, timeout: 300ms, jitter: 0}\nsources: {fake: {max_concurrent_requests: 1}}\n"
+    for n in names:
+        script(n).delay = 0.1
+    d = await live(config + "targets: [{source: fake, name: g, targets: [" + ", ".join(names) + "]}]\n")
+    store = d.daemon.engine.store
+    await eventually(lambda: all(store.states[("fake", n)].attempted for n in names), timeout=10, what="first polls")
+    # One slot, five targets of 100 ms each: the last one queues ~400 ms, longer than its 300 ms timeout.
+    states = store.states
+    assert all(states[("fake", n)].up for n in names), {n: states[("fake", n)].last_error for n in names}
+
+
+async def test_healthy_targets_poll_at_a_fixed_rate(live: Live) -> None:
+    script("r").delay = 0.3
+    d = await live("global: {interval: 400ms, timeout: 400ms, jitter: 0}\ntargets: [{source: fake, name: r}]\n")
+    await eventually(lambda: script("r").polls >= 5, timeout=10, what="five polls")
+    starts = script("r").starts
+    gaps = sorted(b - a for a, b in itertools.pairwise(starts))
+    # Start to start is the interval (0.4 s), not the interval plus the poll's 0.3 s.
+    assert gaps[len(gaps) // 2] < 0.6, gaps
+    assert d.daemon.engine.store.states[("fake", "r")].up
 
 
 async def test_a_hanging_target_does_not_delay_others_or_scrapes(live: Live) -> None:

@@ -158,3 +158,12 @@ async def test_cross_site_reload_is_refused(live: Live) -> None:
         assert resp.status == 403
     async with d.session.post(d.url + "/-/reload", headers={"Origin": d.url}) as resp:
         assert resp.status == 200
+
+
+def test_large_bodies_go_out_in_bounded_chunks_in_order() -> None:
+    from exporter.web.metrics_handler import CHUNK, _chunks
+
+    parts = [b"a" * 10, b"b" * (CHUNK * 2 + 7), b"c" * 5, b"d" * (CHUNK - 1), b"e" * 3]
+    chunks = [bytes(c) for c in _chunks(parts)]
+    assert b"".join(chunks) == b"".join(parts)
+    assert all(len(c) <= CHUNK * 2 for c in chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
@@ -77,3 +78,68 @@ async def test_gzip_is_computed_once_per_change() -> None:
     z1 = await expo.gzipped(False)
     assert await expo.gzipped(False) is z1
     assert gzip.decompress(z1) == expo.body(False)
+
+
+def test_rendered_lines_match_prometheus_client() -> None:
+    """Values and escapes byte for byte (prometheus_client sorts label names; we keep the spec's order)."""
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.exposition import generate_latest
+
+    from exporter.metrics.render import render_samples
+
+    values = [0.0, -0.0, 1.0, 25.5, 1e-7, 999999.9, 1e6, 1234567.0, 1.7e9, 1763897412.123, -5e7, 1.5e300, math.inf]
+    values += [-math.inf, -1e300, 3.0e-300, 123456.789]
+    b = SampleSetBuilder()
+    for i, v in enumerate(values):
+        b.add(INFO, v, f"s{i}", 'a "b" \\ c\nd' if i % 3 == 0 else f"plain {i}")
+    fam = b.build().families[0]
+
+    class One:
+        def collect(self) -> object:
+            g = GaugeMetricFamily(INFO.name, INFO.help, labels=list(INFO.labels))
+            for labels, value in fam.samples:
+                g.add_metric(list(labels), value)
+            return [g]
+
+    registry = CollectorRegistry()
+    registry.register(One())  # type: ignore[arg-type]
+    expected = [line for line in generate_latest(registry).decode().splitlines() if not line.startswith("#")]
+    ours = render_samples(fam).decode().splitlines()
+    # strip="..",label=".." here, label="..",strip=".." there: compare with the two label pairs swapped.
+    swapped = [re.sub(r'\{(strip="[^"]*"),(label=".*")\} ', r"{\2,\1} ", line) for line in ours]
+    assert swapped == expected
+
+
+async def test_gzip_is_one_member_equal_to_the_body_after_every_kind_of_change() -> None:
+    import zlib
+
+    store = store_with_two_targets()
+    version = [0]
+    expo = Exposition(store, CollectorRegistry(), lambda: version[0])
+    for openmetrics in (False, True):
+        z = await expo.gzipped(openmetrics)
+        assert zlib.decompress(z, 31) == expo.body(openmetrics), "a single gzip member, CRC and length right"
+    big_block = expo._bodies[False].blocks[0]
+    b = SampleSetBuilder()
+    b.add(C, 99, "t3-s")
+    store.put(TargetState("other", "t3").after_success(b.build(), 0.1, 1.0))
+    version[0] += 1
+    for openmetrics in (False, True):
+        z = await expo.gzipped(openmetrics)
+        assert gzip.decompress(z) == expo.body(openmetrics)
+        assert b't3-s"} 99.0' in expo.body(openmetrics)
+    assert expo._bodies[False].blocks[0] is big_block, "a family the change did not touch is not rebuilt"
+    store.remove(("demo", "t1"))
+    assert gzip.decompress(await expo.gzipped(False)) == expo.body(False)
+    assert b"t1-s" not in expo.body(False)
+
+
+def test_crc32_combine_matches_zlib() -> None:
+    import os
+    import zlib
+
+    from exporter.metrics.exposition_cache import crc32_combine
+
+    for a_len, b_len in ((0, 5), (5, 0), (1, 1), (1000, 70000), (3, 1 << 20)):
+        a, b = os.urandom(a_len), os.urandom(b_len)
+        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)

@@ -20,8 +20,12 @@ NONCE_LENGTH = 32
 
 
 def new_nonce(length: int = NONCE_LENGTH) -> str:
-    """A fresh alphanumeric nonce; 8-32 characters from [A-Za-z0-9] are known to work."""
-    return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(length))
+    """A fresh alphanumeric nonce; 8-32 characters from [A-Za-z0-9] are known to work.
+
+    Lowercase hex from one `token_hex` call: alphanumeric, 4 random bits a character (128 bits
+    for the default 32), and one system call instead of one per character.
+    """
+    return secrets.token_hex((length + 1) // 2)[:length]
 
 
 def authorization(key: str, timestamp: int, nonce: str) -> str:

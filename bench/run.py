@@ -1,0 +1,683 @@
+"""The benchmark of issue 7: our exporter and a scrape-time baseline, side by side, at several fleet sizes.
+
+    python -m bench.run                 # 100, 1,000 and 5,000 strips; ~15-20 minutes on 2 cores
+    python -m bench.run --sizes 1000    # one size
+    python -m bench.run --help          # every knob
+
+Per fleet size it starts the CloudTrax simulator (N strips over 10 networks) and
+the DLI simulator (50 EPCR6 units with meters) as their own processes on
+127.0.0.1 with 50 ms latency, writes a config, and then, for our exporter and for
+the baseline (`bench/baseline.py`) in turn:
+
+1. runs the real process and follows its poll cycles through its target self-metrics;
+2. over the steady cycles (after the first two) measures the cycle time, CPU seconds
+   (utime + stime from /proc) and the API calls the simulators received;
+3. scrapes `/metrics` from 1 and from 10 concurrent scraper processes in plain text,
+   OpenMetrics and gzip, and splits the latencies into those that overlapped a poll
+   cycle and those that did not.
+
+Then both run again side by side for the memory soak: RSS after 10 cycles and after
+`--soak-cycles` (100) cycles, or after as many as fit in `--soak-max-seconds`.
+
+Results: `bench/results/latest.json` and `bench/results/latest.md` (every figure
+as ours, baseline and their ratio, plus the growth exponent of each cost across sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.procs import REPO, Child, Children, proc_cpu_rss
+from bench.report import write_results
+
+KEY = "bench-key"
+SECRET = "bench-secret"
+DLI_PASSWORD = "1234"
+FORMATS: dict[str, list[str]] = {
+    "plain": [],
+    "openmetrics": ["Accept: application/openmetrics-text; version=1.0.0; charset=utf-8"],
+    "gzip": ["Accept-Encoding: gzip"],
+}
+STATUS_NAMES = (
+    "powerstrip_exporter_target_up",
+    "powerstrip_exporter_target_polls_total",
+    "powerstrip_exporter_target_last_success_timestamp_seconds",
+    "powerstrip_exporter_target_poll_duration_seconds",
+)
+_STATUS_LINE = re.compile(r'^(\w+)\{source="([^"]*)",target="([^"]*)"\} (\S+)$')
+
+
+class Interrupted(Exception):
+    """SIGTERM: stop like Ctrl-C does."""
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    networks: int
+    dli: int
+    latency: float
+    concurrency: int
+    cycles: int
+    soak_cycles: int
+    soak_max_seconds: float
+    scrape_seconds: float
+    scrape_max_seconds: float
+    scrapers: int
+    interval_factor: float
+    min_interval: float
+    out: Path
+    baseline: bool
+    keep_logs: bool
+
+
+# -- small HTTP helpers ------------------------------------------------------------------
+
+
+def http_get(url: str, timeout: float = 30.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def wait_http(url: str, child: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            http_get(url, timeout=5)
+            return
+        except OSError:
+            pass
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited:\n{child.output()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{child.name} did not answer {url} within {timeout}s")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- following poll cycles ---------------------------------------------------------------
+
+
+@dataclass
+class Poll:
+    start: float
+    end: float
+    up: bool
+
+
+@dataclass
+class Tracker:
+    """Follows each target's polls through the exporter's target self-metrics."""
+
+    url: str
+    targets: int
+    polls: dict[tuple[str, str], dict[int, Poll]] = field(default_factory=dict)
+    probes: int = 0
+
+    def probe(self) -> dict[tuple[str, str], int]:
+        query = urlencode([("name[]", n) for n in STATUS_NAMES])
+        text = http_get(f"{self.url}/metrics?{query}").decode()
+        self.probes += 1
+        seen: dict[tuple[str, str], dict[str, float]] = {}
+        for line in text.splitlines():
+            m = _STATUS_LINE.match(line)
+            if m and m.group(1) in STATUS_NAMES:
+                seen.setdefault((m.group(2), m.group(3)), {})[m.group(1)] = float(m.group(4))
+        counts = {}
+        for key, vals in seen.items():
+            count = int(vals.get("powerstrip_exporter_target_polls_total", 0))
+            counts[key] = count
+            if count <= 0:
+                continue
+            up = vals.get("powerstrip_exporter_target_up", 0.0) == 1.0
+            end = vals.get("powerstrip_exporter_target_last_success_timestamp_seconds")
+            duration = vals.get("powerstrip_exporter_target_poll_duration_seconds")
+            record = self.polls.setdefault(key, {})
+            if count not in record and end is not None and duration is not None and up:
+                record[count] = Poll(end - duration, end, up)
+            elif count not in record:
+                record[count] = Poll(math.nan, math.nan, False)
+        return counts
+
+    def completed(self, source: str | None = None) -> int:
+        """Cycles every target (of `source`) has finished (0 until all targets are known)."""
+        if len(self.polls) < self.targets:
+            return 0
+        return min((max(r) if r else 0) for (src, _), r in self.polls.items() if source in (None, src))
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        return {key: (max(r) if r else 0) for key, r in self.polls.items()}
+
+    def wait(self, cycle: int, timeout: float, child: Child, interval: float = 0.05, source: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with suppress(OSError):
+                self.probe()
+            if self.completed(source) >= cycle:
+                return
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{child.name}: cycle {cycle} not complete after {timeout:.0f}s")
+            time.sleep(interval)
+
+    def window(self, cycle: int, source: str | None = None) -> tuple[float, float] | None:
+        """First start and last end of one cycle over the targets (of `source`) that succeeded in it."""
+        polls = [r[cycle] for (src, _), r in self.polls.items() if cycle in r and r[cycle].up and source in (None, src)]
+        if not polls:
+            return None
+        return min(p.start for p in polls), max(p.end for p in polls)
+
+    def failures(self, first: int, last: int) -> int:
+        return sum(1 for r in self.polls.values() for c, p in r.items() if first <= c <= last and not p.up)
+
+
+# -- API call counts -------------------------------------------------------------------
+
+
+def api_counts(ct_url: str, dli_urls: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    ct = json.loads(http_get(f"{ct_url}/_sim/requests"))
+    for endpoint, n in ct["by_endpoint"].items():
+        counts[f"cloudtrax {endpoint}"] = n
+    for url in dli_urls:
+        stats = json.loads(http_get(f"{url}/_sim/stats"))
+        for path, n in stats["requests"].items():
+            key = f"dli {path}"
+            counts[key] = counts.get(key, 0) + n
+        counts["dli 401 challenge"] = counts.get("dli 401 challenge", 0) + stats.get("challenges", 0)
+    return counts
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in sorted(after) if after[k] - before.get(k, 0)}
+
+
+# -- scraping -----------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100.0 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def latency_stats(rows: list[list[Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if r[2] is not None and r[4] == 200]
+    total = [r[2] * 1000 for r in ok]
+    first = [r[1] * 1000 for r in ok]
+    return {
+        "n": len(ok),
+        "errors": len(rows) - len(ok),
+        "p50_ms": percentile(total, 50),
+        "p99_ms": percentile(total, 99),
+        "max_ms": max(total) if total else None,
+        "ttfb_p50_ms": percentile(first, 50),
+        "ttfb_p99_ms": percentile(first, 99),
+    }
+
+
+def scrape_cell(
+    children: Children,
+    tracker: Tracker,
+    exporter: Child,
+    port: int,
+    fmt: str,
+    scrapers: int,
+    seconds: float,
+    max_seconds: float,
+    workdir: Path,
+) -> dict[str, Any]:
+    """`scrapers` concurrent processes scrape one format for `seconds`; returns latency statistics."""
+    start_at = time.time() + 0.6
+    outs = []
+    procs = []
+    for i in range(scrapers):
+        out = workdir / f"scrape-{fmt}-{scrapers}-{i}.jsonl"
+        outs.append(out)
+        args = ["-m", "bench.scraper", "--port", str(port), "--seconds", str(seconds), "--count", "5000"]
+        args += ["--start-at", str(start_at), "--out", str(out)]
+        for header in FORMATS[fmt]:
+            args += ["--header", header]
+        procs.append(children.python(f"scraper-{fmt}-{scrapers}-{i}", *args))
+    deadline = time.monotonic() + max_seconds
+    while any(p.alive() for p in procs) and time.monotonic() < deadline:
+        with suppress(OSError):
+            tracker.probe()  # keeps the poll windows of the cycles the scrapes overlap
+        time.sleep(0.1)
+    for p in procs:
+        children.stop(p, timeout=2.0)
+    rows: list[list[Any]] = []
+    for out in outs:
+        if out.exists():
+            rows += [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+            out.unlink()
+    tracker.probe()
+    windows = [w for c in range(1, tracker.completed() + 2) if (w := tracker.window(c)) is not None]
+
+    def during(row: list[Any]) -> bool:
+        begin, end = row[0], row[0] + (row[2] or 0.0)
+        return any(begin < w_end and end > w_start for w_start, w_end in windows)
+
+    ok = [r for r in rows if r[2] is not None]
+    result = latency_stats(rows)
+    result["bytes"] = int(statistics.median([r[3] for r in ok])) if ok else None
+    result["during_poll"] = latency_stats([r for r in rows if during(r)])
+    result["idle"] = latency_stats([r for r in rows if not during(r)])
+    return result
+
+
+# -- one exporter ----------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    strips: int
+    config: Path
+    ct_url: str
+    dli_urls: list[str]
+    interval: float
+    limit: float
+    targets: int
+    minimum: int
+
+
+def start_exporter(children: Children, kind: str, fleet: Fleet, tag: str) -> tuple[Child, int, str]:
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    if kind == "ours":
+        args = ["-m", "exporter", "--config.file", str(fleet.config), "--web.listen-address", listen]
+        args += ["--log.level", "error"]
+    else:
+        args = ["-m", "bench.baseline", "--config.file", str(fleet.config), "--web.listen-address", listen]
+    child = children.python(f"{kind}-{fleet.strips}-{tag}", *args)
+    url = f"http://{listen}"
+    wait_http(f"{url}/metrics?name[]=powerstrip_exporter_target_up", child, timeout=30)
+    return child, port, url
+
+
+def cycle_timeout(fleet: Fleet) -> float:
+    return 60.0 + 20.0 * fleet.interval
+
+
+def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir: Path) -> dict[str, Any]:
+    print(f"  {kind}: starting", flush=True)
+    child, port, url = start_exporter(children, kind, fleet, "measure")
+    try:
+        tracker = Tracker(url, fleet.targets)
+        ct = "cloudtrax"
+        tracker.wait(1, cycle_timeout(fleet), child)
+        first = tracker.window(1, ct)
+        warm = 2
+        tracker.wait(warm, cycle_timeout(fleet), child, source=ct)
+        cpu0, _ = proc_cpu_rss(child.pid)
+        probes0 = tracker.probes
+        counts0 = tracker.counts()
+        calls0 = api_counts(fleet.ct_url, fleet.dli_urls)
+        last = max(opts.cycles, warm + 1)
+        for cycle in range(warm + 1, last + 1):
+            # Sleep through most of the cycle, then look every 50 ms for its end.
+            previous = tracker.window(cycle - 1, ct)
+            if previous is not None:
+                wake = previous[0] + fleet.interval + 0.85 * (previous[1] - previous[0])
+                time.sleep(max(0.0, min(wake - time.time(), fleet.interval * 2)))
+            tracker.wait(cycle, cycle_timeout(fleet), child, source=ct)
+        cpu1, rss1 = proc_cpu_rss(child.pid)
+        calls1 = api_counts(fleet.ct_url, fleet.dli_urls)
+        counts1 = tracker.counts()
+        spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, ct)) is not None]
+        dli_spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, "dli")) is not None]
+        # Polls per target in the window, per source: the cycles each source's calls are divided by.
+        cycles: dict[str, float] = {}
+        for source in ("cloudtrax", "dli"):
+            done = [counts1[k] - counts0.get(k, 0) for k in counts1 if k[0] == source]
+            if done:
+                cycles[source] = sum(done) / len(done)
+        calls = delta(calls1, calls0)
+        by_endpoint = {k: v / cycles.get(k.split()[0], 1.0) for k, v in calls.items()}
+        per_cycle = sum(by_endpoint.values())
+        steady = cycles.get(ct, float(last - warm))
+        cpu_per_cycle = (cpu1 - cpu0) / steady
+        total_calls = sum(calls.values())
+        result: dict[str, Any] = {
+            "first_cycle_s": (first[1] - first[0]) if first else None,
+            "poll_cycle_s": statistics.median(spans) if spans else None,
+            "poll_cycle_max_s": max(spans) if spans else None,
+            "poll_cycles": spans,
+            "dli_cycle_s": statistics.median(dli_spans) if dli_spans else None,
+            "cycles_in_window": cycles,
+            "poll_failures": tracker.failures(warm + 1, last),
+            "cpu_s_per_cycle": cpu_per_cycle,
+            "api_calls_per_cycle": per_cycle,
+            "api_calls_by_endpoint_per_cycle": by_endpoint,
+            "cpu_ms_per_api_call": 1000.0 * (cpu1 - cpu0) / total_calls if total_calls else None,
+            "status_probes_in_window": tracker.probes - probes0,
+            "rss_mb_after_cycles": rss1 / 2**20,
+            "cycles_before_scrapes": last,
+        }
+        print(
+            f"  {kind}: cycle {result['poll_cycle_s']:.2f}s (limit {fleet.limit:.2f}s), "
+            f"cpu {cpu_per_cycle:.3f}s/cycle, {per_cycle:.0f} calls/cycle (min {fleet.minimum})",
+            flush=True,
+        )
+        scrape: dict[str, dict[str, Any]] = {}
+        seconds = min(max(opts.scrape_seconds, 1.05 * fleet.interval), opts.scrape_max_seconds)
+        for fmt in FORMATS:
+            scrape[fmt] = {}
+            for n in sorted({1, opts.scrapers}):
+                cell = scrape_cell(children, tracker, child, port, fmt, n, seconds, seconds + 180.0, workdir)
+                scrape[fmt][f"c{n}"] = cell
+                print(
+                    f"  {kind}: {fmt:<11} x{n:<2} p50 {cell['p50_ms'] or 0:9.2f} ms  p99 {cell['p99_ms'] or 0:9.2f} ms"
+                    f"  n={cell['n']}  {cell['bytes'] or 0} bytes",
+                    flush=True,
+                )
+        result["scrape"] = scrape
+        result["exposition_bytes"] = {fmt: scrape[fmt][f"c{opts.scrapers}"]["bytes"] for fmt in FORMATS}
+        result["rss_mb_after_scrapes"] = proc_cpu_rss(child.pid)[1] / 2**20
+        return result
+    finally:
+        children.stop(child)
+
+
+def soak(children: Children, kinds: list[str], fleet: Fleet, opts: Options) -> dict[str, dict[str, Any]]:
+    """Both exporters side by side: RSS after 10 cycles and after `soak_cycles` (or the time cap)."""
+    print(f"  soak: {', '.join(kinds)} side by side, up to {opts.soak_cycles} cycles", flush=True)
+    running = {kind: start_exporter(children, kind, fleet, "soak") for kind in kinds}
+    trackers = {kind: Tracker(url, fleet.targets) for kind, (_, _, url) in running.items()}
+    out: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+    first_mark = min(10, opts.soak_cycles)
+    started = time.monotonic()
+    try:
+        while True:
+            for kind, (child, _, _) in running.items():
+                tracker = trackers[kind]
+                with suppress(OSError):
+                    tracker.probe()
+                if not child.alive():
+                    raise RuntimeError(f"{child.name} exited:\n{child.output()[-3000:]}")
+                done = tracker.completed()
+                res = out[kind]
+                if "rss_mb_at_10" not in res and done >= first_mark:
+                    res["rss_mb_at_10"] = proc_cpu_rss(child.pid)[1] / 2**20
+                    res["first_mark"] = done
+                res["cycles"] = done
+            elapsed = time.monotonic() - started
+            finished = all(out[k].get("cycles", 0) >= opts.soak_cycles for k in kinds)
+            if finished or (elapsed > opts.soak_max_seconds and all("rss_mb_at_10" in out[k] for k in kinds)):
+                break
+            if elapsed > opts.soak_max_seconds + 30 * fleet.interval + 120:
+                raise TimeoutError("soak: the exporters did not reach 10 cycles")
+            time.sleep(min(0.5, fleet.interval / 4))
+        for kind, (child, _, _) in running.items():
+            res = out[kind]
+            res["rss_mb_at_end"] = proc_cpu_rss(child.pid)[1] / 2**20
+            res["growth_pct"] = 100.0 * (res["rss_mb_at_end"] / res["rss_mb_at_10"] - 1.0)
+            res["capped_by_time"] = res["cycles"] < opts.soak_cycles
+            print(
+                f"  soak {kind}: RSS {res['rss_mb_at_10']:.1f} MB at cycle {res['first_mark']}, "
+                f"{res['rss_mb_at_end']:.1f} MB at cycle {res['cycles']}",
+                flush=True,
+            )
+        return out
+    finally:
+        for child, _, _ in running.values():
+            children.stop(child)
+
+
+# -- one fleet size --------------------------------------------------------------------
+
+
+def write_config(
+    path: Path, ct_url: str, network_ids: list[int], dli_urls: list[str], interval: float, concurrency: int
+) -> None:
+    ms = max(100, round(interval * 1000))
+    lines = [
+        "# generated by bench/run.py",
+        "global:",
+        f"  interval: {ms}ms",
+        f"  timeout: {ms}ms",
+        "  stale_after: 1h",
+        "  jitter: 0",
+        "  backoff_max: 1m",
+        "sources:",
+        f"  cloudtrax: {{max_concurrent_requests: {concurrency}}}",
+        "  dli: {max_concurrent_requests: 16}",
+        "targets:",
+        "  - source: cloudtrax",
+        "    name: bench",
+        f"    key: {KEY}",
+        f"    secret: {SECRET}",
+        f"    base_url: {ct_url}",
+        f"    networks: [{', '.join(str(n) for n in network_ids)}]",
+    ]
+    for i, url in enumerate(dli_urls):
+        lines += [
+            "  - source: dli",
+            f"    name: pdu-{i:03d}",
+            f"    url: {url}",
+            "    username: admin",
+            f"    password: '{DLI_PASSWORD}'",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_size(children: Children, strips: int, opts: Options, workdir: Path) -> dict[str, Any]:
+    print(f"== {strips} CloudTrax strips over {opts.networks} networks, {opts.dli} DLI units", flush=True)
+    limit = strips * opts.latency / opts.concurrency
+    interval = max(opts.min_interval, opts.interval_factor * limit + 0.3)
+    interval = math.ceil(interval * 10) / 10
+    ct = children.python(
+        f"sim-cloudtrax-{strips}",
+        "-m",
+        "exporter",
+        "simulate",
+        "cloudtrax",
+        "--strips",
+        str(strips),
+        "--networks",
+        str(opts.networks),
+        "--latency",
+        str(opts.latency),
+        "--key",
+        KEY,
+        "--secret",
+        SECRET,
+    )
+    dli = children.python(
+        f"sim-dli-{strips}",
+        "-m",
+        "exporter",
+        "simulate",
+        "dli",
+        "--model",
+        "epcr",
+        "--count",
+        str(opts.dli),
+        "--latency",
+        str(opts.latency),
+    )
+    try:
+        ct_url = ct.wait_for_lines(r"listening on (http://\S+)", 1, 120)[0].group(1)
+        networks = ct.wait_for_lines(r"networks: ([\d, ]+) \(", 1, 10)[0].group(1)
+        network_ids = [int(n) for n in networks.split(",")]
+        dli_urls = [m.group(1) for m in dli.wait_for_lines(r"simulator: (http://\S+)", opts.dli, 60)]
+        config = workdir / f"config-{strips}.yml"
+        write_config(config, ct_url, network_ids, dli_urls, interval, opts.concurrency)
+        fleet = Fleet(
+            strips=strips,
+            config=config,
+            ct_url=ct_url,
+            dli_urls=dli_urls,
+            interval=interval,
+            limit=limit,
+            targets=len(network_ids) + len(dli_urls),
+            minimum=len(network_ids) + strips + 3 * len(dli_urls),
+        )
+        result: dict[str, Any] = {
+            "strips": strips,
+            "networks": len(network_ids),
+            "dli_devices": len(dli_urls),
+            "latency_s": opts.latency,
+            "concurrency": opts.concurrency,
+            "interval_s": interval,
+            "network_bound_limit_s": limit,
+            "min_api_calls_per_cycle": fleet.minimum,
+        }
+        kinds = ["ours", "baseline"] if opts.baseline else ["ours"]
+        for kind in kinds:
+            result[kind] = measure(children, kind, fleet, opts, workdir)
+        for kind, res in soak(children, kinds, fleet, opts).items():
+            result[kind]["soak"] = res
+        return result
+    finally:
+        children.stop(ct)
+        children.stop(dli)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.0f} GiB"
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "loadavg_at_start": os.getloadavg()[0],
+    }
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="100,1000,5000", help="CloudTrax fleet sizes (default 100,1000,5000)")
+    p.add_argument("--networks", type=int, default=10, help="networks the strips are spread over (default 10)")
+    p.add_argument("--dli", type=int, default=50, help="DLI units with meters (default 50)")
+    p.add_argument("--latency", type=float, default=0.05, help="simulator latency in seconds (default 0.05)")
+    p.add_argument("--concurrency", type=int, default=32, help="CloudTrax max_concurrent_requests (default 32)")
+    p.add_argument("--cycles", type=int, default=10, help="poll cycles before the scrape tests (default 10)")
+    p.add_argument("--soak-cycles", type=int, default=100, help="cycles of the memory soak (default 100)")
+    p.add_argument("--soak-max-seconds", type=float, default=300.0, help="stop the soak after this long (default 300)")
+    p.add_argument("--scrape-seconds", type=float, default=3.0, help="minimum length of one scrape test")
+    p.add_argument("--scrape-max-seconds", type=float, default=8.0, help="maximum length of one scrape test")
+    p.add_argument("--scrapers", type=int, default=10, help="concurrent scrapers (default 10; 1 is always run)")
+    p.add_argument(
+        "--interval-factor", type=float, default=1.6, help="poll interval = factor x limit + 0.3 s (default 1.6)"
+    )
+    p.add_argument("--min-interval", type=float, default=0.5, help="shortest poll interval in seconds")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
+    p.add_argument("--no-baseline", action="store_true", help="measure our exporter only")
+    p.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    a = p.parse_args(argv)
+    return Options(
+        sizes=[int(s) for s in a.sizes.split(",") if s.strip()],
+        networks=a.networks,
+        dli=a.dli,
+        latency=a.latency,
+        concurrency=a.concurrency,
+        cycles=a.cycles,
+        soak_cycles=a.soak_cycles,
+        soak_max_seconds=a.soak_max_seconds,
+        scrape_seconds=a.scrape_seconds,
+        scrape_max_seconds=a.scrape_max_seconds,
+        scrapers=a.scrapers,
+        interval_factor=a.interval_factor,
+        min_interval=a.min_interval,
+        out=a.out,
+        baseline=not a.no_baseline,
+        keep_logs=a.keep_logs,
+    )
+
+
+@contextmanager
+def sigterm_stops() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    previous: Callable[..., Any] | int | None = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    started = time.time()
+    workdir = Path(tempfile.mkdtemp(prefix="powerstrip-bench-"))
+    children = Children(workdir / "logs")
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items() if k != "out"},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "sizes": [],
+    }
+    try:
+        with sigterm_stops():
+            for strips in opts.sizes:
+                results["sizes"].append(run_size(children, strips, opts, workdir))
+    except (KeyboardInterrupt, Interrupted):
+        print("bench: interrupted; stopping every child process", file=sys.stderr)
+        return 130
+    finally:
+        children.stop_all()
+        if not opts.keep_logs:
+            for log in sorted((workdir / "logs").glob("*.log")) if (workdir / "logs").exists() else []:
+                log.unlink()
+            for path in sorted(workdir.glob("*"), reverse=True):
+                if path.is_file():
+                    path.unlink()
+                elif path.is_dir():
+                    path.rmdir()
+            workdir.rmdir()
+        else:
+            print(f"bench: logs kept in {workdir}", file=sys.stderr)
+    results["machine"]["loadavg_at_end"] = os.getloadavg()[0]
+    results["duration_s"] = time.time() - started
+    json_path, md_path = write_results(results, opts.out)
+    print(f"bench: wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""A tiny run of the benchmark harness (issue 7), so it cannot rot. It checks structure and sanity, not speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.procs import REPO, child_env
+
+
+@pytest.mark.timeout(300)
+def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "bench.run", "--sizes", "100", "--dli", "3", "--cycles", "3"]
+    cmd += ["--soak-cycles", "3", "--scrape-seconds", "0.5", "--scrape-max-seconds", "1", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads((out / "latest.json").read_text())
+    assert results["machine"]["cores"] >= 1
+    [size] = results["sizes"]
+    assert size["strips"] == 100 and size["networks"] == 10 and size["dli_devices"] == 3
+    assert size["min_api_calls_per_cycle"] == 10 + 100 + 3 * 3
+    for kind in ("ours", "baseline"):
+        m = size[kind]
+        assert m["poll_cycle_s"] > 0 and m["first_cycle_s"] > 0
+        assert m["cpu_s_per_cycle"] > 0 and m["cpu_ms_per_api_call"] > 0
+        calls = m["api_calls_by_endpoint_per_cycle"]
+        assert calls["cloudtrax GET /powerstrip/{powerstrip_id}"] == pytest.approx(100, abs=5)
+        assert calls["cloudtrax GET /powerstrip/network/{network_id}/list"] == pytest.approx(10, abs=1)
+        for fmt in ("plain", "openmetrics", "gzip"):
+            for cell in ("c1", "c10"):
+                stats = m["scrape"][fmt][cell]
+                assert stats["n"] >= 1 and stats["errors"] == 0, (kind, fmt, cell, stats)
+                assert 0 < stats["p50_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+        sizes = m["exposition_bytes"]
+        assert sizes["gzip"] < sizes["plain"], "gzip bodies are compressed"
+        soak = m["soak"]
+        assert soak["cycles"] >= 3 and 10 < soak["rss_mb_at_10"] < 2000 and soak["rss_mb_at_end"] > 10
+    assert size["ours"]["exposition_bytes"]["plain"] > 100 * 1000, "every strip's series are in the body"
+    assert set(results["growth_exponents"]) >= {"cpu_s_per_cycle", "poll_cycle_s", "plain_bytes"}
+    assert {t["target"] for t in results["targets"]} >= {"API calls per cycle", "RSS (MB)"}
+
+    md = (out / "latest.md").read_text()
+    assert "| figure | ours | baseline | ratio |" in md and "## 100 strips" in md and "## Growth exponents" in md
