@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from tests.support.process import ExporterProcess, value
+from tests.support.process import ExporterProcess, free_port, value
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"PYTHONPATH": str(ROOT)}
@@ -138,3 +139,27 @@ async def test_json_log_format(tmp_path: Path) -> None:
     events = [json.loads(line) for line in lines]
     assert any(e["event"] == "listening" for e in events)
     assert all({"ts", "level", "event"} <= e.keys() for e in events)
+
+
+async def test_actions_on_their_own_listener(tmp_path: Path) -> None:
+    actions_port = free_port()
+    config = (
+        GOOD
+        + "actions:\n  tokens: [{name: t, token: separate-listener-token, allow: [{actions: ['*'], targets: ['*']}]}]\n"
+    )
+    args = ["--web.actions-listen-address", f"127.0.0.1:{actions_port}"]
+    async with FakeExporter(tmp_path, config, env=ENV, args=args) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+        status, _ = await exp.post("/api/v1/fake/a-d0/reboot?dry_run=true")
+        assert status == 404, "the main listener no longer serves actions"
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{actions_port}"
+            async with session.post(
+                base + "/api/v1/fake/a-d0/reboot?dry_run=true",
+                headers={"Authorization": "Bearer separate-listener-token"},
+            ) as resp:
+                assert resp.status == 200 and (await resp.json())["ok"] is True
+            async with session.get(base + "/metrics") as resp:
+                assert resp.status == 404, "the actions listener serves only the action API"
+            async with session.get(base + "/-/healthy") as resp:
+                assert resp.status == 200
