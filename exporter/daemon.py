@@ -70,7 +70,6 @@ class Daemon:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
         self.exposition = Exposition(self.engine.store, self.registry, lambda: self.process_metrics.version)
-        self.last_reload_error: tuple[str, ...] = ()
 
     @property
     def config(self) -> Config | None:
@@ -100,13 +99,11 @@ class Daemon:
             self.web.reload()
         except ConfigError as err:
             self.process_metrics.reload_result(False)
-            self.last_reload_error = tuple(err.messages)
             log.error("reload failed, keeping the running config", errors=err.messages)
             return ReloadResult(False, tuple(err.messages))
         self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
-        self.last_reload_error = ()
         log.info("config reloaded", file=str(self.config_path))
         return ReloadResult(True)
 

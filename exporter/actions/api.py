@@ -78,10 +78,6 @@ def upstream_failed(detail: str, upstream_status: int | None) -> ActionError:
     return ActionError(502, "upstream", detail, upstream_status)
 
 
-def upstream_timeout(detail: str) -> ActionError:
-    return ActionError(504, "timeout", detail)
-
-
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
     """One action route, e.g. `POST /api/v1/dli/{device}/outlets/{outlet}/cycle`."""

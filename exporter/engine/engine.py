@@ -12,7 +12,7 @@ import structlog
 from exporter.config.loader import Config, entry_fingerprint
 from exporter.config.model import GlobalConfig, effective_settings
 from exporter.engine.runner import TargetRunner, classify
-from exporter.engine.state import SnapshotStore, TargetKey
+from exporter.engine.state import SnapshotStore
 from exporter.sources.api import ApiObserver, Source, SourceContext, Target, TargetGroup
 
 log = structlog.get_logger("exporter.engine")
@@ -41,7 +41,6 @@ class GroupHandle:
     group: TargetGroup
     runners: dict[str, TargetRunner] = field(default_factory=dict)
     discovered: bool = False
-    discovery_error: str | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -133,7 +132,6 @@ class Engine:
                 raise
             except Exception as exc:
                 reason, message, retry_after = classify(exc)
-                handle.discovery_error = message
                 attempt += 1
                 log.warning(
                     "discovery failed",
@@ -147,7 +145,6 @@ class Engine:
                 await asyncio.sleep(max(backoff, retry_after or 0.0))
                 continue
             attempt = 0
-            handle.discovery_error = None
             await self._sync_targets(handle, targets)
             handle.discovered = True
             if delay is None:
@@ -204,6 +201,3 @@ class Engine:
             _done, pending = await asyncio.wait(stops, timeout=SHUTDOWN_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
-
-    def target_keys(self) -> list[TargetKey]:
-        return list(self.store.states)
