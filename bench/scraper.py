@@ -4,7 +4,10 @@ The harness starts one process per concurrent scraper, so the scrapers never sha
 GIL and a slow client cannot distort the exporter's figures. Each process waits
 for a common start time, then requests `/metrics` back to back (keep-alive when the
 server allows it, a new connection otherwise) until it has made `--count` requests
-or `--seconds` have passed, and writes one JSON line per request:
+or `--seconds` have passed (closed loop: a saturation test), or, with `--period`, starts
+request k at start + k x period (open loop: scrapers given the same start ask at
+once, as Prometheus servers do, without saturating the machine), and writes one
+JSON line per request:
 `[wall_start, seconds_to_first_byte, seconds_total, body_bytes, status]`.
 
 Standard library only, so it starts fast and measures little of itself.
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="issue no new request after this long")
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock time to begin at")
     parser.add_argument("--timeout", type=float, default=120.0, help="socket timeout per request")
+    parser.add_argument("--period", type=float, default=0.0, help="open loop: one request every PERIOD seconds")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
@@ -105,10 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     delay = args.start_at - time.time()
     if 0 < delay < 30:
         time.sleep(delay)
-    deadline = time.monotonic() + args.seconds
+    begin = time.monotonic()
+    deadline = begin + args.seconds
     conn: _Conn | None = None
     with open(args.out, "w", encoding="utf-8") as out:
-        for _ in range(args.count):
+        for k in range(args.count):
+            if args.period > 0:
+                pause = begin + k * args.period - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
             if time.monotonic() >= deadline:
                 break
             wall = time.time()

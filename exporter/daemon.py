@@ -15,7 +15,6 @@ from exporter.config.loader import Config, load_config
 from exporter.config.model import effective_settings
 from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
-from exporter.metrics.exposition import StateCollector
 from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.sources.api import Source, Target
@@ -43,6 +42,10 @@ class _EngineView:
         return self._engine.target(source, name)
 
 
+MAX_STALE_SECONDS = 1.0
+"""A scrape may get a /metrics body up to this old while a newer one renders (see exposition_cache)."""
+
+
 class Daemon:
     """Glue between the config file, the engine and what the HTTP layer serves."""
 
@@ -64,12 +67,18 @@ class Daemon:
         self.process_metrics.set_shard(self.engine.shard.index, self.engine.shard.count)
         for name, source in self.sources.items():
             self.process_metrics.init_endpoints(name, source.api_endpoints)
-        self.registry.register(StateCollector(lambda: self.engine.store.states, self._interval))
         specs = tuple(spec for source in self.sources.values() for spec in source.actions())
         for spec in specs:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
-        self.exposition = Exposition(self.engine.store, self.registry, lambda: self.process_metrics.version)
+        self.exposition = Exposition(
+            self.engine.store,
+            self.registry,
+            lambda: self.process_metrics.version,
+            intervals=self._interval,
+            max_stale=MAX_STALE_SECONDS,
+            events=lambda: self.process_metrics.events,
+        )
 
     @property
     def config(self) -> Config | None:
@@ -79,7 +88,9 @@ class Daemon:
         config = self.engine.config
         if config is None:
             return None
-        handle = next((h for h in self.engine.groups.values() if key[0] == h.source and key[1] in h.runners), None)
+        handle = next(
+            (h for h in list(self.engine.groups.values()) if key[0] == h.source and key[1] in h.runners), None
+        )
         if handle is None:
             return None
         return effective_settings(handle.group.entry, config.global_).interval

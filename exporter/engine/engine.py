@@ -73,13 +73,18 @@ class Engine:
         return self._groups
 
     def is_ready(self) -> bool:
-        """True once every group has discovered and every target has finished one attempt."""
-        if any(not h.discovered for h in self._groups.values()):
+        """True once every group has discovered and every target has finished one attempt.
+
+        Called from the web thread: `list()` copies a dict in one step under the GIL, so a reload
+        or discovery changing the dicts meanwhile cannot break the iteration.
+        """
+        handles = list(self._groups.values())
+        if any(not h.discovered for h in handles):
             return False
-        return all(r.state.attempted for h in self._groups.values() for r in h.runners.values())
+        return all(r.state.attempted for h in handles for r in list(h.runners.values()))
 
     def target(self, source: str, name: str) -> Target | None:
-        for handle in self._groups.values():
+        for handle in list(self._groups.values()):
             if handle.source == source and name in handle.runners:
                 return handle.runners[name].target
         return None

@@ -1,48 +1,28 @@
-"""Turns the snapshot store into metric families at scrape time, without awaiting anything."""
+"""Per-target self-metrics (up, polls, failures, ...), rendered once per published state.
+
+They change with every poll of every target, so they are rendered like device
+samples, into lines per family, and cached with the immutable state they come
+from: a scrape after one target's poll renders that target's few lines, not every
+target's through prometheus_client's generic collector path.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-
-from exporter.engine.state import TargetKey, TargetState
+from exporter.engine.state import TargetState
 from exporter.metrics import selfmetrics as sm
-from exporter.metrics.spec import MetricSpec
+from exporter.metrics.render import RenderedFamily, render_families
+from exporter.metrics.spec import SampleSetBuilder
 
 
-def _family(spec: MetricSpec) -> Metric:
-    return Metric(spec.name.removesuffix("_total"), spec.help, spec.type)
-
-
-class StateCollector(Collector):
-    """Per-target self-metrics derived from the target states (device samples are pre-rendered)."""
-
-    def __init__(
-        self,
-        states: Callable[[], Mapping[TargetKey, TargetState]],
-        intervals: Callable[[TargetKey], float | None],
-    ) -> None:
-        self._states = states
-        self._intervals = intervals
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._target_families(self._states())
-
-    def _target_families(self, states: Mapping[TargetKey, TargetState]) -> Iterator[Metric]:
-        up, last, duration, interval, polls, failures = (_family(s) for s in sm.TARGET_SPECS)
-        for (source, name), st in states.items():
-            labels = {"source": source, "target": name}
-            up.add_sample(sm.TARGET_UP.name, labels, 1.0 if st.up else 0.0)
-            if st.last_success is not None:
-                last.add_sample(sm.TARGET_LAST_SUCCESS.name, labels, st.last_success)
-            if st.last_duration is not None:
-                duration.add_sample(sm.TARGET_POLL_DURATION.name, labels, st.last_duration)
-            seconds = self._intervals((source, name))
-            if seconds is not None:
-                interval.add_sample(sm.TARGET_INTERVAL.name, labels, seconds)
-            polls.add_sample(sm.TARGET_POLLS.name, labels, float(st.polls))
-            for reason, count in st.failures.items():
-                failures.add_sample(sm.TARGET_POLL_FAILURES.name, {**labels, "reason": reason}, float(count))
-        yield from (up, last, duration, interval, polls, failures)
+def render_status(state: TargetState, interval: float | None) -> tuple[RenderedFamily, ...]:
+    """The target's self-metric lines, family by family, in `TARGET_SPECS` order."""
+    b = SampleSetBuilder()
+    labels = (state.source, state.name)
+    b.add(sm.TARGET_UP, state.up, *labels)
+    b.add(sm.TARGET_LAST_SUCCESS, state.last_success, *labels)
+    b.add(sm.TARGET_POLL_DURATION, state.last_duration, *labels)
+    b.add(sm.TARGET_INTERVAL, interval, *labels)
+    b.add(sm.TARGET_POLLS, state.polls, *labels)
+    for reason, count in state.failures.items():
+        b.add(sm.TARGET_POLL_FAILURES, count, *labels, reason)
+    return render_families(b.build().families)

@@ -19,9 +19,12 @@ only the new lines.
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Metric
@@ -29,8 +32,10 @@ from prometheus_client import exposition as text_format
 from prometheus_client.openmetrics import exposition as om_format
 from prometheus_client.registry import Collector
 
-from exporter.engine.state import SnapshotStore
-from exporter.metrics.render import header
+from exporter.engine.state import SnapshotStore, TargetKey, TargetState
+from exporter.metrics.exposition import render_status
+from exporter.metrics.render import RenderedFamily, header
+from exporter.metrics.selfmetrics import TARGET_SPECS
 from exporter.metrics.spec import MetricSpec
 
 _EOF = b"# EOF\n"
@@ -81,13 +86,43 @@ class _Body:
     joined: bytes | None = None
     gzipped: bytes | None = None
     size: int = field(default=0)
+    built: float = field(default_factory=time.monotonic)
+    events: int = 0
+
+
+_worker: ThreadPoolExecutor | None = None
+
+
+def _render_worker() -> ThreadPoolExecutor:
+    """One thread for every rebuild: Exposition's caches are only ever touched from it (or, in
+    synchronous use, from the caller alone)."""
+    global _worker
+    if _worker is None:
+        _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+    return _worker
 
 
 class Exposition:
-    def __init__(self, store: SnapshotStore, registry: CollectorRegistry, version: Callable[[], int]) -> None:
+    """`intervals`: each target's poll interval; when given, the per-target self-metrics are included."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        registry: CollectorRegistry,
+        version: Callable[[], int],
+        intervals: Callable[[TargetKey], float | None] | None = None,
+        max_stale: float = 0.0,
+        events: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._store = store
+        self.max_stale = max_stale
+        self._events = events
+        self._refreshing: dict[tuple[bool, bool], Future[_Body]] = {}
         self._registry = registry
         self._version = version
+        self._intervals = intervals
+        self._status: dict[int, tuple[TargetState, float | None, tuple[RenderedFamily, ...]]] = {}
+        """Rendered self-metrics by id() of the state (kept in the value, so ids stay unique)."""
         self._bodies: dict[bool, _Body] = {}
         self._blocks: dict[bool, dict[str, _Block]] = {False: {}, True: {}}
         self._pieces: dict[int, tuple[bytes, bytes]] = {}
@@ -103,10 +138,35 @@ class Exposition:
             return own
         return text_format.generate_latest(registry)
 
+    def _status_of(
+        self, state: TargetState, intervals: Callable[[TargetKey], float | None]
+    ) -> tuple[RenderedFamily, ...]:
+        interval = intervals(state.key)
+        cached = self._status.get(id(state))
+        if cached is None or cached[0] is not state or cached[1] != interval:
+            cached = self._status[id(state)] = (state, interval, render_status(state, interval))
+        return cached[2]
+
     def _grouped(self, names: frozenset[str] | None = None) -> dict[str, tuple[MetricSpec, list[bytes]]]:
-        """Every target's lines by family, families in order of first appearance."""
+        """Every target's lines by family: its self-metrics (each family even when empty), then device
+        families in order of first appearance."""
         grouped: dict[str, tuple[MetricSpec, list[bytes]]] = {}
-        for state in self._store.states.values():
+        states = list(self._store.states.values())
+        intervals = self._intervals
+        if intervals is not None:
+            for spec in TARGET_SPECS:
+                if names is None or spec.name in names:
+                    grouped[spec.name] = (spec, [])
+            for state in states:
+                for spec, lines in self._status_of(state, intervals):
+                    entry = grouped.get(spec.name)
+                    if entry is not None:
+                        entry[1].append(lines)
+            if names is None:
+                live = {id(state) for state in states}
+                for ident in [i for i in self._status if i not in live]:
+                    del self._status[ident]
+        for state in states:
             for spec, lines in state.rendered:
                 if names is not None and spec.name not in names:
                     continue
@@ -127,6 +187,7 @@ class Exposition:
         return b"".join(parts)
 
     def _build(self, openmetrics: bool, key: tuple[int, int]) -> _Body:
+        events = self._events()
         known = self._blocks[openmetrics]
         fresh: dict[str, _Block] = {}
         blocks = []
@@ -148,7 +209,7 @@ class Exposition:
         parts = [own, *(b.data for b in blocks)]
         if openmetrics:
             parts.append(_EOF)
-        body = _Body(key, parts, blocks, own, size=sum(len(p) for p in parts))
+        body = _Body(key, parts, blocks, own, size=sum(len(p) for p in parts), events=events)
         self._bodies[openmetrics] = body
         return body
 
@@ -206,8 +267,46 @@ class Exposition:
         for ident in [i for i in self._pieces if i not in live]:
             del self._pieces[ident]
 
+    # -- async serving (the /metrics handler) -------------------------------------------
+
+    def _rebuild(self, openmetrics: bool, gzipped: bool) -> _Body:
+        if gzipped:
+            self.gzip_body(openmetrics)
+            return self._bodies[openmetrics]
+        return self._current(openmetrics)
+
+    def _refresh(self, openmetrics: bool, gzipped: bool) -> Future[_Body]:
+        """The rebuild under way for this form, or a new one in the render thread."""
+        running = self._refreshing.get((openmetrics, gzipped))
+        if running is None or running.done():
+            running = _render_worker().submit(self._rebuild, openmetrics, gzipped)
+            self._refreshing[(openmetrics, gzipped)] = running
+        return running
+
+    async def _serve(self, openmetrics: bool, gzipped: bool) -> _Body:
+        body = self._bodies.get(openmetrics)
+        if body is not None and (body.gzipped is not None or not gzipped):
+            if body.key == self._key():
+                return body
+            if time.monotonic() - body.built < self.max_stale and body.events == self._events():
+                self._refresh(openmetrics, gzipped)
+                return body
+        return await asyncio.wrap_future(self._refresh(openmetrics, gzipped))
+
     async def gzipped(self, openmetrics: bool) -> bytes:
-        return self.gzip_body(openmetrics)
+        """The gzip body, without compressing or rendering on the calling thread."""
+        body = await self._serve(openmetrics, True)
+        assert body.gzipped is not None
+        return body.gzipped
+
+    async def current_parts(self, openmetrics: bool) -> tuple[Sequence[bytes], int]:
+        """The plain body as parts, without rendering on the calling thread."""
+        body = await self._serve(openmetrics, False)
+        return body.parts, body.size
+
+    async def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
+        """`render` for a `name[]` selection, in the render thread (it shares the self-metric cache)."""
+        return await asyncio.wrap_future(_render_worker().submit(self.render, openmetrics, names))
 
 
 # CRC-32 of a concatenation from the CRCs of its parts (zlib's crc32_combine, which Python's zlib

@@ -133,6 +133,9 @@ class ProcessMetrics:
         self._pending: list[tuple[str, str, float]] = []
         self.version = 0
         """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
+        self.events = 0
+        """Bumps on changes a client caused and expects to see at once (actions, reloads): /metrics never
+        serves a body from before one of them, even while revalidating."""
 
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
@@ -142,10 +145,12 @@ class ProcessMetrics:
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
         self.version += 1
+        self.events += 1
 
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
         self.version += 1
+        self.events += 1
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -174,6 +179,7 @@ class ProcessMetrics:
         if ok:
             self.reload_ts.set(time.time())
         self.version += 1
+        self.events += 1
 
 
 def self_specs() -> tuple[MetricSpec, ...]:

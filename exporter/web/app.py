@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import yaml
 from aiohttp import web
 from yarl import URL
@@ -10,15 +13,26 @@ from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
 from exporter.web.landing import render_landing
 from exporter.web.metrics_handler import make_metrics_handler
+from exporter.web.thread import to_main_loop, web_thread_safe
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 
 
-def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
-    """The main listener's app; without actions when they have a listener of their own."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None) -> list[Any]:
+    """Authentication first; then, when the app runs on the web thread, the hop to the main loop."""
+    return [daemon.web.middleware(), *([to_main_loop(main_loop)] if main_loop is not None else [])]
+
+
+def build_app(
+    daemon: Daemon, *, with_actions: bool = True, main_loop: asyncio.AbstractEventLoop | None = None
+) -> web.Application:
+    """The main listener's app; without actions when they have a listener of their own.
+
+    `main_loop`: the daemon's loop, when the app is served from the web thread (`exporter.web.thread`).
+    """
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
     app[DAEMON_KEY] = daemon
-    app.router.add_get("/metrics", make_metrics_handler(daemon.exposition))
+    app.router.add_get("/metrics", web_thread_safe(make_metrics_handler(daemon.exposition)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
@@ -29,9 +43,9 @@ def build_app(daemon: Daemon, *, with_actions: bool = True) -> web.Application:
     return app
 
 
-def build_actions_app(daemon: Daemon) -> web.Application:
+def build_actions_app(daemon: Daemon, *, main_loop: asyncio.AbstractEventLoop | None = None) -> web.Application:
     """The app for `--web.actions-listen-address`: the action API and a health check only."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=[daemon.web.middleware()])
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
     app[DAEMON_KEY] = daemon
     app.router.add_get("/-/healthy", healthy)
     add_action_routes(app, daemon)
@@ -41,29 +55,34 @@ def build_actions_app(daemon: Daemon) -> web.Application:
 def add_action_routes(app: web.Application, daemon: Daemon) -> None:
     document = build_openapi(daemon.actions.specs)
 
-    async def openapi(request: web.Request) -> web.Response:
+    @web_thread_safe
+    async def openapi(request: web.Request) -> web.StreamResponse:
         return web.json_response(document)
 
     app.router.add_get("/api/v1/openapi.json", openapi)
     daemon.actions.add_routes(app)
 
 
-async def healthy(request: web.Request) -> web.Response:
+@web_thread_safe
+async def healthy(request: web.Request) -> web.StreamResponse:
     return web.Response(text="Healthy.\n")
 
 
-async def ready(request: web.Request) -> web.Response:
+@web_thread_safe
+async def ready(request: web.Request) -> web.StreamResponse:
     if request.app[DAEMON_KEY].engine.is_ready():
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: some targets have not finished their first poll.\n")
 
 
-async def landing(request: web.Request) -> web.Response:
+@web_thread_safe
+async def landing(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON_KEY]
     return web.Response(text=render_landing(list(daemon.engine.store.states.values())), content_type="text/html")
 
 
-async def show_config(request: web.Request) -> web.Response:
+@web_thread_safe
+async def show_config(request: web.Request) -> web.StreamResponse:
     config = request.app[DAEMON_KEY].config
     data = config.redacted() if config else {}
     return web.Response(text=yaml.safe_dump(data, sort_keys=False), content_type="text/plain")

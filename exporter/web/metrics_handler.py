@@ -77,12 +77,12 @@ def make_metrics_handler(exposition: Exposition) -> Callable[[web.Request], Awai
         names = request.query.getall("name[]", [])
         headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
         if names:
-            return web.Response(body=exposition.render(openmetrics, frozenset(names)), headers=headers)
+            return web.Response(body=await exposition.selection(openmetrics, frozenset(names)), headers=headers)
         if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
             headers[hdrs.CONTENT_ENCODING] = "gzip"
-            gz = exposition.gzip_body(openmetrics)
+            gz = await exposition.gzipped(openmetrics)
             return await send_parts(request, (gz,), len(gz), headers)
-        parts, size = exposition.parts(openmetrics)
+        parts, size = await exposition.current_parts(openmetrics)
         return await send_parts(request, parts, size, headers)
 
     return metrics

@@ -1,0 +1,68 @@
+"""The listeners' own loop: thread-safe handlers answer while the main loop is busy; the rest hop to it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import urllib.request
+
+from aiohttp import web
+
+from exporter.web.thread import WebThread, to_main_loop, web_thread_safe
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_safe_handlers_answer_while_the_main_loop_is_blocked_and_others_run_on_it() -> None:
+    main = asyncio.get_running_loop()
+    seen: dict[str, threading.Thread] = {}
+
+    @web_thread_safe
+    async def fast(request: web.Request) -> web.StreamResponse:
+        seen["fast"] = threading.current_thread()
+        return web.Response(text="fast")
+
+    async def act(request: web.Request) -> web.StreamResponse:
+        seen["act"] = threading.current_thread()
+        assert asyncio.get_running_loop() is main
+        return web.Response(text=(await request.text()).upper())
+
+    app = web.Application(middlewares=[to_main_loop(main)])
+    app.router.add_get("/fast", fast)
+    app.router.add_post("/act", act)
+    port = free_port()
+    thread = WebThread()
+    thread.start()
+    runner = web.AppRunner(app)
+    try:
+        await thread.run(runner.setup())
+        await thread.run(web.TCPSite(runner, "127.0.0.1", port).start())
+
+        def get(path: str, data: bytes | None = None) -> tuple[str, float]:
+            start = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", data=data, timeout=5) as resp:
+                return resp.read().decode(), time.monotonic() - start
+
+        # Block the main loop for 1.5 s; the safe handler must answer meanwhile.
+        fetch = asyncio.ensure_future(asyncio.to_thread(get, "/fast"))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        time.sleep(1.5)  # the main loop is stuck here, as under a long poll step
+        blocked_for = time.monotonic() - started
+        text, took = await fetch
+        assert text == "fast" and seen["fast"].name == "web"
+        assert took < blocked_for, "answered while the main loop was blocked"
+
+        text, _ = await asyncio.to_thread(get, "/act", b"body read on the web thread")
+        assert text == "BODY READ ON THE WEB THREAD"
+        assert seen["act"] is threading.main_thread()
+    finally:
+        await thread.run(runner.cleanup())
+        thread.stop()
