@@ -162,10 +162,9 @@ class Exposition:
                     entry = grouped.get(spec.name)
                     if entry is not None:
                         entry[1].append(lines)
-            if names is None:
-                live = {id(state) for state in states}
-                for ident in [i for i in self._status if i not in live]:
-                    del self._status[ident]
+            live = {id(state) for state in states}
+            for ident in [i for i in self._status if i not in live]:
+                del self._status[ident]
         for state in states:
             for spec, lines in state.rendered:
                 if names is not None and spec.name not in names:

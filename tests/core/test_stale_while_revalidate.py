@@ -73,3 +73,15 @@ async def test_a_stale_body_older_than_max_stale_is_not_served() -> None:
     await asyncio.sleep(0.1)
     publish(store, 2)
     assert b'demo_value{device="d1"} 2.0' in gzip.decompress(await expo.gzipped(False))
+
+
+async def test_status_lines_of_replaced_states_are_forgotten_on_every_path() -> None:
+    """The per-state self-metric cache must not keep old states (and their samples) alive, also when
+    only `name[]` selections are scraped (as a status probe does)."""
+    store = SnapshotStore()
+    expo = Exposition(store, CollectorRegistry(), lambda: 0, intervals=lambda key: 60.0)
+    for value in range(50):
+        publish(store, value)
+        body = await expo.selection(False, frozenset({"powerstrip_exporter_target_up"}))
+        assert b'powerstrip_exporter_target_up{source="demo",target="t1"} 1.0' in body
+    assert len(expo._status) == 1
