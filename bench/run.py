@@ -396,26 +396,20 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         )
         scrape: dict[str, dict[str, Any]] = {}
         seconds = min(max(opts.scrape_seconds, 1.05 * fleet.interval), opts.scrape_max_seconds)
-        for fmt in FORMATS:
-            scrape[fmt] = {}
-            for n in sorted({1, opts.scrapers}):
-                cell = scrape_cell(children, tracker, child, port, fmt, n, seconds, seconds + 180.0, workdir)
-                scrape[fmt][f"c{n}"] = cell
-                print(
-                    f"  {kind}: {fmt:<11} x{n:<2} p50 {cell['p50_ms'] or 0:9.2f} ms  p99 {cell['p99_ms'] or 0:9.2f} ms"
-                    f"  n={cell['n']}  {cell['bytes'] or 0} bytes",
-                    flush=True,
-                )
-        if kind == "ours":  # the baseline takes seconds per scrape: an open loop would measure the same queue
+        # Closed loop ("c": back to back) for both; open loop ("b": all ask at once every `period`) for ours
+        # only, since the baseline takes seconds per scrape and an open loop would measure the same queue.
+        loads = [("c", 0.0)] + ([("b", opts.period)] if kind == "ours" else [])
+        for prefix, period in loads:
             for fmt in FORMATS:
                 for n in sorted({1, opts.scrapers}):
                     cell = scrape_cell(
-                        children, tracker, child, port, fmt, n, seconds, seconds + 180.0, workdir, opts.period
+                        children, tracker, child, port, fmt, n, seconds, seconds + 180.0, workdir, period
                     )
-                    scrape[fmt][f"b{n}"] = cell
+                    scrape.setdefault(fmt, {})[f"{prefix}{n}"] = cell
+                    pace = f" every {period:g}s:" if period else ""
                     print(
-                        f"  {kind}: {fmt:<11} x{n:<2} every {opts.period:g}s: p50 {cell['p50_ms'] or 0:9.2f} ms"
-                        f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}",
+                        f"  {kind}: {fmt:<11} x{n:<2}{pace} p50 {cell['p50_ms'] or 0:9.2f} ms"
+                        f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
                         flush=True,
                     )
         result["scrape"] = scrape

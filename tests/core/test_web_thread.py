@@ -10,14 +10,7 @@ import urllib.request
 from aiohttp import web
 
 from exporter.web.thread import WebThread, to_main_loop, web_thread_safe
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.process import free_port
 
 
 async def test_safe_handlers_answer_while_the_main_loop_is_blocked_and_others_run_on_it() -> None:
