@@ -79,6 +79,7 @@ class Daemon:
             max_stale=MAX_STALE_SECONDS,
             events=lambda: self.process_metrics.events,
         )
+        self.process_metrics.on_change = self.exposition.changed
 
     @property
     def config(self) -> Config | None:

@@ -77,17 +77,27 @@ class _Block:
     deflated: list[bytes] | None = None
 
 
+class _StaleClock:
+    """When the body it belongs to stopped being current: the first change after its key was read."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+
 @dataclass
 class _Body:
     key: tuple[int, int]
+    openmetrics: bool
     parts: list[bytes]
     blocks: list[_Block]
     own: bytes
     joined: bytes | None = None
     gzipped: bytes | None = None
     size: int = field(default=0)
-    built: float = field(default_factory=time.monotonic)
     events: int = 0
+    clock: _StaleClock = field(default_factory=_StaleClock)
 
 
 _worker: ThreadPoolExecutor | None = None
@@ -117,7 +127,14 @@ class Exposition:
         self._store = store
         self.max_stale = max_stale
         self._events = events
-        self._refreshing: dict[tuple[bool, bool], Future[_Body]] = {}
+        self._refreshing: dict[bool, Future[_Body]] = {}
+        self._clocks: tuple[_StaleClock, ...] = ()
+        """The stale clocks of the bodies still in use (replaced as a whole, so `changed` can read it
+        from another thread)."""
+        self._served: dict[bool, _Body] = {}
+        """The last body the render thread finished (with its gzip form if any scrape wanted it);
+        what the async path answers with while it renders the next."""
+        self._wants_gzip: dict[bool, bool] = {False: False, True: False}
         self._registry = registry
         self._version = version
         self._intervals = intervals
@@ -130,6 +147,17 @@ class Exposition:
 
     def _key(self) -> tuple[int, int]:
         return (self._store.generation, self._version())
+
+    def changed(self) -> None:
+        """Call on every change of what /metrics shows: starts the stale clock of the bodies built before.
+
+        The clock runs from the change, not from when a body was built, so a body that was current
+        for an hour may still answer the scrapes of the first `max_stale` seconds after a change.
+        """
+        now = time.monotonic()
+        for clock in self._clocks:
+            if clock.since is None:
+                clock.since = now
 
     def _own(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
         registry: Collector = self._registry if names is None else _Only(self._registry, names)
@@ -185,7 +213,7 @@ class Exposition:
             parts.append(_EOF)
         return b"".join(parts)
 
-    def _build(self, openmetrics: bool, key: tuple[int, int]) -> _Body:
+    def _build(self, openmetrics: bool, key: tuple[int, int], clock: _StaleClock) -> _Body:
         events = self._events()
         known = self._blocks[openmetrics]
         fresh: dict[str, _Block] = {}
@@ -208,15 +236,21 @@ class Exposition:
         parts = [own, *(b.data for b in blocks)]
         if openmetrics:
             parts.append(_EOF)
-        body = _Body(key, parts, blocks, own, size=sum(len(p) for p in parts), events=events)
+        body = _Body(key, openmetrics, parts, blocks, own, size=sum(len(p) for p in parts), events=events, clock=clock)
         self._bodies[openmetrics] = body
         return body
 
     def _current(self, openmetrics: bool) -> _Body:
-        key = self._key()
         body = self._bodies.get(openmetrics)
-        if body is None or body.key != key:
-            body = self._build(openmetrics, key)
+        if body is None or body.key != self._key():
+            # The clock is watched before the key is read: a change racing with the build stops it
+            # early (a scrape may then wait), never late (a scrape never gets an older body).
+            clock = _StaleClock()
+            self._clocks = (*self._clocks, clock)
+            body = self._build(openmetrics, self._key(), clock)
+            self._clocks = tuple(
+                {id(b.clock): b.clock for b in (*self._bodies.values(), *self._served.values())}.values()
+            )
         return body
 
     def parts(self, openmetrics: bool) -> tuple[Sequence[bytes], int]:
@@ -244,7 +278,10 @@ class Exposition:
 
     def gzip_body(self, openmetrics: bool) -> bytes:
         """The current body as one gzip member, assembled from cached deflate pieces."""
-        body = self._current(openmetrics)
+        return self._gzip(self._current(openmetrics))
+
+    def _gzip(self, body: _Body) -> bytes:
+        openmetrics = body.openmetrics
         if body.gzipped is None:
             pieces = [_GZIP_HEADER, deflate_piece(body.own)]
             crc = zlib.crc32(body.own)
@@ -268,29 +305,38 @@ class Exposition:
 
     # -- async serving (the /metrics handler) -------------------------------------------
 
-    def _rebuild(self, openmetrics: bool, gzipped: bool) -> _Body:
-        if gzipped:
-            self.gzip_body(openmetrics)
-            return self._bodies[openmetrics]
-        return self._current(openmetrics)
+    def _rebuild(self, openmetrics: bool) -> _Body:
+        """Bring the body up to date and only then hand it to the async path, complete."""
+        body = self._current(openmetrics)
+        if self._wants_gzip[openmetrics]:
+            self._gzip(body)
+        self._served[openmetrics] = body
+        return body
 
-    def _refresh(self, openmetrics: bool, gzipped: bool) -> Future[_Body]:
+    def _refresh(self, openmetrics: bool) -> Future[_Body]:
         """The rebuild under way for this form, or a new one in the render thread."""
-        running = self._refreshing.get((openmetrics, gzipped))
+        running = self._refreshing.get(openmetrics)
         if running is None or running.done():
-            running = _render_worker().submit(self._rebuild, openmetrics, gzipped)
-            self._refreshing[(openmetrics, gzipped)] = running
+            running = _render_worker().submit(self._rebuild, openmetrics)
+            self._refreshing[openmetrics] = running
         return running
 
     async def _serve(self, openmetrics: bool, gzipped: bool) -> _Body:
-        body = self._bodies.get(openmetrics)
+        if gzipped:
+            self._wants_gzip[openmetrics] = True
+        body = self._served.get(openmetrics)
         if body is not None and (body.gzipped is not None or not gzipped):
             if body.key == self._key():
                 return body
-            if time.monotonic() - body.built < self.max_stale and body.events == self._events():
-                self._refresh(openmetrics, gzipped)
+            since = body.clock.since
+            fresh_enough = since is not None and time.monotonic() - since < self.max_stale
+            if fresh_enough and body.events == self._events():
+                self._refresh(openmetrics)
                 return body
-        return await asyncio.wrap_future(self._refresh(openmetrics, gzipped))
+        body = await asyncio.wrap_future(self._refresh(openmetrics))
+        if gzipped and body.gzipped is None:  # a plain rebuild was under way: one more, with gzip
+            body = await asyncio.wrap_future(self._refresh(openmetrics))
+        return body
 
     async def gzipped(self, openmetrics: bool) -> bytes:
         """The gzip body, without compressing or rendering on the calling thread."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -133,9 +133,15 @@ class ProcessMetrics:
         self._pending: list[tuple[str, str, float]] = []
         self.version = 0
         """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
+        self.on_change: Callable[[], None] = lambda: None
+        """Called after every version bump (the daemon points it at the exposition's stale clock)."""
         self.events = 0
         """Bumps on changes a client caused and expects to see at once (actions, reloads): /metrics never
         serves a body from before one of them, even while revalidating."""
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.on_change()
 
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
@@ -144,12 +150,12 @@ class ProcessMetrics:
 
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
-        self.version += 1
+        self._changed()
         self.events += 1
 
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
-        self.version += 1
+        self._changed()
         self.events += 1
 
     def set_shard(self, index: int, count: int) -> None:
@@ -172,13 +178,13 @@ class ProcessMetrics:
         for source, endpoint, seconds in pending:
             self.api_requests.labels(source, endpoint).inc()
             self.api_duration.labels(source, endpoint).observe(seconds)
-        self.version += 1
+        self._changed()
 
     def reload_result(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
-        self.version += 1
+        self._changed()
         self.events += 1
 
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from exporter.daemon import Daemon
 from exporter.engine.state import SnapshotStore, TargetState
 from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.spec import MetricSpec, SampleSetBuilder
+from tests.core.conftest import SOURCES
 
 G = MetricSpec("demo_value", "A value.", "gauge", ("device",))
 
 
-def publish(store: SnapshotStore, value: float) -> None:
+def publish(store: SnapshotStore, value: float, expo: Exposition | None = None) -> None:
+    """A new snapshot; with `expo`, also the change notice the daemon wires (ProcessMetrics.on_change)."""
     b = SampleSetBuilder()
     b.add(G, value, "d1")
     store.put(TargetState("demo", "t1").after_success(b.build(), 0.1, 1.0))
+    if expo is not None:
+        expo.changed()
 
 
 async def eventually_fresh(expo: Exposition, needle: bytes) -> bytes:
@@ -35,7 +41,7 @@ async def test_a_changed_snapshot_is_served_stale_once_then_fresh() -> None:
     publish(store, 1)
     expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=60.0)
     assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await expo.gzipped(False))
-    publish(store, 2)
+    publish(store, 2, expo)
     stale = gzip.decompress(await expo.gzipped(False))
     assert b'demo_value{device="d1"} 1.0' in stale, "the previous complete body, not a half-built one"
     fresh = await eventually_fresh(expo, b'demo_value{device="d1"} 2.0')
@@ -59,18 +65,41 @@ async def test_an_event_a_client_caused_is_never_hidden_by_a_stale_body() -> Non
     events = [0]
     expo = Exposition(store, CollectorRegistry(), lambda: events[0], max_stale=60.0, events=lambda: events[0])
     await expo.current_parts(False)
-    publish(store, 2)
+    publish(store, 2, expo)
     events[0] += 1  # an action or a reload happened: the next scrape must include it
     parts, _ = await expo.current_parts(False)
     assert b'demo_value{device="d1"} 2.0' in b"".join(parts)
 
 
-async def test_a_stale_body_older_than_max_stale_is_not_served() -> None:
+async def test_the_stale_clock_runs_from_the_change_not_from_the_build() -> None:
+    """A body current for longer than `max_stale` still answers at once right after a change: scrapes
+    after a quiet spell (the first change of a poll cycle) must not wait for the render."""
     store = SnapshotStore()
     publish(store, 1)
     expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=0.05)
     await expo.gzipped(False)
     await asyncio.sleep(0.1)
+    publish(store, 2, expo)
+    assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await expo.gzipped(False))
+    await eventually_fresh(expo, b'demo_value{device="d1"} 2.0')
+
+
+async def test_a_body_stale_for_longer_than_max_stale_is_not_served() -> None:
+    store = SnapshotStore()
+    publish(store, 1)
+    expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=0.05)
+    await expo.gzipped(False)
+    publish(store, 2, expo)
+    await asyncio.sleep(0.1)
+    assert b'demo_value{device="d1"} 2.0' in gzip.decompress(await expo.gzipped(False))
+
+
+async def test_a_change_nobody_announced_is_never_served_stale() -> None:
+    """Without a change notice the age of the staleness is unknown: wait for the current body."""
+    store = SnapshotStore()
+    publish(store, 1)
+    expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=60.0)
+    await expo.gzipped(False)
     publish(store, 2)
     assert b'demo_value{device="d1"} 2.0' in gzip.decompress(await expo.gzipped(False))
 
@@ -85,3 +114,29 @@ async def test_status_lines_of_replaced_states_are_forgotten_on_every_path() -> 
         body = await expo.selection(False, frozenset({"powerstrip_exporter_target_up"}))
         assert b'powerstrip_exporter_target_up{source="demo",target="t1"} 1.0' in body
     assert len(expo._status) == 1
+
+
+async def test_the_daemon_announces_every_change_to_its_exposition(tmp_path: Path) -> None:
+    """Wiring: a snapshot published through the daemon's store starts the stale clock, so the scrape
+    right after it is answered from the previous body instead of waiting."""
+    (tmp_path / "c.yml").write_text("targets: []\n")
+    daemon = Daemon(tmp_path / "c.yml", SOURCES)
+    daemon.exposition.max_stale = 60.0
+    publish(daemon.engine.store, 1)
+    assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await daemon.exposition.gzipped(False))
+    publish(daemon.engine.store, 2)  # no explicit notice: the daemon's own wiring must give it
+    assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await daemon.exposition.gzipped(False))
+    await eventually_fresh(daemon.exposition, b'demo_value{device="d1"} 2.0')
+
+
+async def test_a_body_is_served_complete_even_when_changes_keep_coming_during_its_render() -> None:
+    """A version that moves on every read: each render is outdated before it ends, and a gzip scrape
+    must still get the gzip form of the body just rendered, never a newer one without it."""
+    store = SnapshotStore()
+    publish(store, 1)
+    ticks = iter(range(1_000_000))
+    expo = Exposition(store, CollectorRegistry(), lambda: next(ticks))
+    for _ in range(5):
+        assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await expo.gzipped(False))
+        parts, size = await expo.current_parts(True)
+        assert size == len(b"".join(parts))
