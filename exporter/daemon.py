@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry
 from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
-from exporter.config.model import effective_settings
 from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition_cache import Exposition
@@ -86,15 +85,7 @@ class Daemon:
         return self.engine.config
 
     def _interval(self, key: TargetKey) -> float | None:
-        config = self.engine.config
-        if config is None:
-            return None
-        handle = next(
-            (h for h in list(self.engine.groups.values()) if key[0] == h.source and key[1] in h.runners), None
-        )
-        if handle is None:
-            return None
-        return effective_settings(handle.group.entry, config.global_).interval
+        return self.engine.interval(key)
 
     async def start(self) -> None:
         """Load the config and start polling; raises ConfigError on a bad file."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 
 import structlog
 from aiohttp import web
 
 from exporter.daemon import Daemon
+from exporter.gcpolicy import collect_periodically, settle_heap
 from exporter.web.app import build_actions_app, build_app
 from exporter.web.listen import parse_listen_address
 from exporter.web.thread import WebThread
@@ -55,10 +55,8 @@ async def run_daemon(
         web_thread.stop()
         await daemon.stop()
         raise
-    # Everything alive now (modules, pydantic validators, sessions) lives as long as the process. Moving
-    # it out of the collector's reach makes each full collection scan what polls allocate, not the
-    # whole heap: on a 1,000-strip fleet that cut pauses from ~70 ms to ~20 ms and GC time by half.
-    gc.freeze()
+    settle_heap()
+    collector = asyncio.create_task(collect_periodically(), name="full garbage collections")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -83,6 +81,7 @@ async def run_daemon(
             log.warning("shutdown timed out; exiting anyway")
         finally:
             web_thread.stop()
+            collector.cancel()
 
 
 async def _stop_web(web_thread: WebThread, runners: list[web.AppRunner]) -> None:

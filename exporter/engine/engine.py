@@ -12,7 +12,7 @@ import structlog
 from exporter.config.loader import Config, entry_fingerprint
 from exporter.config.model import GlobalConfig, effective_settings
 from exporter.engine.runner import TargetRunner, classify
-from exporter.engine.state import SnapshotStore
+from exporter.engine.state import SnapshotStore, TargetKey
 from exporter.sources.api import ApiObserver, Source, SourceContext, Target, TargetGroup
 
 log = structlog.get_logger("exporter.engine")
@@ -60,6 +60,8 @@ class Engine:
         self.observer = observer
         self.shard = shard or Shard()
         self._groups: dict[tuple[str, str], GroupHandle] = {}
+        self._runners: dict[TargetKey, TargetRunner] = {}
+        """Every group's runners by target key: lookups from scrapes cost one step, not one per group."""
         self._contexts: dict[str, tuple[int, SourceContext]] = {}
         self._config: Config | None = None
         self._lock = asyncio.Lock()
@@ -84,10 +86,13 @@ class Engine:
         return all(r.state.attempted for h in handles for r in list(h.runners.values()))
 
     def target(self, source: str, name: str) -> Target | None:
-        for handle in list(self._groups.values()):
-            if handle.source == source and name in handle.runners:
-                return handle.runners[name].target
-        return None
+        runner = self._runners.get((source, name))
+        return runner.target if runner is not None else None
+
+    def interval(self, key: TargetKey) -> float | None:
+        """The target's effective poll interval (None once it is gone); safe from any thread."""
+        runner = self._runners.get(key)
+        return runner.target.settings.interval if runner is not None else None
 
     def _context(self, source: str, config: Config) -> SourceContext:
         settings = config.sources.get(source)
@@ -178,6 +183,7 @@ class Engine:
                 continue
             runner = TargetRunner(handle.source, target, self.store, jitter=g.jitter, backoff_max=g.backoff_max)
             handle.runners[name] = runner
+            self._runners[(handle.source, name)] = runner
             runner.start()
 
     def _owned_elsewhere(self, handle: GroupHandle, name: str) -> bool:
@@ -185,6 +191,8 @@ class Engine:
 
     async def _stop_runner(self, handle: GroupHandle, name: str) -> None:
         runner = handle.runners.pop(name)
+        if self._runners.get((handle.source, name)) is runner:
+            del self._runners[(handle.source, name)]
         self.store.remove((handle.source, name))  # first: a cancelled stop must not leave its series behind
         await runner.stop()
 

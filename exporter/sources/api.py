@@ -117,6 +117,7 @@ class SourceContext:
 
     def __init__(self, source: str, max_concurrent_requests: int, observer: ApiObserver | None = None) -> None:
         self.source = source
+        self.max_concurrent_requests = max_concurrent_requests
         self._slots = asyncio.Semaphore(max_concurrent_requests)
         self._observer = observer
 

@@ -92,6 +92,19 @@ async def test_reload_adds_removes_and_keeps_targets(live: Live) -> None:
     assert value(m, "powerstrip_exporter_config_last_reload_successful") == 1
 
 
+async def test_target_intervals_follow_reloads_and_removals(live: Live) -> None:
+    d = await live(CONFIG + "- {source: fake, name: b, interval: 2s}\n")
+    engine = d.daemon.engine
+    assert (engine.interval(("fake", "a")), engine.interval(("fake", "b"))) == (0.05, 2.0)
+    d.daemon.config_path.write_text(CONFIG.replace("interval: 50ms", "interval: 70ms"))
+    status, _ = await d.post("/-/reload")
+    assert status == 200
+    assert engine.interval(("fake", "a")) == 0.07, "a changed global interval restarts the target with it"
+    assert engine.interval(("fake", "b")) is None and engine.target("fake", "b") is None
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_target_interval_seconds", source="fake", target="a") == 0.07
+
+
 async def test_bad_reload_keeps_running_config(live: Live) -> None:
     d = await live(CONFIG)
     await eventually(lambda: script("a").polls >= 1)

@@ -37,8 +37,11 @@ class NetworkCollector:
         settings_interval: float,
         ledger: EnergyLedger,
         clock: Callable[[], float] = time.monotonic,
+        concurrency: int | None = None,
     ) -> None:
         self.network_id = network_id
+        self.concurrency = concurrency
+        """Calls in flight at once (the source's request slots; None: all)."""
         self._client = client
         self.usage_interval = usage_interval
         self.usage_period: UsagePeriod = usage_period
@@ -90,7 +93,7 @@ class NetworkCollector:
             calls.append(settings)
         if self._firmware is None or self._firmware_due <= now:
             calls.append(firmware)
-        await gather_or_fail(calls)
+        await gather_or_fail(calls, self.concurrency)
 
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
         return build_samples(

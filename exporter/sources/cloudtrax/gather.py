@@ -7,29 +7,44 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 
-async def gather_or_fail(calls: Sequence[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """Run calls concurrently; on the first failure cancel the rest and raise it.
+async def gather_or_fail(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int | None = None) -> list[Any]:
+    """Run calls with at most `limit` in flight; on the first failure cancel the rest and raise it.
 
     A poll uses this so one broken strip does not keep spending requests, and a
     429 stops the cycle at once. Results keep the order of `calls`; when several
     fail together, the earliest in that order is raised.
+
+    `limit` (the source's request slots) keeps a network of thousands of strips from holding
+    thousands of tasks that would only queue for those slots: fewer live objects for the garbage
+    collector to walk while a poll runs.
     """
-    tasks = [asyncio.ensure_future(call()) for call in calls]
-    if not tasks:
+    results: list[Any] = [None] * len(calls)
+    failures: dict[int, Exception] = {}
+    indexes = iter(range(len(calls)))
+
+    async def worker() -> None:
+        for index in indexes:
+            try:
+                results[index] = await calls[index]()
+            except Exception as exc:
+                failures[index] = exc
+                raise
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(limit or len(calls), len(calls)))]
+    if not workers:
         return []
     try:
-        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        _done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
     except BaseException:
-        for task in tasks:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         raise
-    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
-    if failed:
+    if failures:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        exc = failed[0].exception()
-        assert exc is not None
-        raise exc
-    return [t.result() for t in tasks]
+        raise failures[min(failures)]
+    for task in workers:
+        task.result()  # re-raises a cancellation that came from inside a call
+    return results

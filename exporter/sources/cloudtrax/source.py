@@ -100,6 +100,7 @@ class CloudTraxGroup(TargetGroup):
                 settings_interval=self.entry.settings_interval,
                 ledger=self.ledger,
                 clock=self._clock,
+                concurrency=self.ctx.max_concurrent_requests,
             )
             target = NetworkTarget(network_id, self.settings, collector, self.client)
             self._targets[network_id] = target
