@@ -100,6 +100,30 @@ FIGURES: list[tuple[str, str, Getter, bool]] = [
         _scrape("gzip", "b10", "p99_ms", "idle"),
         True,
     ),
+    (
+        "floor_plain_p50_ms",
+        "transfer floor: static server, same plain bytes, 10 ask at once, p50 (ms)",
+        _scrape("plain", "floor10", "p50_ms"),
+        True,
+    ),
+    (
+        "floor_plain_p99_ms",
+        "transfer floor: static server, same plain bytes, 10 ask at once, p99 (ms)",
+        _scrape("plain", "floor10", "p99_ms"),
+        True,
+    ),
+    (
+        "floor_gzip_p50_ms",
+        "transfer floor: static server, same gzip bytes, 10 ask at once, p50 (ms)",
+        _scrape("gzip", "floor10", "p50_ms"),
+        True,
+    ),
+    (
+        "floor_gzip_p99_ms",
+        "transfer floor: static server, same gzip bytes, 10 ask at once, p99 (ms)",
+        _scrape("gzip", "floor10", "p99_ms"),
+        True,
+    ),
     ("plain_bytes", "exposition size, plain (bytes)", _key("exposition_bytes", "plain"), True),
     ("gzip_bytes", "exposition size, gzip (bytes)", _key("exposition_bytes", "gzip"), True),
     ("poll_cycle_s", "full poll cycle (s)", _key("poll_cycle_s"), True),
@@ -171,6 +195,8 @@ def targets(sizes: list[dict[str, Any]], exponents: dict[str, dict[str, float | 
         p50, p99 = ours[f"{fmt}_p50_open_ms"], ours[f"{fmt}_p99_open_ms"]
         check(f"/metrics {fmt} p50 (10 ask at once)", p50, "<= 5 ms", le(p50, 5))
         check(f"/metrics {fmt} p99 (10 ask at once)", p99, "<= 20 ms", le(p99, 20))
+        floor = [ours[f"floor_{fmt}_p50_ms"], ours[f"floor_{fmt}_p99_ms"]]
+        check(f"transfer floor for {fmt} p50 / p99 (static server, same bytes and load)", floor, "-", None)
         one = ours[f"{fmt}_p50_open1_ms"]
         ratio = p50 / one if one and p50 else None
         check(f"/metrics {fmt} p50, 10 at once / 1 alone", ratio, "~1 (independent of scrapers)", None)

