@@ -36,7 +36,10 @@ class _Static(asyncio.Protocol):
         self._buffer += data
         while b"\r\n\r\n" in self._buffer:
             head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
-            wants_gzip = b"accept-encoding: gzip" in head.lower()
+            wants_gzip = any(
+                line.partition(b":")[0].strip() == b"accept-encoding" and b"gzip" in line.partition(b":")[2]
+                for line in head.lower().split(b"\r\n")
+            )
             assert self._transport is not None
             self._transport.write(self._gzip if wants_gzip else self._plain)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,9 @@ from exporter.metrics.selfmetrics import TARGET_SPECS
 from exporter.metrics.spec import MetricSpec
 
 _EOF = b"# EOF\n"
+PRERENDER_FOR_SECONDS = 600.0
+"""A form nobody scraped for this long is no longer rendered ahead of scrapes."""
+_EVENT_RETRIES = 3
 GZIP_LEVEL = 1
 """Fast compression: each piece is compressed once, when it first goes out after a change."""
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -101,15 +105,18 @@ class _Body:
 
 
 _worker: ThreadPoolExecutor | None = None
+_worker_lock = threading.Lock()
 
 
 def _render_worker() -> ThreadPoolExecutor:
     """One thread for every rebuild: Exposition's caches are only ever touched from it (or, in
-    synchronous use, from the caller alone)."""
+    synchronous use, from the caller alone). Renders are asked for from the web thread (scrapes)
+    and the main loop (background renders), hence the lock."""
     global _worker
-    if _worker is None:
-        _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
-    return _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+        return _worker
 
 
 class Exposition:
@@ -132,6 +139,8 @@ class Exposition:
         """The stale clocks of the bodies still in use (replaced as a whole, so `changed` can read it
         from another thread)."""
         self._prerender_due = False
+        self._asked: dict[bool, float] = {}
+        """When each form (plain text or OpenMetrics) was last scraped: only those are rendered ahead."""
         self._served: dict[bool, _Body] = {}
         """The last body the render thread finished (with its gzip form if any scrape wanted it);
         what the async path answers with while it renders the next."""
@@ -177,7 +186,9 @@ class Exposition:
     def _prerender(self) -> None:
         # Cleared before the render reads the key: a change from now on schedules the next one.
         self._prerender_due = False
-        for openmetrics in {False, *self._served}:
+        now = time.monotonic()
+        wanted = [form for form, at in self._asked.items() if now - at < PRERENDER_FOR_SECONDS]
+        for openmetrics in wanted or ([] if self._asked else [False]):
             self._refresh(openmetrics)
 
     def _own(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
@@ -342,7 +353,9 @@ class Exposition:
         return running
 
     async def _serve(self, openmetrics: bool) -> _Body:
-        """The served body (plain and gzip forms both ready), at most `max_stale` behind a change."""
+        """The served body (plain and gzip forms both ready), at most `max_stale` behind a change and
+        never from before an action or a reload."""
+        self._asked[openmetrics] = time.monotonic()
         body = self._served.get(openmetrics)
         if body is not None:
             if body.key == self._key():
@@ -352,7 +365,14 @@ class Exposition:
             if fresh_enough and body.events == self._events():
                 self._refresh(openmetrics)
                 return body
-        return await asyncio.wrap_future(self._refresh(openmetrics))
+        # Shielded: a scraper that hangs up must not cancel a render other scrapes wait for.
+        body = await asyncio.shield(asyncio.wrap_future(self._refresh(openmetrics)))
+        for _ in range(_EVENT_RETRIES):
+            if body.events == self._events():
+                break
+            # The render was already under way when an action or reload happened: one more.
+            body = await asyncio.shield(asyncio.wrap_future(self._refresh(openmetrics)))
+        return body
 
     async def gzipped(self, openmetrics: bool) -> bytes:
         """The gzip body, without compressing or rendering on the calling thread."""

@@ -150,13 +150,13 @@ class ProcessMetrics:
 
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
+        self.events += 1  # before the version: a render that sees the new version sees the event too
         self._changed()
-        self.events += 1
 
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
+        self.events += 1  # before the version: a render that sees the new version sees the event too
         self._changed()
-        self.events += 1
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -184,8 +184,8 @@ class ProcessMetrics:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
+        self.events += 1  # before the version: a render that sees the new version sees the event too
         self._changed()
-        self.events += 1
 
 
 def self_specs() -> tuple[MetricSpec, ...]:

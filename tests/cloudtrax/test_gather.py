@@ -65,7 +65,10 @@ async def test_the_first_failure_cancels_the_calls_in_flight_and_starts_no_more(
     calls = Calls(100, fail=frozenset({5}))
     with pytest.raises(ValueError, match="call 5 failed"):
         await gather_or_fail(calls(), limit=4)
-    assert len(calls.started) < 12, "calls after the failure were not started"
+    # 0-3 finish together and 4-7 start together; in the step where 4-7 end, 4 ends first and its
+    # worker starts 8, then 5 fails: 6 and 7 start nothing more, and 8 is cancelled.
+    assert sorted(calls.started) == list(range(9)), "no call started after the failure"
+    assert calls.cancelled == [8]
     assert calls.cancelled, "the calls in flight were cancelled"
     assert calls.running == 0
 
@@ -86,3 +89,29 @@ async def test_cancelling_the_gather_cancels_every_call() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert calls.running == 0 and len(calls.cancelled) == 5
+
+
+async def test_a_base_exception_from_a_call_stops_the_rest_and_propagates() -> None:
+    class Fatal(BaseException):
+        pass
+
+    started: list[int] = []
+
+    def make(i: int) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            started.append(i)
+            await asyncio.sleep(0)
+            if i == 0:
+                raise Fatal
+            await asyncio.sleep(10)
+
+        return call
+
+    with pytest.raises(Fatal):
+        await gather_or_fail([make(i) for i in range(10)], limit=2)
+    assert started == [0, 1], "nothing started after the failure"
+
+
+async def test_a_limit_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        await gather_or_fail([], limit=0)

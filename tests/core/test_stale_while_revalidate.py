@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Metric
+from prometheus_client.registry import Collector
 
 from exporter.daemon import Daemon
 from exporter.engine.state import SnapshotStore, TargetState
@@ -157,3 +160,61 @@ async def test_a_change_is_rendered_in_the_background_before_any_scrape_asks() -
     assert served.gzipped is not None, "the gzip form is rendered with it"
     assert b'demo_value{device="d1"} 1.0' in b"".join(served.parts)
     assert gzip.decompress(await expo.gzipped(False)) == b"".join(served.parts)
+
+
+class _Gate(Collector):
+    """A self-metric collector that, once armed, holds the render thread inside a render."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def collect(self) -> Iterator[Metric]:
+        if self.armed:
+            self.armed = False
+            self.entered.set()
+            self.release.wait(5)
+        return iter(())
+
+
+async def test_an_event_during_a_render_is_not_hidden_by_that_render() -> None:
+    """A render that read the state before an action must not answer the scrape after the action."""
+    store = SnapshotStore()
+    registry = CollectorRegistry()
+    gate = _Gate()
+    registry.register(gate)
+    events = [0]
+    versions = [0]
+    expo = Exposition(store, registry, lambda: versions[0], max_stale=60.0, events=lambda: events[0])
+    publish(store, 1, expo)
+    await expo.current_parts(False)
+    gate.armed = True
+    publish(store, 2, expo)
+    await expo.current_parts(False)  # served stale at once; starts a render that stops in the gate
+    assert await asyncio.to_thread(gate.entered.wait, 5), "the render reached the gate"
+    publish(store, 3, expo)
+    events[0] += 1  # an action happened after the render read the state
+    versions[0] += 1
+    scrape = asyncio.ensure_future(expo.current_parts(False))
+    await asyncio.sleep(0.05)
+    gate.release.set()
+    parts, _ = await asyncio.wait_for(scrape, 5)
+    assert b'demo_value{device="d1"} 3.0' in b"".join(parts)
+
+
+async def test_only_the_forms_scrapers_ask_for_are_rendered_ahead() -> None:
+    """Prometheus negotiates OpenMetrics: then the plain-text form is not rendered for nobody."""
+    store = SnapshotStore()
+    expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=0.05)
+    publish(store, 1)
+    await expo.current_parts(True)
+    publish(store, 2, expo)
+    for _ in range(200):  # bounded: at most ~2 s
+        served = expo._served.get(True)
+        if served is not None and served.key == expo._key():
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the OpenMetrics form was not rendered ahead")
+    assert False not in expo._served and False not in expo._bodies, "plain text was never asked for"

@@ -18,12 +18,16 @@ async def gather_or_fail(calls: Sequence[Callable[[], Awaitable[Any]]], limit: i
     thousands of tasks that would only queue for those slots: fewer live objects for the garbage
     collector to walk while a poll runs.
     """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     results: list[Any] = [None] * len(calls)
     failures: dict[int, Exception] = {}
     indexes = iter(range(len(calls)))
 
     async def worker() -> None:
         for index in indexes:
+            if failures:
+                return  # another call failed: start nothing new
             try:
                 results[index] = await calls[index]()
             except Exception as exc:
@@ -40,11 +44,16 @@ async def gather_or_fail(calls: Sequence[Callable[[], Awaitable[Any]]], limit: i
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         raise
-    if failures:
+    if pending:  # stopped early: a call raised
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+    errors = [task.exception() for task in workers if not task.cancelled()]  # each one retrieved
+    if failures:
         raise failures[min(failures)]
+    for error in errors:
+        if error is not None:
+            raise error  # a BaseException from inside a call
     for task in workers:
         task.result()  # re-raises a cancellation that came from inside a call
     return results
