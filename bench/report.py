@@ -100,29 +100,15 @@ FIGURES: list[tuple[str, str, Getter, bool]] = [
         _scrape("gzip", "b10", "p99_ms", "idle"),
         True,
     ),
-    (
-        "floor_plain_p50_ms",
-        "transfer floor: static server, same plain bytes, 10 ask at once, p50 (ms)",
-        _scrape("plain", "floor10", "p50_ms"),
-        True,
-    ),
-    (
-        "floor_plain_p99_ms",
-        "transfer floor: static server, same plain bytes, 10 ask at once, p99 (ms)",
-        _scrape("plain", "floor10", "p99_ms"),
-        True,
-    ),
-    (
-        "floor_gzip_p50_ms",
-        "transfer floor: static server, same gzip bytes, 10 ask at once, p50 (ms)",
-        _scrape("gzip", "floor10", "p50_ms"),
-        True,
-    ),
-    (
-        "floor_gzip_p99_ms",
-        "transfer floor: static server, same gzip bytes, 10 ask at once, p99 (ms)",
-        _scrape("gzip", "floor10", "p99_ms"),
-        True,
+    *(
+        (
+            f"floor_{fmt}_{q}_ms",
+            f"transfer floor: static server, same {fmt} bytes, 10 ask at once, {q} (ms)",
+            _scrape(fmt, "floor10", f"{q}_ms"),
+            True,
+        )
+        for fmt in ("plain", "gzip")
+        for q in ("p50", "p99")
     ),
     ("plain_bytes", "exposition size, plain (bytes)", _key("exposition_bytes", "plain"), True),
     ("gzip_bytes", "exposition size, gzip (bytes)", _key("exposition_bytes", "gzip"), True),

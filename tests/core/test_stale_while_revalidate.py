@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from exporter.daemon import Daemon
 from exporter.engine.state import SnapshotStore, TargetState
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.exposition_cache import Exposition, _Body
 from exporter.metrics.spec import MetricSpec, SampleSetBuilder
 from tests.core.conftest import SOURCES
 
@@ -37,6 +37,16 @@ async def eventually_fresh(expo: Exposition, needle: bytes) -> bytes:
             return body
         await asyncio.sleep(0.01)
     raise AssertionError(f"{needle!r} never showed up")
+
+
+async def rendered_ahead(expo: Exposition, openmetrics: bool) -> _Body:
+    """The served body once a background render caught up with the store (no scrape asks for it)."""
+    for _ in range(200):  # bounded: at most ~2 s
+        served = expo._served.get(openmetrics)
+        if served is not None and served.key == expo._key():
+            return served
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the {'OpenMetrics' if openmetrics else 'plain'} form was not rendered ahead")
 
 
 async def test_a_changed_snapshot_is_served_stale_once_then_fresh() -> None:
@@ -150,13 +160,7 @@ async def test_a_change_is_rendered_in_the_background_before_any_scrape_asks() -
     store = SnapshotStore()
     expo = Exposition(store, CollectorRegistry(), lambda: 0, max_stale=0.05)
     publish(store, 1, expo)
-    for _ in range(200):  # bounded: at most ~2 s
-        served = expo._served.get(False)
-        if served is not None and served.key == expo._key():
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the change was never rendered without a scrape")
+    served = await rendered_ahead(expo, openmetrics=False)
     assert served.gzipped is not None, "the gzip form is rendered with it"
     assert b'demo_value{device="d1"} 1.0' in b"".join(served.parts)
     assert gzip.decompress(await expo.gzipped(False)) == b"".join(served.parts)
@@ -210,11 +214,5 @@ async def test_only_the_forms_scrapers_ask_for_are_rendered_ahead() -> None:
     publish(store, 1)
     await expo.current_parts(True)
     publish(store, 2, expo)
-    for _ in range(200):  # bounded: at most ~2 s
-        served = expo._served.get(True)
-        if served is not None and served.key == expo._key():
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the OpenMetrics form was not rendered ahead")
+    await rendered_ahead(expo, openmetrics=True)
     assert False not in expo._served and False not in expo._bodies, "plain text was never asked for"
