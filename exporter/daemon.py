@@ -61,7 +61,11 @@ class Daemon:
         self.registry = CollectorRegistry(auto_describe=False)
         self.process_metrics = ProcessMetrics(self.registry)
         self.engine = Engine(
-            self.sources, observer=self.process_metrics, shard=shard, on_change=self.process_metrics.flush
+            self.sources,
+            observer=self.process_metrics,
+            shard=shard,
+            on_change=self.process_metrics.flush,
+            discovery=self.process_metrics,
         )
         self.process_metrics.set_shard(self.engine.shard.index, self.engine.shard.count)
         for name, source in self.sources.items():

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -42,6 +43,13 @@ class GroupHandle:
     runners: dict[str, TargetRunner] = field(default_factory=dict)
     discovered: bool = False
     task: asyncio.Task[None] | None = None
+    discovery_error: str | None = None
+    """Why the group's last discovery failed (None: it succeeded, or the group does not discover)."""
+
+
+class DiscoveryObserver(Protocol):
+    def discovery_result(self, source: str, group: str, reason: str | None) -> None: ...
+    def forget_discovery(self, source: str, group: str) -> None: ...
 
 
 class Engine:
@@ -54,8 +62,10 @@ class Engine:
         observer: ApiObserver | None = None,
         shard: Shard | None = None,
         on_change: Callable[[], None] | None = None,
+        discovery: DiscoveryObserver | None = None,
     ) -> None:
         self.sources = dict(sources)
+        self.discovery = discovery
         self.store = SnapshotStore(on_change)
         self.observer = observer
         self.shard = shard or Shard()
@@ -84,6 +94,14 @@ class Engine:
         if any(not h.discovered for h in handles):
             return False
         return all(r.state.attempted for h in handles for r in list(h.runners.values()))
+
+    def discovery_failures(self) -> list[tuple[str, str, str]]:
+        """(source, group, error) of every group whose last discovery failed; safe from any thread."""
+        return [
+            (h.source, h.group.name, h.discovery_error)
+            for h in list(self._groups.values())
+            if h.discovery_error is not None
+        ]
 
     def target(self, source: str, name: str) -> Target | None:
         runner = self._runners.get((source, name))
@@ -143,6 +161,9 @@ class Engine:
             except Exception as exc:
                 reason, message, retry_after = classify(exc)
                 attempt += 1
+                handle.discovery_error = message
+                if delay is not None and self.discovery is not None:
+                    self.discovery.discovery_result(handle.source, handle.group.name, reason)
                 log.warning(
                     "discovery failed",
                     source=handle.source,
@@ -155,6 +176,9 @@ class Engine:
                 await asyncio.sleep(max(backoff, retry_after or 0.0))
                 continue
             attempt = 0
+            handle.discovery_error = None
+            if delay is not None and self.discovery is not None:
+                self.discovery.discovery_result(handle.source, handle.group.name, None)
             await self._sync_targets(handle, targets)
             handle.discovered = True
             if delay is None:
@@ -198,6 +222,8 @@ class Engine:
 
     async def _stop_group(self, key: tuple[str, str]) -> None:
         handle = self._groups.pop(key)
+        if self.discovery is not None:
+            self.discovery.forget_discovery(handle.source, handle.group.name)
         if handle.task is not None:
             handle.task.cancel()
             await asyncio.gather(handle.task, return_exceptions=True)

@@ -85,6 +85,18 @@ SHARD_INFO = MetricSpec(
     "gauge",
     ("index", "count"),
 )
+DISCOVERY_UP = MetricSpec(
+    "powerstrip_exporter_discovery_up",
+    "1 if the last target discovery of a discovering group (such as networks: all) succeeded, else 0.",
+    "gauge",
+    ("source", "group"),
+)
+DISCOVERY_FAILURES = MetricSpec(
+    "powerstrip_exporter_discovery_failures_total",
+    "Failed target discoveries of a discovering group, by reason (the poll failure reasons).",
+    "counter",
+    ("source", "group", "reason"),
+)
 
 ACTIONS = MetricSpec(
     "powerstrip_exporter_actions_total",
@@ -127,9 +139,12 @@ class ProcessMetrics:
         self.reload_ok = Gauge(*_metric_args(RELOAD_OK), registry=registry)
         self.reload_ts = Gauge(*_metric_args(RELOAD_TS), registry=registry)
         self.shard = Gauge(*_metric_args(SHARD_INFO), registry=registry)
+        self.discovery_up = Gauge(*_metric_args(DISCOVERY_UP), registry=registry)
+        self.discovery_failures = Counter(*_metric_args(DISCOVERY_FAILURES), registry=registry)
         self.actions = Counter(*_metric_args(ACTIONS), registry=registry)
         self.action_failures = Counter(*_metric_args(ACTION_FAILURES), registry=registry)
         self._endpoints: set[tuple[str, str]] = set()
+        self._discovering: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, float]] = []
         self.version = 0
         """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
@@ -180,6 +195,26 @@ class ProcessMetrics:
             self.api_duration.labels(source, endpoint).observe(seconds)
         self._changed()
 
+    def discovery_result(self, source: str, group: str, reason: str | None) -> None:
+        """The outcome of one discovery: `reason` None on success, else a poll failure reason."""
+        self.discovery_up.labels(source, group).set(1 if reason is None else 0)
+        if (source, group) not in self._discovering:
+            self._discovering.add((source, group))
+            for known in FAILURE_REASONS:
+                self.discovery_failures.labels(source, group, known)
+        if reason is not None:
+            self.discovery_failures.labels(source, group, reason).inc()
+        self._changed()
+
+    def forget_discovery(self, source: str, group: str) -> None:
+        """The group left the config: its series go with it."""
+        if (source, group) in self._discovering:
+            self._discovering.discard((source, group))
+            self.discovery_up.remove(source, group)
+            for known in FAILURE_REASONS:
+                self.discovery_failures.remove(source, group, known)
+            self._changed()
+
     def reload_result(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)
         if ok:
@@ -197,6 +232,8 @@ def self_specs() -> tuple[MetricSpec, ...]:
         RELOAD_OK,
         RELOAD_TS,
         SHARD_INFO,
+        DISCOVERY_UP,
+        DISCOVERY_FAILURES,
         ACTIONS,
         ACTION_FAILURES,
     )

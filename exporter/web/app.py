@@ -78,7 +78,10 @@ async def ready(request: web.Request) -> web.StreamResponse:
 @web_thread_safe
 async def landing(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON_KEY]
-    return web.Response(text=render_landing(list(daemon.engine.store.states.values())), content_type="text/html")
+    page = render_landing(
+        list(daemon.engine.store.states.values()), discovery_failures=daemon.engine.discovery_failures()
+    )
+    return web.Response(text=page, content_type="text/html")
 
 
 @web_thread_safe

@@ -22,7 +22,25 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def render_landing(states: list[TargetState], extra_links: tuple[tuple[str, str], ...] = ()) -> str:
+def _discovery_section(failures: list[tuple[str, str, str]]) -> str:
+    if not failures:
+        return ""
+    rows = "".join(
+        f'<tr><td>{escape(source)}</td><td>{escape(group)}</td><td class="down">{escape(error)}</td></tr>'
+        for source, group, error in sorted(failures)
+    )
+    return (
+        "<h2>Discovery failing</h2>\n"
+        "<table><tr><th>Source</th><th>Group</th><th>Last error</th></tr>\n"
+        f"{rows}</table>\n"
+    )
+
+
+def render_landing(
+    states: list[TargetState],
+    extra_links: tuple[tuple[str, str], ...] = (),
+    discovery_failures: list[tuple[str, str, str]] | None = None,
+) -> str:
     rows = []
     for st in sorted(states, key=lambda s: (s.source, s.name)):
         status = "up" if st.up else ("pending" if not st.attempted else "down")
@@ -43,7 +61,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.up{{color:#070}}.
 .pending{{color:#888}}</style></head>
 <body><h1>powerstrip-exporter</h1><p>Version {escape(__version__)}</p>
 <ul>{links}</ul>
-<h2>Targets</h2>
+{_discovery_section(discovery_failures or [])}<h2>Targets</h2>
 <table><tr><th>Source</th><th>Target</th><th>Status</th><th>Last success</th><th>Last error</th></tr>
 {body}</table></body></html>
 """

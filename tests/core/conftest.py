@@ -23,12 +23,14 @@ SOURCES = {"fake": FakeSource}
 @pytest.fixture(autouse=True)
 def _fresh_scripts() -> Iterator[None]:
     fake_source.SCRIPTS.clear()
+    fake_source.DISCOVERY_ERRORS.clear()
     fake_source.FLEET.update(in_flight=0, peak=0)
     fake_source.ACTION_CALLS.clear()
     fake_source.ACTION_SCRIPT.error = None
     fake_source.ACTION_SCRIPT.hang = False
     yield
     fake_source.SCRIPTS.clear()
+    fake_source.DISCOVERY_ERRORS.clear()
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

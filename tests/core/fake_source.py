@@ -27,6 +27,8 @@ class FakeEntry(TargetEntry):
     token: SecretStr | None = None
     token_file: SecretFile | None = None
     targets: list[str] | None = None
+    rediscover: float | None = None
+    """Seconds between discoveries (None: discover once, like a static entry)."""
 
     @model_validator(mode="after")
     def _one_token(self) -> FakeEntry:
@@ -52,6 +54,8 @@ class Script:
 
 
 SCRIPTS: dict[str, Script] = {}
+DISCOVERY_ERRORS: dict[str, Exception] = {}
+"""Group name -> the error its next discoveries raise; tests set and clear it."""
 FLEET = {"in_flight": 0, "peak": 0}
 """Requests in flight across all fake targets, to check the per-source limit."""
 
@@ -113,8 +117,12 @@ class FakeGroup(TargetGroup):
         self.settings = settings
         self.ctx = ctx
         self.fake_entry = entry
+        self.rediscover_interval = entry.rediscover
 
     async def discover(self) -> Sequence[Target]:
+        error = DISCOVERY_ERRORS.get(self.name)
+        if error is not None:
+            raise error
         names = self.fake_entry.targets or [self.name]
         return [FakeTarget(n, self.settings, self.fake_entry, self.ctx) for n in names]
 

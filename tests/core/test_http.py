@@ -8,6 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
+from exporter.sources.api import PollError
+from tests.core import fake_source
 from tests.core.conftest import LiveDaemon, eventually
 from tests.core.fake_source import script
 from tests.support.process import find, value
@@ -103,6 +105,38 @@ async def test_target_intervals_follow_reloads_and_removals(live: Live) -> None:
     assert engine.interval(("fake", "b")) is None and engine.target("fake", "b") is None
     m = await d.metrics()
     assert value(m, "powerstrip_exporter_target_interval_seconds", source="fake", target="a") == 0.07
+
+
+async def test_discovery_failures_show_in_metrics_and_leave_with_the_group(live: Live) -> None:
+    fake_source.DISCOVERY_ERRORS["found"] = PollError("connection", "discovery API unreachable")
+    config = (
+        "global: {interval: 50ms, timeout: 50ms, jitter: 0, backoff_max: 50ms}\n"
+        "targets:\n- {source: fake, name: found, targets: [n1, n2], rediscover: 0.05}\n- {source: fake, name: fixed}\n"
+    )
+    d = await live(config)
+    labels = {"source": "fake", "group": "found"}
+    await eventually(lambda: script("fixed").polls >= 1, what="the static target polls")
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_discovery_up", **labels) == 0
+    assert value(m, "powerstrip_exporter_discovery_failures_total", reason="connection", **labels) >= 1
+    assert value(m, "powerstrip_exporter_discovery_failures_total", reason="auth", **labels) == 0
+    assert value(m, "powerstrip_exporter_discovery_up", source="fake", group="fixed") is None, "static: no series"
+    status, page, _ = await d.get("/")
+    assert status == 200 and "Discovery failing" in page and "discovery API unreachable" in page
+
+    del fake_source.DISCOVERY_ERRORS["found"]
+    await eventually(lambda: script("n1").polls >= 1, what="discovered targets poll once discovery recovers")
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_discovery_up", **labels) == 1
+    _, page, _ = await d.get("/")
+    assert "Discovery failing" not in page
+
+    d.daemon.config_path.write_text("global: {interval: 50ms, timeout: 50ms, jitter: 0}\ntargets: []\n")
+    status, _ = await d.post("/-/reload")
+    assert status == 200
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_discovery_up", **labels) is None
+    assert not find(m, "powerstrip_exporter_discovery_failures_total")
 
 
 async def test_bad_reload_keeps_running_config(live: Live) -> None:
