@@ -1352,6 +1352,25 @@ def exporter_health() -> Dashboard:
                 ],
             )
         )
+        .with_panel(
+            status_table(
+                "Discovery",
+                "Groups that discover their targets (CloudTrax networks: all): whether the last listing "
+                "succeeded, and failed listings in the last hour. Empty when no group discovers.",
+                [("source", "Source"), ("group", "Group"), ("instance", "Exporter")],
+                [
+                    ("Up", f"powerstrip_exporter_discovery_up{{{SEL}}}", "none", UP_DOWN),
+                    (
+                        "Failures (1h)",
+                        "sum by (job, instance, source, group) "
+                        f"(increase(powerstrip_exporter_discovery_failures_total{{{SEL}}}[1h]))",
+                        "short",
+                        None,
+                    ),
+                ],
+                height=5,
+            )
+        )
         .with_row(Row("Upstream API"))
         .with_panel(
             ts_panel(

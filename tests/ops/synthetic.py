@@ -75,6 +75,10 @@ def _one_exporter() -> list[dict[str, str]]:
         add(_series("powerstrip_exporter_target_interval_seconds", t, const(60)))
         for reason in POLL_REASONS:
             add(_series("powerstrip_exporter_target_poll_failures_total", {**t, "reason": reason}, const(0)))
+    discovering = {"source": "cloudtrax", "group": "office"}
+    add(_series("powerstrip_exporter_discovery_up", discovering, const(1)))
+    for reason in POLL_REASONS:
+        add(_series("powerstrip_exporter_discovery_failures_total", {**discovering, "reason": reason}, const(0)))
     for source, endpoint in (("cloudtrax", "GET /powerstrip/{id}"), ("dli", "GET /restapi/relay/outlets/")):
         e = {"source": source, "endpoint": endpoint}
         add(_series("powerstrip_exporter_api_requests_total", e, counter(2)))
