@@ -78,7 +78,7 @@ class Daemon:
             self.engine.store,
             self.registry,
             lambda: self.process_metrics.version,
-            intervals=self._interval,
+            intervals=self.engine.interval,
             max_stale=MAX_STALE_SECONDS,
             events=lambda: self.process_metrics.events,
         )
@@ -87,9 +87,6 @@ class Daemon:
     @property
     def config(self) -> Config | None:
         return self.engine.config
-
-    def _interval(self, key: TargetKey) -> float | None:
-        return self.engine.interval(key)
 
     async def start(self) -> None:
         """Load the config and start polling; raises ConfigError on a bad file."""

@@ -161,9 +161,7 @@ class Engine:
             except Exception as exc:
                 reason, message, retry_after = classify(exc)
                 attempt += 1
-                handle.discovery_error = message
-                if delay is not None and self.discovery is not None:
-                    self.discovery.discovery_result(handle.source, handle.group.name, reason)
+                self._discovery_done(handle, reason, message)
                 log.warning(
                     "discovery failed",
                     source=handle.source,
@@ -176,14 +174,18 @@ class Engine:
                 await asyncio.sleep(max(backoff, retry_after or 0.0))
                 continue
             attempt = 0
-            handle.discovery_error = None
-            if delay is not None and self.discovery is not None:
-                self.discovery.discovery_result(handle.source, handle.group.name, None)
+            self._discovery_done(handle, None, None)
             await self._sync_targets(handle, targets)
             handle.discovered = True
             if delay is None:
                 return
             await asyncio.sleep(delay)
+
+    def _discovery_done(self, handle: GroupHandle, reason: str | None, error: str | None) -> None:
+        """Record a discovery's outcome; only groups that rediscover report it as metrics."""
+        handle.discovery_error = error
+        if handle.group.rediscover_interval is not None and self.discovery is not None:
+            self.discovery.discovery_result(handle.source, handle.group.name, reason)
 
     def _global(self) -> GlobalConfig:
         assert self._config is not None

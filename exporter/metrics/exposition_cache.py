@@ -142,8 +142,8 @@ class Exposition:
         self._asked: dict[bool, float] = {}
         """When each form (plain text or OpenMetrics) was last scraped: only those are rendered ahead."""
         self._served: dict[bool, _Body] = {}
-        """The last body the render thread finished (with its gzip form if any scrape wanted it);
-        what the async path answers with while it renders the next."""
+        """The last body the render thread finished (plain and gzip forms); what the async path
+        answers with while it renders the next."""
         self._registry = registry
         self._version = version
         self._intervals = intervals
@@ -187,8 +187,11 @@ class Exposition:
         # Cleared before the render reads the key: a change from now on schedules the next one.
         self._prerender_due = False
         now = time.monotonic()
-        wanted = [form for form, at in self._asked.items() if now - at < PRERENDER_FOR_SECONDS]
-        for openmetrics in wanted or ([] if self._asked else [False]):
+        if not self._asked:
+            forms = [False]  # nobody scraped yet: have plain text ready for the first scrape
+        else:
+            forms = [form for form, at in self._asked.items() if now - at < PRERENDER_FOR_SECONDS]
+        for openmetrics in forms:
             self._refresh(openmetrics)
 
     def _own(self, openmetrics: bool, names: frozenset[str] | None = None) -> bytes:
@@ -365,14 +368,17 @@ class Exposition:
             if fresh_enough and body.events == self._events():
                 self._refresh(openmetrics)
                 return body
-        # Shielded: a scraper that hangs up must not cancel a render other scrapes wait for.
-        body = await asyncio.shield(asyncio.wrap_future(self._refresh(openmetrics)))
+        body = await self._rendered(openmetrics)
         for _ in range(_EVENT_RETRIES):
             if body.events == self._events():
                 break
             # The render was already under way when an action or reload happened: one more.
-            body = await asyncio.shield(asyncio.wrap_future(self._refresh(openmetrics)))
+            body = await self._rendered(openmetrics)
         return body
+
+    async def _rendered(self, openmetrics: bool) -> _Body:
+        # Shielded: a scraper that hangs up must not cancel a render other scrapes wait for.
+        return await asyncio.shield(asyncio.wrap_future(self._refresh(openmetrics)))
 
     async def gzipped(self, openmetrics: bool) -> bytes:
         """The gzip body, without compressing or rendering on the calling thread."""

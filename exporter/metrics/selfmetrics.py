@@ -158,6 +158,10 @@ class ProcessMetrics:
         self.version += 1
         self.on_change()
 
+    def _client_event(self) -> None:
+        self.events += 1  # before the version: a render that sees the new version sees the event too
+        self._changed()
+
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
         for reason in ACTION_FAILURE_REASONS:
@@ -165,13 +169,11 @@ class ProcessMetrics:
 
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
-        self.events += 1  # before the version: a render that sees the new version sees the event too
-        self._changed()
+        self._client_event()
 
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
-        self.events += 1  # before the version: a render that sees the new version sees the event too
-        self._changed()
+        self._client_event()
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -219,8 +221,7 @@ class ProcessMetrics:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
-        self.events += 1  # before the version: a render that sees the new version sees the event too
-        self._changed()
+        self._client_event()
 
 
 def self_specs() -> tuple[MetricSpec, ...]:
