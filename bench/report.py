@@ -156,8 +156,8 @@ def growth(sizes: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
         for kind in ("ours", "baseline"):
             pts = [(float(s["strips"]), figures(s[kind])[key]) for s in sizes if kind in s]
             valid = [(x, y) for x, y in pts if y is not None]
-            row[kind] = slope(valid)  # type: ignore[arg-type]
-            row[f"{kind}_last_step"] = slope(valid[-2:]) if len(valid) >= 2 else None  # type: ignore[arg-type]
+            row[kind] = slope(valid)
+            row[f"{kind}_last_step"] = slope(valid[-2:]) if len(valid) >= 2 else None
         out[key] = row
     return out
 
@@ -199,8 +199,10 @@ def targets(sizes: list[dict[str, Any]], exponents: dict[str, dict[str, float | 
     idle, during = ours["gzip_p99_open_idle_ms"], ours["gzip_p99_open_poll_ms"]
     check("/metrics gzip p99, 10 at once, during a poll cycle vs between", [during, idle], "unaffected", le(during, 20))
     calls, minimum = ours["api_calls_per_cycle"], size["min_api_calls_per_cycle"]
-    exact = None if calls is None else abs(calls - minimum) < 0.5
-    check("API calls per cycle", [calls, minimum], "exactly the minimum", exact)
+    if size["ours"].get("api_calls_exact", False):
+        check("API calls per cycle (whole polls)", [calls, minimum], "exactly the minimum", abs(calls - minimum) < 0.5)
+    else:  # a counter had no idle instant to cut at, so a poll in flight at a window edge was counted in part
+        check("API calls per cycle (approximate count)", [calls, minimum], "exactly the minimum", None)
     cycle, limit = ours["poll_cycle_s"], size["network_bound_limit_s"]
     within = None if cycle is None else cycle <= 2 * limit
     check("poll cycle vs network-bound limit", [cycle, limit], "<= 2x limit", within)

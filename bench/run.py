@@ -40,6 +40,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -194,6 +195,28 @@ class Tracker:
             return None
         return min(p.start for p in polls), max(p.end for p in polls)
 
+    def cut(self, keys: list[tuple[str, str]], near: float) -> tuple[float, dict[tuple[str, str], int]] | None:
+        """The instant closest to `near` at which none of `keys` was polling, with the polls each had
+        finished by then; None when no such instant is known. Candidates are poll ends (+1 ms); one
+        qualifies only when, for every target, the poll after it is known and began later."""
+        ends = {p.end + 0.001 for k in keys for p in self.polls.get(k, {}).values() if math.isfinite(p.end)}
+        for instant in sorted(ends, key=lambda t: abs(t - near)):
+            done = {k: self._finished_by(k, instant) for k in keys}
+            if all(c is not None for c in done.values()):
+                return instant, {k: c for k, c in done.items() if c is not None}
+        return None
+
+    def finished_by(self, keys: list[tuple[str, str]], instant: float) -> dict[tuple[str, str], int]:
+        """Polls each of `keys` had ended by `instant`, whether or not one was running then."""
+        return {k: max((c for c, p in self.polls.get(k, {}).items() if p.end < instant), default=0) for k in keys}
+
+    def _finished_by(self, key: tuple[str, str], instant: float) -> int | None:
+        """Polls `key` had finished at `instant`, if it was provably not polling then."""
+        record = self.polls.get(key, {})
+        finished = max((c for c, p in record.items() if p.end < instant), default=0)
+        after = record.get(finished + 1)
+        return finished if after is not None and after.start > instant else None
+
     def failures(self, first: int, last: int) -> int:
         return sum(1 for r in self.polls.values() for c, p in r.items() if first <= c <= last and not p.up)
 
@@ -201,18 +224,64 @@ class Tracker:
 # -- API call counts -------------------------------------------------------------------
 
 
-def api_counts(ct_url: str, dli_urls: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    ct = json.loads(http_get(f"{ct_url}/_sim/requests"))
-    for endpoint, n in ct["by_endpoint"].items():
-        counts[f"cloudtrax {endpoint}"] = n
-    for url in dli_urls:
-        stats = json.loads(http_get(f"{url}/_sim/stats"))
-        for path, n in stats["requests"].items():
-            key = f"dli {path}"
-            counts[key] = counts.get(key, 0) + n
-        counts["dli 401 challenge"] = counts.get("dli 401 challenge", 0) + stats.get("challenges", 0)
+def cloudtrax_calls(url: str, before: float | None = None) -> dict[str, int]:
+    query = f"?before={before!r}" if before is not None else ""
+    ct = json.loads(http_get(f"{url}/_sim/requests{query}"))
+    return {f"cloudtrax {endpoint}": n for endpoint, n in ct["by_endpoint"].items()}
+
+
+def dli_calls(url: str, before: float | None = None) -> dict[str, int]:
+    query = f"?before={before!r}" if before is not None else ""
+    stats = json.loads(http_get(f"{url}/_sim/stats{query}"))
+    counts = {f"dli {path}": n for path, n in stats["requests"].items()}
+    if stats.get("challenges"):
+        counts["dli 401 challenge"] = stats["challenges"]
     return counts
+
+
+def add_counts(into: dict[str, float], counts: dict[str, int], divisor: float = 1.0) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0.0) + n / divisor
+
+
+@dataclass
+class CallDomain:
+    """One set of simulator counters and the targets whose polls they count: the CloudTrax simulator
+    and every CloudTrax target, or one DLI unit and its one target."""
+
+    keys: list[tuple[str, str]]
+    counts: Callable[[float | None], dict[str, int]]
+
+
+def call_domains(fleet: Fleet, keys: list[tuple[str, str]]) -> list[CallDomain]:
+    domains = [CallDomain([k for k in keys if k[0] == "cloudtrax"], partial(cloudtrax_calls, fleet.ct_url))]
+    domains += [CallDomain([("dli", dli_name(i))], partial(dli_calls, url)) for i, url in enumerate(fleet.dli_urls)]
+    return domains
+
+
+def calls_per_cycle(
+    tracker: Tracker, domains: list[CallDomain], near: tuple[float, float]
+) -> tuple[dict[str, float], dict[str, float], bool]:
+    """API calls per cycle by endpoint, counted between two instants at which no target of a domain
+    was polling, so that every poll in the window is counted whole: exact, however the window falls.
+
+    Returns calls per cycle by endpoint, polls per target per source, and whether every domain had
+    such instants (a domain without falls back to counts cut at `near`, divided by the polls that had
+    ended by then: close, but a poll in flight at either end is counted in part)."""
+    by_endpoint: dict[str, float] = {}
+    polls: dict[str, list[float]] = {}
+    exact = True
+    for domain in domains:
+        first, last = tracker.cut(domain.keys, near[0]), tracker.cut(domain.keys, near[1])
+        if first is None or last is None or last[0] <= first[0]:
+            exact = False
+            first, last = ((instant, tracker.finished_by(domain.keys, instant)) for instant in near)
+        (start, before), (end, after) = first, last
+        per_target = sum(after[k] - before[k] for k in domain.keys) / len(domain.keys)
+        if per_target > 0:
+            add_counts(by_endpoint, delta(domain.counts(end), domain.counts(start)), per_target)
+            polls.setdefault(domain.keys[0][0], []).append(per_target)
+    return by_endpoint, {source: sum(v) / len(v) for source, v in polls.items()}, exact
 
 
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -346,8 +415,8 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         tracker.wait(warm, cycle_timeout(fleet), child, source=ct)
         cpu0, _ = proc_cpu_rss(child.pid)
         probes0 = tracker.probes
+        near0 = time.time()
         counts0 = tracker.counts()
-        calls0 = api_counts(fleet.ct_url, fleet.dli_urls)
         last = max(opts.cycles, warm + 1)
         for cycle in range(warm + 1, last + 1):
             # Sleep through most of the cycle, then look every 50 ms for its end.
@@ -357,22 +426,25 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                 time.sleep(max(0.0, min(wake - time.time(), fleet.interval * 2)))
             tracker.wait(cycle, cycle_timeout(fleet), child, source=ct)
         cpu1, rss1 = proc_cpu_rss(child.pid)
-        calls1 = api_counts(fleet.ct_url, fleet.dli_urls)
+        near1 = time.time()
         counts1 = tracker.counts()
+        # One more cycle, so that the poll after the window's end is known to have begun after it.
+        tracker.wait(last + 1, cycle_timeout(fleet), child)
         spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, ct)) is not None]
         dli_spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, "dli")) is not None]
-        # Polls per target in the window, per source: the cycles each source's calls are divided by.
-        cycles: dict[str, float] = {}
-        for source in ("cloudtrax", "dli"):
-            done = [counts1[k] - counts0.get(k, 0) for k in counts1 if k[0] == source]
-            if done:
-                cycles[source] = sum(done) / len(done)
-        calls = delta(calls1, calls0)
-        by_endpoint = {k: v / cycles.get(k.split()[0], 1.0) for k, v in calls.items()}
+        domains = call_domains(fleet, sorted(tracker.polls))
+        by_endpoint, cycles, exact = calls_per_cycle(tracker, domains, (near0, near1))
+        if not exact:
+            print(
+                f"  {kind}: some API counters had no idle instant; their calls per cycle are close, not exact",
+                flush=True,
+            )
         per_cycle = sum(by_endpoint.values())
-        steady = cycles.get(ct, float(last - warm))
+        # CPU is read at near0 and near1: divide it by the CloudTrax polls per target between them.
+        done = [counts1[k] - counts0.get(k, 0) for k in counts1 if k[0] == ct]
+        steady = sum(done) / len(done) if done and sum(done) else float(last - warm)
         cpu_per_cycle = (cpu1 - cpu0) / steady
-        total_calls = sum(calls.values())
+        calls_per_cpu_window = per_cycle * steady
         result: dict[str, Any] = {
             "first_cycle_s": (first[1] - first[0]) if first else None,
             "poll_cycle_s": statistics.median(spans) if spans else None,
@@ -384,7 +456,8 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
             "cpu_s_per_cycle": cpu_per_cycle,
             "api_calls_per_cycle": per_cycle,
             "api_calls_by_endpoint_per_cycle": by_endpoint,
-            "cpu_ms_per_api_call": 1000.0 * (cpu1 - cpu0) / total_calls if total_calls else None,
+            "api_calls_exact": exact,
+            "cpu_ms_per_api_call": 1000.0 * (cpu1 - cpu0) / calls_per_cpu_window if calls_per_cpu_window else None,
             "status_probes_in_window": tracker.probes - probes0,
             "rss_mb_after_cycles": rss1 / 2**20,
             "cycles_before_scrapes": last,
@@ -502,6 +575,10 @@ def soak(children: Children, kinds: list[str], fleet: Fleet, opts: Options) -> d
 # -- one fleet size --------------------------------------------------------------------
 
 
+def dli_name(index: int) -> str:
+    return f"pdu-{index:03d}"
+
+
 def write_config(
     path: Path, ct_url: str, network_ids: list[int], dli_urls: list[str], interval: float, concurrency: int
 ) -> None:
@@ -528,7 +605,7 @@ def write_config(
     for i, url in enumerate(dli_urls):
         lines += [
             "  - source: dli",
-            f"    name: pdu-{i:03d}",
+            f"    name: {dli_name(i)}",
             f"    url: {url}",
             "    username: admin",
             f"    password: '{DLI_PASSWORD}'",

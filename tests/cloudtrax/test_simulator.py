@@ -180,6 +180,12 @@ async def test_control_endpoint(fleet: tuple[CloudTraxSimulator, CloudTraxClient
     assert body["by_endpoint"] == {"GET /powerstrip/network/{network_id}/list": 2}
     assert body["by_path"] == {f"GET /powerstrip/network/{NET}/list": 2}
     assert body["total"] == 2
+    status, body = await control(sim, "GET", f"/_sim/requests?before={time.time() + 60}")
+    assert (status, body["by_endpoint"], body["total"]) == (200, {"GET /powerstrip/network/{network_id}/list": 2}, 2)
+    status, body = await control(sim, "GET", "/_sim/requests?before=1000")
+    assert (status, body["by_endpoint"], body["total"]) == (200, {}, 0)  # nothing had arrived by 1970
+    status, body = await control(sim, "GET", "/_sim/requests?before=soon")
+    assert status == 400 and "before" in body["error"]
     await control(sim, "DELETE", "/_sim/requests")
     assert sim.request_counts() == {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import aiohttp
@@ -240,6 +241,14 @@ async def test_control_endpoint(start_sim: StartSim, raw_session: Session) -> No
         async with s.get(f"{sim.url}/_sim/stats") as resp:
             stats = await resp.json()
         assert stats["requests"]["GET /restapi/relay/outlets/"] == 1  # the 503 was not counted as answered
+        async with s.get(f"{sim.url}/_sim/stats", params={"before": str(time.time() + 60)}) as resp:
+            cut = await resp.json()
+        assert (cut["requests"], cut["total"]) == (stats["requests"], stats["total"])
+        assert cut["challenges"] == stats["challenges"]
+        async with s.get(f"{sim.url}/_sim/stats", params={"before": "1000"}) as resp:
+            assert (await resp.json())["requests"] == {}  # nothing had arrived by 1970
+        async with s.get(f"{sim.url}/_sim/stats", params={"before": "soon"}) as resp:
+            assert resp.status == 400
         async with s.put(f"{sim.url}/_sim/faults", json={"locked_outlets": [1]}) as resp:
             assert resp.status == 200
         async with s.get(f"{sim.url}/_sim/state") as resp:

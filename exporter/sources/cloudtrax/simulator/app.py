@@ -30,6 +30,7 @@ from exporter.sources.cloudtrax.simulator.errors import SimApiError, missing_par
 from exporter.sources.cloudtrax.simulator.faults import ActiveFaults, Fault, FaultKind, FaultTable, fault_from_json
 from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
 from exporter.sources.cloudtrax.simulator.state import FleetState, iso_seconds
+from exporter.sources.request_ledger import RequestLedger, parse_before
 
 HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>"
@@ -75,6 +76,8 @@ class CloudTraxSimulator:
         self.auth.add_key(SimKey(self.key, self.secret))
         self.by_endpoint: Counter[str] = Counter()
         self.by_path: Counter[str] = Counter()
+        self.arrivals = RequestLedger()
+        """The same requests as `by_endpoint`, with arrival times, for counts cut at an instant."""
         self._tokens = float(self.options.rate_limit_burst)
         self._tokens_at = time.monotonic()
         self._runner: web.AppRunner | None = None
@@ -157,6 +160,7 @@ class CloudTraxSimulator:
     def reset_counts(self) -> None:
         self.by_endpoint.clear()
         self.by_path.clear()
+        self.arrivals.clear()
 
     def set_strip_online(self, powerstrip_id: int, online: bool) -> None:
         self.state.set_online(powerstrip_id, online, self.now())
@@ -209,6 +213,7 @@ class CloudTraxSimulator:
         canonical = resource.canonical if known and resource is not None else "(unknown)"
         template = f"{request.method} {canonical}"
         self.by_endpoint[template] += 1
+        self.arrivals.record(template)
         self.by_path[f"{request.method} {request.path}"] += 1
 
         network_id, strip_id = self._objects(request)
@@ -414,6 +419,13 @@ class CloudTraxSimulator:
         return web.json_response({"faults": self.faults.to_json()})
 
     async def _sim_requests(self, request: web.Request) -> web.Response:
+        try:
+            before = parse_before(request.query.get("before"))
+        except ValueError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        if before is not None:  # counts cut at an instant, so a benchmark can count whole polls
+            counts = self.arrivals.counts(before)
+            return web.json_response({"before": before, "total": sum(counts.values()), "by_endpoint": counts})
         return web.json_response(
             {
                 "total": sum(self.by_endpoint.values()),

@@ -17,6 +17,7 @@ from exporter.sources.dli.simulator.device import LockedError, SimDevice, SimUse
 from exporter.sources.dli.simulator.digest import DigestVerifier
 from exporter.sources.dli.simulator.faults import Faults
 from exporter.sources.dli.simulator.paths import NotFound, limit_depth, select, step
+from exporter.sources.request_ledger import RequestLedger, parse_before
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON = "application/json"
@@ -33,23 +34,41 @@ class Behaviour:
     not_found_status: int = 404
 
 
+_CHALLENGE = "401 challenge"
+
+
 @dataclass
 class Stats:
     """What reached the simulator. `requests` counts authenticated `/restapi` calls by "METHOD path"."""
 
     requests: Counter[str] = field(default_factory=Counter)
     challenges: int = 0
+    arrivals: RequestLedger = field(default_factory=RequestLedger)
+    """Requests and challenges with their arrival times, for counts cut at an instant."""
 
     @property
     def total(self) -> int:
         return sum(self.requests.values())
 
+    def request(self, key: str) -> None:
+        self.requests[key] += 1
+        self.arrivals.record(key)
+
+    def challenge(self) -> None:
+        self.challenges += 1
+        self.arrivals.record(_CHALLENGE)
+
     def reset(self) -> None:
         self.requests.clear()
         self.challenges = 0
+        self.arrivals.clear()
 
-    def to_json(self) -> dict[str, Any]:
-        return {"requests": dict(self.requests), "total": self.total, "challenges": self.challenges}
+    def to_json(self, before: float | None = None) -> dict[str, Any]:
+        if before is None:
+            return {"requests": dict(self.requests), "total": self.total, "challenges": self.challenges}
+        counts = self.arrivals.counts(before)
+        challenges = counts.pop(_CHALLENGE, 0)
+        return {"before": before, "requests": counts, "total": sum(counts.values()), "challenges": challenges}
 
 
 class _Reply(Exception):
@@ -111,7 +130,7 @@ class RestApi:
             if not path.endswith("/"):
                 location = path + "/" + (f"?{query}" if query else "")
                 raise _Reply(web.Response(status=self.behaviour.redirect_status, headers={"Location": location}))
-            self.stats.requests[f"{request.method} {path}"] += 1
+            self.stats.request(f"{request.method} {path}")
             if request.method not in _SAFE_METHODS and not self._csrf_ok(request):
                 raise _Reply(_text(self.behaviour.csrf_status, "CSRF check failed: send X-CSRF or X-Requested-With"))
             segments = rel.split("/")[:-1] if rel else []
@@ -145,7 +164,7 @@ class RestApi:
         result = self.verifier.verify(request.method, request.raw_path, request.headers.get("Authorization"))
         user = self.users.get(result.user) if result.user is not None and not faults.wrong_credentials else None
         if user is None:
-            self.stats.challenges += 1
+            self.stats.challenge()
             raise _Reply(
                 web.Response(
                     status=401,
@@ -343,7 +362,11 @@ class RestApi:
     async def control_stats(self, request: web.Request) -> web.Response:
         if request.method == "DELETE":
             self.stats.reset()
-        return web.json_response(self.stats.to_json())
+        try:
+            before = parse_before(request.query.get("before"))
+        except ValueError as err:
+            return _text(400, str(err))
+        return web.json_response(self.stats.to_json(before))
 
     async def control_state(self, request: web.Request) -> web.Response:
         d = self.device
