@@ -262,7 +262,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['sizes'][0]['dli_devices'] if results['sizes'] else '?'} DLI EPCR6 units with meters, "
         f"{results['options']['latency'] * 1000:.0f} ms latency on every request, CloudTrax concurrency "
         f"{results['options']['concurrency']}; scrapers are separate processes on raw sockets. "
-        "Ratio = baseline / ours (above 1: ours is better).",
+        f"Each open-loop cell runs {results['options'].get('open_rounds', '?')} rounds "
+        f"(every {results['options'].get('period', '?')} s). Ratio = baseline / ours (above 1: ours is better).",
         "",
     ]
     for size in results["sizes"]:

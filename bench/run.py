@@ -81,6 +81,7 @@ class Options:
     soak_max_seconds: float
     scrape_seconds: float
     scrape_max_seconds: float
+    open_rounds: int
     scrapers: int
     period: float
     interval_factor: float
@@ -471,13 +472,11 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         seconds = min(max(opts.scrape_seconds, 1.05 * fleet.interval), opts.scrape_max_seconds)
         # Closed loop ("c": back to back) for both; open loop ("b": all ask at once every `period`) for ours
         # only, since the baseline takes seconds per scrape and an open loop would measure the same queue.
-        loads = [("c", 0.0)] + ([("b", opts.period)] if kind == "ours" else [])
-        for prefix, period in loads:
+        loads = [("c", 0.0, seconds)] + ([("b", opts.period, open_seconds(opts))] if kind == "ours" else [])
+        for prefix, period, length in loads:
             for fmt in FORMATS:
                 for n in sorted({1, opts.scrapers}):
-                    cell = scrape_cell(
-                        children, tracker, child, port, fmt, n, seconds, seconds + 180.0, workdir, period
-                    )
+                    cell = scrape_cell(children, tracker, child, port, fmt, n, length, length + 180.0, workdir, period)
                     scrape.setdefault(fmt, {})[f"{prefix}{n}"] = cell
                     pace = f" every {period:g}s:" if period else ""
                     print(
@@ -486,7 +485,7 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                         flush=True,
                     )
         if kind == "ours":
-            floor = floor_cells(children, tracker, url, opts, seconds, workdir)
+            floor = floor_cells(children, tracker, url, opts, open_seconds(opts), workdir)
             for fmt, cell in floor.items():
                 scrape[fmt]["floor10"] = cell
         result["scrape"] = scrape
@@ -495,6 +494,11 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         return result
     finally:
         children.stop(child)
+
+
+def open_seconds(opts: Options) -> float:
+    """Open-loop cells run a fixed number of rounds: a p99 needs hundreds of samples to mean anything."""
+    return opts.open_rounds * opts.period
 
 
 def floor_cells(
@@ -727,6 +731,12 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--soak-max-seconds", type=float, default=300.0, help="stop the soak after this long (default 300)")
     p.add_argument("--scrape-seconds", type=float, default=3.0, help="minimum length of one scrape test")
     p.add_argument("--scrape-max-seconds", type=float, default=8.0, help="maximum length of one scrape test")
+    p.add_argument(
+        "--open-rounds",
+        type=int,
+        default=100,
+        help="rounds of each open-loop cell (default 100: 1,000 scrapes with 10 scrapers, enough for a p99)",
+    )
     p.add_argument("--scrapers", type=int, default=10, help="concurrent scrapers (default 10; 1 is always run)")
     p.add_argument(
         "--interval-factor", type=float, default=1.6, help="poll interval = factor x limit + 0.3 s (default 1.6)"
@@ -747,6 +757,7 @@ def parse_args(argv: list[str] | None) -> Options:
         soak_max_seconds=a.soak_max_seconds,
         scrape_seconds=a.scrape_seconds,
         scrape_max_seconds=a.scrape_max_seconds,
+        open_rounds=a.open_rounds,
         scrapers=a.scrapers,
         period=a.period,
         interval_factor=a.interval_factor,

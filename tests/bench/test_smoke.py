@@ -16,7 +16,8 @@ from bench.procs import REPO, child_env
 def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "bench.run", "--sizes", "100", "--dli", "3", "--cycles", "3"]
-    cmd += ["--soak-cycles", "3", "--scrape-seconds", "0.5", "--scrape-max-seconds", "1", "--out", str(out)]
+    cmd += ["--soak-cycles", "3", "--scrape-seconds", "0.5", "--scrape-max-seconds", "1", "--open-rounds", "4"]
+    cmd += ["--out", str(out)]
     done = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=280, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
