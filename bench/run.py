@@ -1,6 +1,6 @@
 """The benchmark of issue 7: our exporter and a scrape-time baseline, side by side, at several fleet sizes.
 
-    python -m bench.run                 # 100, 1,000 and 5,000 strips; ~15-20 minutes on 2 cores
+    python -m bench.run                 # 100, 1,000 and 5,000 strips; ~30 minutes on 2 cores
     python -m bench.run --sizes 1000    # one size
     python -m bench.run --help          # every knob
 
@@ -11,7 +11,8 @@ the baseline (`bench/baseline.py`) in turn:
 
 1. runs the real process and follows its poll cycles through its target self-metrics;
 2. over the steady cycles (after the first two) measures the cycle time, CPU seconds
-   (utime + stime from /proc) and the API calls the simulators received;
+   (utime + stime from /proc) and the API calls the simulators received, counted between
+   instants at which no target was polling, so that only whole polls are counted;
 3. scrapes `/metrics` from 1 and from 10 concurrent scraper processes in plain text,
    OpenMetrics and gzip, and splits the latencies into those that overlapped a poll
    cycle and those that did not.
