@@ -59,7 +59,7 @@ class NetworkData:
     firmware: list[FirmwareVersion] | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Status:
     polls: int = 0
     up: bool = False
@@ -206,14 +206,15 @@ class Poller:
         status = self.fleet.status.setdefault(key, Status())
         while True:
             start = time.monotonic()
+            last_success: float | None
             try:
                 await poll()
-                status.up = True
-                status.last_success = time.time()
+                up, last_success = True, time.time()
             except Exception:
-                status.up = False
-            status.last_duration = time.monotonic() - start
-            status.polls += 1
+                up, last_success = False, status.last_success
+            # A new Status swapped in whole: the scrape thread never pairs one poll's count with another's times.
+            status = Status(status.polls + 1, up, last_success, time.monotonic() - start)
+            self.fleet.status[key] = status
             await asyncio.sleep(max(0.0, start + interval - time.monotonic()))
 
     def _network(self, entry: CloudTraxEntry, client: CloudTraxClient, nid: int) -> Any:

@@ -63,6 +63,9 @@ STATUS_NAMES = (
     "powerstrip_exporter_target_last_success_timestamp_seconds",
     "powerstrip_exporter_target_poll_duration_seconds",
 )
+CUT_MARGIN = 0.005
+"""Seconds a poll must have begun after a cut instant: its start is its end minus its duration, read
+from two clocks a GIL hand-over apart, so it may come out a little late."""
 _STATUS_LINE = re.compile(r'^(\w+)\{source="([^"]*)",target="([^"]*)"\} (\S+)$')
 
 
@@ -197,12 +200,15 @@ class Tracker:
             return None
         return min(p.start for p in polls), max(p.end for p in polls)
 
-    def cut(self, keys: list[tuple[str, str]], near: float) -> tuple[float, dict[tuple[str, str], int]] | None:
-        """The instant closest to `near` at which none of `keys` was polling, with the polls each had
-        finished by then; None when no such instant is known. Candidates are poll ends (+1 ms); one
-        qualifies only when, for every target, the poll after it is known and began later."""
+    def cut(
+        self, keys: list[tuple[str, str]], near: float, earliest: float = -math.inf
+    ) -> tuple[float, dict[tuple[str, str], int]] | None:
+        """The instant closest to `near` (and not before `earliest`) at which none of `keys` was
+        polling, with the polls each had finished by then; None when no such instant is known.
+        Candidates are poll ends (+1 ms); one qualifies only when, for every target, the poll after it
+        is known and began at least `CUT_MARGIN` later (a poll's start is derived from two clocks)."""
         ends = {p.end + 0.001 for k in keys for p in self.polls.get(k, {}).values() if math.isfinite(p.end)}
-        for instant in sorted(ends, key=lambda t: abs(t - near)):
+        for instant in sorted((t for t in ends if t >= earliest), key=lambda t: abs(t - near)):
             done = {k: self._finished_by(k, instant) for k in keys}
             if all(c is not None for c in done.values()):
                 return instant, {k: c for k, c in done.items() if c is not None}
@@ -217,7 +223,7 @@ class Tracker:
         record = self.polls.get(key, {})
         finished = max((c for c, p in record.items() if p.end < instant), default=0)
         after = record.get(finished + 1)
-        return finished if after is not None and after.start > instant else None
+        return finished if after is not None and after.start > instant + CUT_MARGIN else None
 
     def failures(self, first: int, last: int) -> int:
         return sum(1 for r in self.polls.values() for c, p in r.items() if first <= c <= last and not p.up)
@@ -262,27 +268,34 @@ def call_domains(fleet: Fleet, keys: list[tuple[str, str]]) -> list[CallDomain]:
 
 
 def calls_per_cycle(
-    tracker: Tracker, domains: list[CallDomain], near: tuple[float, float]
+    tracker: Tracker, domains: list[CallDomain], near: tuple[float, float], earliest: float = -math.inf
 ) -> tuple[dict[str, float], dict[str, float], bool]:
     """API calls per cycle by endpoint, counted between two instants at which no target of a domain
     was polling, so that every poll in the window is counted whole: exact, however the window falls.
+    No instant before `earliest` is used (the first cycle also reads usage, settings and firmware).
 
     Returns calls per cycle by endpoint, polls per target per source, and whether every domain had
     such instants (a domain without falls back to counts cut at `near`, divided by the polls that had
-    ended by then: close, but a poll in flight at either end is counted in part)."""
+    ended by then: close, but a poll in flight at either end is counted in part). A domain with a
+    target the tracker never saw, or with no poll in the window, is an error, not a smaller total."""
     by_endpoint: dict[str, float] = {}
     polls: dict[str, list[float]] = {}
     exact = True
     for domain in domains:
-        first, last = tracker.cut(domain.keys, near[0]), tracker.cut(domain.keys, near[1])
+        unseen = [k for k in domain.keys if not tracker.polls.get(k)]
+        if not domain.keys or unseen:
+            raise RuntimeError(f"API calls: no polls seen for {unseen or 'an empty domain'}")
+        first = tracker.cut(domain.keys, near[0], earliest)
+        last = tracker.cut(domain.keys, near[1], earliest)
         if first is None or last is None or last[0] <= first[0]:
             exact = False
             first, last = ((instant, tracker.finished_by(domain.keys, instant)) for instant in near)
         (start, before), (end, after) = first, last
         per_target = sum(after[k] - before[k] for k in domain.keys) / len(domain.keys)
-        if per_target > 0:
-            add_counts(by_endpoint, delta(domain.counts(end), domain.counts(start)), per_target)
-            polls.setdefault(domain.keys[0][0], []).append(per_target)
+        if per_target <= 0:
+            raise RuntimeError(f"API calls: no whole poll of {domain.keys} between {start:.3f} and {end:.3f}")
+        add_counts(by_endpoint, delta(domain.counts(end), domain.counts(start)), per_target)
+        polls.setdefault(domain.keys[0][0], []).append(per_target)
     return by_endpoint, {source: sum(v) / len(v) for source, v in polls.items()}, exact
 
 
@@ -435,7 +448,9 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, ct)) is not None]
         dli_spans = [w[1] - w[0] for c in range(warm + 1, last + 1) if (w := tracker.window(c, "dli")) is not None]
         domains = call_domains(fleet, sorted(tracker.polls))
-        by_endpoint, cycles, exact = calls_per_cycle(tracker, domains, (near0, near1))
+        warm_end = tracker.window(warm)
+        earliest = warm_end[1] if warm_end is not None else near0
+        by_endpoint, cycles, exact = calls_per_cycle(tracker, domains, (near0, near1), earliest)
         if not exact:
             print(
                 f"  {kind}: some API counters had no idle instant; their calls per cycle are close, not exact",
@@ -736,7 +751,8 @@ def parse_args(argv: list[str] | None) -> Options:
         "--open-rounds",
         type=int,
         default=100,
-        help="rounds of each open-loop cell (default 100: 1,000 scrapes with 10 scrapers, enough for a p99)",
+        help="open-loop cells last ROUNDS x period seconds (default 100: up to 1,000 scrapes with 10 scrapers, "
+        "enough for a p99; rounds that overrun the period are skipped)",
     )
     p.add_argument("--scrapers", type=int, default=10, help="concurrent scrapers (default 10; 1 is always run)")
     p.add_argument(

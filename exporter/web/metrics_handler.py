@@ -11,8 +11,9 @@ from prometheus_client.exposition import choose_encoder
 from exporter.metrics.exposition_cache import Exposition
 
 CHUNK = 1024 * 1024
-"""Large bodies go out in slices of this size, each awaiting the socket's drain: no copy of the whole
-body per scrape, and concurrent scrapes take turns instead of one queueing megabytes ahead of the rest.
+"""Bodies larger than this go out in slices of this size, each awaiting the socket's drain: no copy of
+the whole body per scrape, and concurrent scrapes take turns instead of one queueing megabytes ahead
+of the rest. Smaller bodies are joined and written at once.
 Measured at 1,000 strips (6.6 MB, 10 scrapers at once, polls running): 256 KB slices gave a p99 of
 130-160 ms, 1 MB slices 80-115 ms for 5 MB more peak RSS, one write 70-90 ms for 50 MB more. Each
 slice costs the web thread a trip through its loop, and so a wait for the GIL while a poll holds it."""

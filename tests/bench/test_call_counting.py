@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from bench.run import CallDomain, Poll, Tracker, calls_per_cycle
+import pytest
+
+from bench.run import CallDomain, Fleet, Poll, Tracker, call_domains, calls_per_cycle, dli_name
 
 A, B = ("cloudtrax", "1"), ("cloudtrax", "2")
 
@@ -61,6 +64,36 @@ def test_calls_per_cycle_counts_whole_polls_however_the_window_falls() -> None:
 def test_without_an_idle_instant_the_count_is_flagged_approximate() -> None:
     spans = {A: [(0.0, 5.0), (10.0, 15.0), (20.0, 25.0)], B: [(4.0, 11.0), (14.0, 21.0), (24.0, 31.0)]}
     arrivals = [s + 0.5 for key in spans for s, _ in spans[key]]
-    by_endpoint, _, exact = calls_per_cycle(tracker(spans), [ledger(arrivals)], (12.0, 26.0))
+    by_endpoint, polls, exact = calls_per_cycle(tracker(spans), [ledger(arrivals)], (12.0, 26.0))
     assert not exact
-    assert by_endpoint  # still reported, as an estimate
+    # Cut at 12 and 26 s themselves: the calls at 14.5, 20.5 and 24.5 s over the polls ended by then
+    # (A: 1 -> 3, B: 1 -> 2, so 1.5 per target), an estimate of the real 2 calls per cycle.
+    assert by_endpoint == {"get": 2.0} and polls == {"cloudtrax": 1.5}
+
+
+def test_cuts_before_the_earliest_instant_are_not_used() -> None:
+    t = tracker(SPANS)
+    assert t.cut([A, B], near=5.0) == (pytest.approx(4.001), {A: 1, B: 1})
+    cut = t.cut([A, B], near=5.0, earliest=20.0)  # 23.001 is out too: B's third poll runs until 24 s
+    assert cut == (pytest.approx(24.001), {A: 3, B: 3})
+
+
+def test_a_target_never_seen_is_an_error_not_a_smaller_total() -> None:
+    domain = CallDomain([A, B, ("cloudtrax", "3")], lambda before: {"get": 1})
+    with pytest.raises(RuntimeError, match="no polls seen"):
+        calls_per_cycle(tracker(SPANS), [domain], (11.5, 42.0))
+    with pytest.raises(RuntimeError, match="empty domain"):
+        calls_per_cycle(tracker(SPANS), [CallDomain([], lambda before: {})], (11.5, 42.0))
+
+
+def test_a_window_without_a_whole_poll_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="no whole poll"):
+        calls_per_cycle(tracker(SPANS), [ledger([])], (11.5, 11.6))
+
+
+def test_dli_domains_map_each_unit_to_its_simulator() -> None:
+    fleet = Fleet(10, Path("unused"), "http://ct", ["http://d0", "http://d1"], 1.0, 1.0, 3, 0)
+    keys = [A, B, ("dli", dli_name(0)), ("dli", dli_name(1))]
+    domains = call_domains(fleet, keys)
+    assert [d.keys for d in domains] == [[A, B], [("dli", "pdu-000")], [("dli", "pdu-001")]]
+    assert [getattr(d.counts, "args", None) for d in domains] == [("http://ct",), ("http://d0",), ("http://d1",)]

@@ -50,8 +50,12 @@ def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
     assert set(results["growth_exponents"]) >= {"cpu_s_per_cycle", "poll_cycle_s", "plain_bytes"}
     names = {t["target"] for t in results["targets"]}
     assert "RSS (MB)" in names and any(name.startswith("API calls per cycle") for name in names)
-    if size["ours"]["api_calls_exact"]:  # an idle instant at both ends of the window (the usual case)
-        assert size["ours"]["api_calls_per_cycle"] == pytest.approx(size["min_api_calls_per_cycle"], abs=1e-9)
+    for kind in ("ours", "baseline"):
+        calls, minimum = size[kind]["api_calls_per_cycle"], size["min_api_calls_per_cycle"]
+        if size[kind]["api_calls_exact"]:  # idle instants at both ends of the window: whole polls only
+            assert calls == pytest.approx(minimum, abs=1e-9), kind
+        else:  # a slow machine left no idle instant: an estimate, still close
+            assert calls == pytest.approx(minimum, rel=0.05), kind
 
     md = (out / "latest.md").read_text()
     assert "transfer floor: static server, same gzip bytes" in md

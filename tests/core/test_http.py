@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from exporter.sources.api import PollError
 from tests.core import fake_source
@@ -214,3 +215,25 @@ def test_large_bodies_go_out_in_bounded_chunks_in_order() -> None:
     chunks = [bytes(c) for c in _chunks(parts)]
     assert b"".join(chunks) == b"".join(parts)
     assert all(len(c) <= CHUNK * 2 for c in chunks)
+
+
+async def test_a_body_larger_than_a_slice_streams_whole(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sliced path (bodies over CHUNK), which the small test fleets never reach at the real size."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from exporter.web import metrics_handler
+
+    monkeypatch.setattr(metrics_handler, "CHUNK", 97)
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    limit = aiohttp.ClientTimeout(total=10)  # a short body would otherwise wait for bytes that never come
+    async with d.session.get(d.url + "/metrics", headers={"Accept-Encoding": "identity"}, timeout=limit) as resp:
+        assert resp.status == 200
+        assert "Transfer-Encoding" not in resp.headers and "Content-Encoding" not in resp.headers
+        length = int(resp.headers["Content-Length"])
+        body = await resp.read()
+    assert len(body) == length > 20 * 97
+    text = body.decode()
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"fake_device_energy_joules", "powerstrip_exporter_target_up"} <= names
+    assert text.endswith("\n")

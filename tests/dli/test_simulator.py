@@ -246,9 +246,11 @@ async def test_control_endpoint(start_sim: StartSim, raw_session: Session) -> No
         assert (cut["requests"], cut["total"]) == (stats["requests"], stats["total"])
         assert cut["challenges"] == stats["challenges"]
         async with s.get(f"{sim.url}/_sim/stats", params={"before": "1000"}) as resp:
-            assert (await resp.json())["requests"] == {}  # nothing had arrived by 1970
-        async with s.get(f"{sim.url}/_sim/stats", params={"before": "soon"}) as resp:
-            assert resp.status == 400
+            early = await resp.json()
+        assert (early["requests"], early["total"], early["challenges"]) == ({}, 0, 0)  # nothing by 1970
+        async with s.delete(f"{sim.url}/_sim/stats", params={"before": "soon"}) as resp:
+            assert resp.status == 400 and "before" in (await resp.json())["error"]
+        assert sim.stats.total == stats["total"] > 0  # a refused DELETE resets nothing
         async with s.put(f"{sim.url}/_sim/faults", json={"locked_outlets": [1]}) as resp:
             assert resp.status == 200
         async with s.get(f"{sim.url}/_sim/state") as resp:

@@ -421,10 +421,10 @@ class CloudTraxSimulator:
     async def _sim_requests(self, request: web.Request) -> web.Response:
         try:
             before = parse_before(request.query.get("before"))
+            counts = self.arrivals.counts(before) if before is not None else None
         except ValueError as err:
             return web.json_response({"error": str(err)}, status=400)
-        if before is not None:  # counts cut at an instant, so a benchmark can count whole polls
-            counts = self.arrivals.counts(before)
+        if counts is not None:  # counts cut at an instant, so a benchmark can count whole polls
             return web.json_response({"before": before, "total": sum(counts.values()), "by_endpoint": counts})
         return web.json_response(
             {

@@ -360,13 +360,15 @@ class RestApi:
         return web.json_response(self.faults.to_json())
 
     async def control_stats(self, request: web.Request) -> web.Response:
-        if request.method == "DELETE":
-            self.stats.reset()
         try:
             before = parse_before(request.query.get("before"))
+            stats = self.stats.to_json(before)
         except ValueError as err:
-            return _text(400, str(err))
-        return web.json_response(self.stats.to_json(before))
+            return web.json_response({"error": str(err)}, status=400)
+        if request.method == "DELETE":
+            self.stats.reset()
+            stats = self.stats.to_json()
+        return web.json_response(stats)
 
     async def control_state(self, request: web.Request) -> web.Response:
         d = self.device
