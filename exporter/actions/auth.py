@@ -8,6 +8,7 @@ import hmac
 import ipaddress
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exporter.actions.config import ActionsConfig, AllowRule
@@ -59,6 +60,42 @@ class TokenStore:
         if match.expires is not None and (now or dt.datetime.now(dt.UTC)) >= match.expires:
             raise AuthError(f"token {match.name!r} expired")
         return match
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(remote: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
+    """Who is asking, for the failure limiter and the audit log.
+
+    Only a peer in `trusted` is believed: each proxy appends the address it received the request from,
+    so the rightmost X-Forwarded-For address that is not itself a trusted proxy is the client.
+    Everything left of it came from the client and may be forged. A malformed entry at that point
+    means the proxy chain is not what the config says, so the peer itself is used (fail closed:
+    everyone behind it shares one failure budget)."""
+    if remote is None:
+        return "unknown"
+    if not _within(remote, trusted):
+        return remote
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    client = remote
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote
+        client = hop
+        if not _within(hop, trusted):
+            break
+    return client
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def client_key(address: str) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import re
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, PlainSerializer, field_validator, model_validator
 
 from exporter.config.types import Duration, SecretFile, SecretStr, StrictModel
 
@@ -88,6 +88,9 @@ class ActionsConfig(StrictModel):
     cooldown: Duration = 60.0
     timeout: Duration = 15.0
     auth_failures: AuthFailureLimit = Field(default_factory=AuthFailureLimit)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Reverse proxies in front of the exporter: behind them the client is read from X-Forwarded-For,
+    so one client's failed logins do not lock out everyone who comes through the same proxy."""
 
     @model_validator(mode="after")
     def _unique_tokens(self) -> ActionsConfig:

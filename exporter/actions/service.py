@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from exporter.actions.api import ActionEnv, ActionError, ActionSpec, FailureReason, Outcome
-from exporter.actions.auth import AuthError, Cooldown, FailureLimiter, Token, TokenStore
+from exporter.actions.auth import AuthError, Cooldown, FailureLimiter, Network, Token, TokenStore, client_address
 from exporter.actions.config import ActionsConfig
 from exporter.sources.api import PollError
 
@@ -73,6 +73,7 @@ class ActionService:
         self.tokens = TokenStore(ActionsConfig())
         self.cooldown = Cooldown(60.0)
         self.limiter = FailureLimiter(10, 60.0)
+        self.trusted_proxies: list[Network] = []
         self.timeout = 15.0
 
     def configure(self, config: ActionsConfig) -> None:
@@ -81,6 +82,7 @@ class ActionService:
         self.cooldown.seconds = config.cooldown
         self.limiter.max_failures = config.auth_failures.max_failures
         self.limiter.window = config.auth_failures.window
+        self.trusted_proxies = list(config.trusted_proxies)
         self.timeout = config.timeout
 
     def add_routes(self, app: web.Application) -> None:
@@ -105,7 +107,7 @@ class ActionService:
 
     async def handle(self, spec: ActionSpec, request: web.Request) -> web.Response:
         start = time.perf_counter()
-        client = request.remote or "unknown"
+        client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
         target = request.match_info.get(spec.target_param, "")
         token: Token | None = None
         self.metrics.action_attempt(spec.source, spec.action)

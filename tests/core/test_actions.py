@@ -282,6 +282,51 @@ async def test_chunked_body_is_read_whole(live: Live, tmp_path: Path) -> None:
     assert (status, data["detail"]) == (413, "request body too large (limit 1024 bytes)")
 
 
+async def test_behind_a_trusted_proxy_each_client_has_its_own_failure_budget(live: Live, tmp_path: Path) -> None:
+    text = config(tmp_path).replace("  auth_failures:", "  trusted_proxies: [127.0.0.0/8]\n  auth_failures:")
+    d = await live(text)
+    await eventually(lambda: script("a").polls >= 1, what="first poll")
+    mallory = {"X-Forwarded-For": "203.0.113.66"}
+    for _ in range(3):
+        assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", token="guess", headers=mallory))[0] == 401
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=mallory))[0] == 429
+    alice = {"X-Forwarded-For": "198.51.100.7"}  # another client through the same proxy is not locked out
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=alice))[0] == 200
+    # A forged hop left of the one the proxy appended changes nothing: Mallory is still Mallory.
+    forged = {"X-Forwarded-For": "198.51.100.7, 203.0.113.66"}
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=forged))[0] == 429
+
+
+async def test_without_trusted_proxies_forwarded_for_is_ignored(live: Live, tmp_path: Path) -> None:
+    d = await started(live, tmp_path)
+    for i in range(3):  # a new forged address each time does not buy new attempts
+        headers = {"X-Forwarded-For": f"203.0.113.{i}"}
+        assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", token="guess", headers=headers))[0] == 401
+    headers = {"X-Forwarded-For": "203.0.113.99"}
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=headers))[0] == 429
+
+
+def test_client_address_believes_only_trusted_proxies() -> None:
+    from ipaddress import ip_network
+
+    from exporter.actions.auth import client_address
+
+    proxies = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
+    assert client_address("192.0.2.1", ["203.0.113.5"], proxies) == "192.0.2.1"  # not a proxy: header ignored
+    assert client_address("10.0.0.2", ["203.0.113.5"], proxies) == "203.0.113.5"
+    assert client_address("10.0.0.2", [], proxies) == "10.0.0.2"  # the proxy's own request
+    # Two proxies in a row: the rightmost address that is not a proxy is the client.
+    assert client_address("10.0.0.2", ["198.51.100.1, 203.0.113.5, 10.0.0.9"], proxies) == "203.0.113.5"
+    assert client_address("10.0.0.2", ["198.51.100.1", "203.0.113.5"], proxies) == "203.0.113.5"  # two headers
+    assert client_address("10.0.0.2", ["10.0.0.7, 10.0.0.9"], proxies) == "10.0.0.7"  # only proxies: the first
+    assert client_address("fd00::1", ["2001:db8::5"], proxies) == "2001:db8::5"
+    # A malformed hop where the client should be: the chain is not what the config says, use the proxy.
+    assert client_address("10.0.0.2", ["203.0.113.5, not-an-ip"], proxies) == "10.0.0.2"
+    assert client_address("10.0.0.2", ["garbage, 203.0.113.5"], proxies) == "203.0.113.5"  # left of it: ignored
+    assert client_address(None, ["203.0.113.5"], proxies) == "unknown"
+    assert client_address("10.0.0.2", ["203.0.113.5"], []) == "10.0.0.2"  # no proxies configured
+
+
 async def test_config_endpoint_hides_token_digests(live: Live, tmp_path: Path) -> None:
     d = await started(live, tmp_path)
     status, text, _ = await d.get("/config")

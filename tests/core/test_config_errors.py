@@ -156,6 +156,10 @@ ACTION_CASES = {
         ["actions.auth_failures.window: must be greater than 0s"],
     ),
     "zero cooldown": ("actions: {cooldown: 0s}\n", ["actions.cooldown: must be greater than 0s"]),
+    "bad proxy network": (
+        "actions: {trusted_proxies: [10.0.0.0/8, not-a-cidr]}\n",
+        ["actions.trusted_proxies[1]: value is not a valid IPv4 or IPv6 network"],
+    ),
     "short token": (
         "actions: {tokens: [{name: t, token: short, allow: [{actions: ['*'], targets: ['*']}]}]}\n",
         ["actions.tokens[0]: token: a token must have at least 16 characters"],
