@@ -63,6 +63,7 @@ class TokenStore:
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def client_address(remote: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
@@ -70,39 +71,51 @@ def client_address(remote: str | None, forwarded_for: Sequence[str], trusted: Se
 
     Only a peer in `trusted` is believed: each proxy appends the address it received the request from,
     so the rightmost X-Forwarded-For address that is not itself a trusted proxy is the client.
-    Everything left of it came from the client and may be forged. A malformed entry at that point
-    means the proxy chain is not what the config says, so the peer itself is used (fail closed:
-    everyone behind it shares one failure budget)."""
+    Everything left of it came from the client and may be forged. When the hop at that point is not
+    an address, the proxy chain is not what the config says, and the peer itself is used: requests
+    like that share the peer's failure budget."""
     if remote is None:
         return "unknown"
-    if not _within(remote, trusted):
-        return remote
-    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
-    client = remote
+    peer = parse_address(remote)
+    if peer is None or not _within(peer, trusted):
+        return str(peer) if peer is not None else remote
+    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    client = peer
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return remote
-        client = hop
-        if not _within(hop, trusted):
+        address = parse_address(hop)
+        if address is None:
+            return str(peer)
+        client = address
+        if not _within(address, trusted):
             break
-    return client
+    return str(client)
 
 
-def _within(address: str, networks: Sequence[Network]) -> bool:
+def parse_address(text: str) -> Address | None:
+    """An address as proxies write it: bare, `ip:port` or `[ipv6]:port`. IPv4-mapped IPv6 becomes
+    IPv4 (dual-stack proxies write those) and a zone id is dropped (it is free text)."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return any(ip in net for net in networks)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return ip.ipv4_mapped or ipaddress.IPv6Address(int(ip))
+    return ip
+
+
+def _within(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address in net for net in networks)
 
 
 def client_key(address: str) -> str:
     """IPv6 clients are counted per /64: one host usually owns a whole /64."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = parse_address(address)
+    if ip is None:
         return address
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))

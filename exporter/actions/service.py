@@ -107,6 +107,7 @@ class ActionService:
 
     async def handle(self, spec: ActionSpec, request: web.Request) -> web.Response:
         start = time.perf_counter()
+        peer = request.remote or "unknown"
         client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
         target = request.match_info.get(spec.target_param, "")
         token: Token | None = None
@@ -136,11 +137,12 @@ class ActionService:
             self.metrics.action_failure(spec.source, spec.action, err.reason)
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
-            self._audit(spec, token, client, target, err.reason, err.detail, err.upstream_status, start, dry_run)
+            self._audit(spec, token, client, target, err.reason, err.detail, err.upstream_status, start, dry_run, peer)
             return web.json_response(
                 _body(False, spec, target, err.detail, err.upstream_status), status=err.status, headers=headers
             )
-        self._audit(spec, token, client, target, "allowed", outcome.detail, outcome.upstream_status, start, dry_run)
+        upstream = outcome.upstream_status
+        self._audit(spec, token, client, target, "allowed", outcome.detail, upstream, start, dry_run, peer)
         return web.json_response(_body(True, spec, target, outcome.detail, outcome.upstream_status))
 
     async def _admit(
@@ -222,13 +224,17 @@ class ActionService:
         upstream_status: int | None,
         start: float,
         dry_run: bool,
+        peer: str,
     ) -> None:
+        # Behind a trusted proxy the client comes from X-Forwarded-For: the peer that said so is kept too.
+        via = {"peer": peer} if peer != client else {}
         log.info(
             "action",
             action=spec.qualified_name,
             target=target,
             token=token.name if token else None,
             client=client,
+            **via,
             decision=decision,
             dry_run=dry_run,
             detail=detail,

@@ -297,6 +297,28 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_failure_budget(liv
     assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=forged))[0] == 429
 
 
+async def test_the_audit_log_names_the_client_and_the_proxy_that_vouched_for_it(
+    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = await live(config(tmp_path).replace("  auth_failures:", "  trusted_proxies: [127.0.0.1/32]\n  auth_failures:"))
+    await eventually(lambda: script("a").polls >= 1, what="first poll")
+    capsys.readouterr()
+    headers = {"X-Forwarded-For": "::ffff:198.51.100.7"}  # as a dual-stack proxy writes an IPv4 client
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers=headers))[0] == 200
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "client=198.51.100.7" in text and "peer=127.0.0.1" in text
+
+
+async def test_a_peer_outside_trusted_proxies_is_not_believed(live: Live, tmp_path: Path) -> None:
+    d = await live(config(tmp_path).replace("  auth_failures:", "  trusted_proxies: [192.0.2.10/32]\n  auth_failures:"))
+    await eventually(lambda: script("a").polls >= 1, what="first poll")
+    for i in range(3):  # the test client (127.0.0.1) is no listed proxy: its forged addresses count as itself
+        headers = {"X-Forwarded-For": f"203.0.113.{i}"}
+        assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", token="guess", headers=headers))[0] == 401
+    assert (await call(d, "/api/v1/fake/a-d0/reboot?dry_run=1", headers={"X-Forwarded-For": "203.0.113.9"}))[0] == 429
+
+
 async def test_without_trusted_proxies_forwarded_for_is_ignored(live: Live, tmp_path: Path) -> None:
     d = await started(live, tmp_path)
     for i in range(3):  # a new forged address each time does not buy new attempts
@@ -324,6 +346,16 @@ def test_client_address_believes_only_trusted_proxies() -> None:
     assert client_address("10.0.0.2", ["203.0.113.5, not-an-ip"], proxies) == "10.0.0.2"
     assert client_address("10.0.0.2", ["garbage, 203.0.113.5"], proxies) == "203.0.113.5"  # left of it: ignored
     assert client_address(None, ["203.0.113.5"], proxies) == "unknown"
+    # A malformed hop between the client and a second proxy: the chain is broken there too.
+    assert client_address("10.0.0.2", ["203.0.113.5, garbage, 10.0.0.9"], proxies) == "10.0.0.2"
+    # As proxies write addresses: with ports, bracketed, IPv4-mapped, spaced; zone ids are dropped.
+    assert client_address("10.0.0.2", ["203.0.113.5:41000"], proxies) == "203.0.113.5"
+    assert client_address("10.0.0.2", ["[2001:db8::5]:443"], proxies) == "2001:db8::5"
+    assert client_address("10.0.0.2", ["::ffff:203.0.113.5"], proxies) == "203.0.113.5"
+    assert client_address("10.0.0.2", ["203.0.113.5, ::ffff:10.0.0.9"], proxies) == "203.0.113.5"  # a mapped proxy
+    assert client_address("10.0.0.2", ["fe80::1%eth0 decision=allowed"], proxies) == "fe80::1"  # not logged
+    assert client_address("10.0.0.2", ["  203.0.113.5 ,, "], proxies) == "10.0.0.2"  # an empty hop last
+    assert client_address("10.0.0.2", ["203.0.113.5 ,  10.0.0.9 "], proxies) == "203.0.113.5"
     assert client_address("10.0.0.2", ["203.0.113.5"], []) == "10.0.0.2"  # no proxies configured
 
 
@@ -339,7 +371,7 @@ def test_client_key_groups_ipv6_per_64() -> None:
     from exporter.actions.auth import FailureLimiter, client_key
 
     assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
-    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("192.0.2.7") == client_key("::ffff:192.0.2.7") == "192.0.2.7"  # not one shared "::/64"
     limiter = FailureLimiter(2, 60)
     limiter.record("2001:db8:1:2::1", now=0)
     limiter.record("2001:db8:1:2::99", now=1)
