@@ -25,14 +25,26 @@ def _logger_factory(*args: object) -> _NamedPrintLogger:
     return _NamedPrintLogger(str(args[0]) if args else "exporter")
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {0x7F: "\\x7f", 9: "\\t", 10: "\\n", 13: "\\r"}
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(char: str) -> str:
+    if char.isprintable():
+        return char
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _escape_control_chars(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
-    """Keep one event on one line: request data (e.g. an action's target) must not forge log lines."""
+    """Keep one event on one line: request data (e.g. an action's target) must not forge log lines.
+    Every non-printable character is escaped, not only C0: U+0085 and U+2028 end lines for some readers."""
     for key, value in event.items():
         if isinstance(value, str) and not value.isprintable():
-            event[key] = value.translate(_CONTROL)
+            event[key] = "".join(map(_escaped, value))
     return event
 
 

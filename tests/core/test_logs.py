@@ -18,6 +18,14 @@ def test_logfmt_escapes_control_characters(capsys: pytest.CaptureFixture[str]) -
     assert err.startswith("ts=") and 'target="evil\\\\nts=forged level=error\\\\r\\\\x00\\\\t"' in err
 
 
+def test_logfmt_escapes_every_line_separator(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "logfmt")
+    structlog.get_logger("exporter.test").info("action", target="a\x85b\u2028c\u2029d\U000e0001 ok é")
+    err = capsys.readouterr().err
+    assert "\x85" not in err and "\u2028" not in err and "\u2029" not in err
+    assert "a\\\\x85b\\\\u2028c\\\\u2029d\\\\U000e0001 ok é" in err  # printable text, é included, is kept
+
+
 def test_json_lines_and_level_filter(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("warn", "json")
     log = structlog.get_logger("exporter.test")
