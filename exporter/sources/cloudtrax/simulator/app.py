@@ -74,10 +74,9 @@ class CloudTraxSimulator:
         self.key = key or secrets.token_hex(32)
         self.secret = secret or secrets.token_hex(32)
         self.auth.add_key(SimKey(self.key, self.secret))
-        self.by_endpoint: Counter[str] = Counter()
-        self.by_path: Counter[str] = Counter()
         self.arrivals = RequestLedger()
-        """The same requests as `by_endpoint`, with arrival times, for counts cut at an instant."""
+        """API requests by endpoint template, with arrival times, so counts can also be cut at an instant."""
+        self.by_path: Counter[str] = Counter()
         self._tokens = float(self.options.rate_limit_burst)
         self._tokens_at = time.monotonic()
         self._runner: web.AppRunner | None = None
@@ -151,16 +150,15 @@ class CloudTraxSimulator:
 
     def request_counts(self) -> dict[str, int]:
         """API requests received, by endpoint template (`GET /powerstrip/{powerstrip_id}`)."""
-        return dict(self.by_endpoint)
+        return self.arrivals.counts()
 
     def path_counts(self) -> dict[str, int]:
         """API requests received, by method and concrete path (`GET /powerstrip/7`), query excluded."""
         return dict(self.by_path)
 
     def reset_counts(self) -> None:
-        self.by_endpoint.clear()
-        self.by_path.clear()
         self.arrivals.clear()
+        self.by_path.clear()
 
     def set_strip_online(self, powerstrip_id: int, online: bool) -> None:
         self.state.set_online(powerstrip_id, online, self.now())
@@ -212,7 +210,6 @@ class CloudTraxSimulator:
         resource = request.match_info.route.resource
         canonical = resource.canonical if known and resource is not None else "(unknown)"
         template = f"{request.method} {canonical}"
-        self.by_endpoint[template] += 1
         self.arrivals.record(template)
         self.by_path[f"{request.method} {request.path}"] += 1
 
@@ -421,18 +418,12 @@ class CloudTraxSimulator:
     async def _sim_requests(self, request: web.Request) -> web.Response:
         try:
             before = parse_before(request.query.get("before"))
-            counts = self.arrivals.counts(before) if before is not None else None
+            counts = self.arrivals.counts(before)
         except ValueError as err:
             return web.json_response({"error": str(err)}, status=400)
-        if counts is not None:  # counts cut at an instant, so a benchmark can count whole polls
+        if before is not None:  # counts cut at an instant, so a benchmark can count whole polls
             return web.json_response({"before": before, "total": sum(counts.values()), "by_endpoint": counts})
-        return web.json_response(
-            {
-                "total": sum(self.by_endpoint.values()),
-                "by_endpoint": dict(self.by_endpoint),
-                "by_path": dict(self.by_path),
-            }
-        )
+        return web.json_response({"total": sum(counts.values()), "by_endpoint": counts, "by_path": dict(self.by_path)})
 
     async def _sim_reset_requests(self, request: web.Request) -> web.Response:
         self.reset_counts()

@@ -39,36 +39,39 @@ _CHALLENGE = "401 challenge"
 
 @dataclass
 class Stats:
-    """What reached the simulator. `requests` counts authenticated `/restapi` calls by "METHOD path"."""
+    """What reached the simulator: authenticated `/restapi` calls by "METHOD path" and 401 challenges,
+    each with its arrival time, so counts can also be cut at an instant."""
 
-    requests: Counter[str] = field(default_factory=Counter)
-    challenges: int = 0
     arrivals: RequestLedger = field(default_factory=RequestLedger)
-    """Requests and challenges with their arrival times, for counts cut at an instant."""
+
+    @property
+    def requests(self) -> Counter[str]:
+        counts = self.arrivals.counts()
+        counts.pop(_CHALLENGE, None)
+        return Counter(counts)
+
+    @property
+    def challenges(self) -> int:
+        return self.arrivals.counts().get(_CHALLENGE, 0)
 
     @property
     def total(self) -> int:
         return sum(self.requests.values())
 
     def request(self, key: str) -> None:
-        self.requests[key] += 1
         self.arrivals.record(key)
 
     def challenge(self) -> None:
-        self.challenges += 1
         self.arrivals.record(_CHALLENGE)
 
     def reset(self) -> None:
-        self.requests.clear()
-        self.challenges = 0
         self.arrivals.clear()
 
     def to_json(self, before: float | None = None) -> dict[str, Any]:
-        if before is None:
-            return {"requests": dict(self.requests), "total": self.total, "challenges": self.challenges}
         counts = self.arrivals.counts(before)
         challenges = counts.pop(_CHALLENGE, 0)
-        return {"before": before, "requests": counts, "total": sum(counts.values()), "challenges": challenges}
+        cut = {"before": before} if before is not None else {}
+        return {**cut, "requests": counts, "total": sum(counts.values()), "challenges": challenges}
 
 
 class _Reply(Exception):
