@@ -216,13 +216,15 @@ class Tracker:
 
     def finished_by(self, keys: list[tuple[str, str]], instant: float) -> dict[tuple[str, str], int]:
         """Polls each of `keys` had ended by `instant`, whether or not one was running then."""
-        return {k: max((c for c, p in self.polls.get(k, {}).items() if p.end < instant), default=0) for k in keys}
+        return {k: self._ended_by(k, instant) for k in keys}
+
+    def _ended_by(self, key: tuple[str, str], instant: float) -> int:
+        return max((c for c, p in self.polls.get(key, {}).items() if p.end < instant), default=0)
 
     def _finished_by(self, key: tuple[str, str], instant: float) -> int | None:
         """Polls `key` had finished at `instant`, if it was provably not polling then."""
-        record = self.polls.get(key, {})
-        finished = max((c for c, p in record.items() if p.end < instant), default=0)
-        after = record.get(finished + 1)
+        finished = self._ended_by(key, instant)
+        after = self.polls.get(key, {}).get(finished + 1)
         return finished if after is not None and after.start > instant + CUT_MARGIN else None
 
     def failures(self, first: int, last: int) -> int:
@@ -232,15 +234,17 @@ class Tracker:
 # -- API call counts -------------------------------------------------------------------
 
 
+def _cut_query(before: float | None) -> str:
+    return f"?before={before!r}" if before is not None else ""
+
+
 def cloudtrax_calls(url: str, before: float | None = None) -> dict[str, int]:
-    query = f"?before={before!r}" if before is not None else ""
-    ct = json.loads(http_get(f"{url}/_sim/requests{query}"))
+    ct = json.loads(http_get(f"{url}/_sim/requests{_cut_query(before)}"))
     return {f"cloudtrax {endpoint}": n for endpoint, n in ct["by_endpoint"].items()}
 
 
 def dli_calls(url: str, before: float | None = None) -> dict[str, int]:
-    query = f"?before={before!r}" if before is not None else ""
-    stats = json.loads(http_get(f"{url}/_sim/stats{query}"))
+    stats = json.loads(http_get(f"{url}/_sim/stats{_cut_query(before)}"))
     counts = {f"dli {path}": n for path, n in stats["requests"].items()}
     if stats.get("challenges"):
         counts["dli 401 challenge"] = stats["challenges"]
@@ -494,12 +498,7 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                 for n in sorted({1, opts.scrapers}):
                     cell = scrape_cell(children, tracker, child, port, fmt, n, length, length + 180.0, workdir, period)
                     scrape.setdefault(fmt, {})[f"{prefix}{n}"] = cell
-                    pace = f" every {period:g}s:" if period else ""
-                    print(
-                        f"  {kind}: {fmt:<11} x{n:<2}{pace} p50 {cell['p50_ms'] or 0:9.2f} ms"
-                        f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
-                        flush=True,
-                    )
+                    print_cell(kind, fmt, n, period, cell)
         if kind == "ours":
             floor = floor_cells(children, tracker, url, opts, open_seconds(opts), workdir)
             for fmt, cell in floor.items():
@@ -510,6 +509,15 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
         return result
     finally:
         children.stop(child)
+
+
+def print_cell(who: str, fmt: str, scrapers: int, period: float, cell: dict[str, Any]) -> None:
+    pace = f" every {period:g}s:" if period else ""
+    print(
+        f"  {who}: {fmt:<11} x{scrapers:<2}{pace} p50 {cell['p50_ms'] or 0:9.2f} ms"
+        f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
+        flush=True,
+    )
 
 
 def open_seconds(opts: Options) -> float:
@@ -537,11 +545,7 @@ def floor_cells(
                 children, tracker, floor, port, fmt, opts.scrapers, seconds, seconds + 180.0, workdir, opts.period
             )
             cells[fmt] = cell
-            print(
-                f"  floor: {fmt:<11} x{opts.scrapers:<2} every {opts.period:g}s: p50 {cell['p50_ms'] or 0:9.2f} ms"
-                f"  p99 {cell['p99_ms'] or 0:9.2f} ms  n={cell['n']}  {cell['bytes'] or 0} bytes",
-                flush=True,
-            )
+            print_cell("floor", fmt, opts.scrapers, opts.period, cell)
     finally:
         children.stop(floor)
     return cells
