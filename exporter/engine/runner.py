@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -82,11 +83,21 @@ class TargetRunner:
             reason, message, retry_after = classify(exc)
             duration = time.perf_counter() - start
             self._failures += 1
-            state = self.state.after_failure(reason, message, duration)
+            previous = self.state
+            state = previous.after_failure(reason, message, duration)
             if self._is_stale(state):
                 state = state.dropped_as_stale()
             self._publish(state)
-            log.warning(
+            # One line per change of state: a target failing the same way on every poll logs once,
+            # then only at debug level, until it recovers or fails differently.
+            repeated = (
+                previous.attempted
+                and not previous.up
+                and previous.last_reason == reason
+                and previous.last_error == message
+            )
+            log.log(
+                logging.DEBUG if repeated else logging.WARNING,
                 "poll failed",
                 source=self.source,
                 target=self.target.name,
@@ -94,10 +105,12 @@ class TargetRunner:
                 error=message,
                 consecutive_failures=self._failures,
             )
-            if reason == "bad_response" and not isinstance(exc, PollError):
+            if not repeated and reason == "bad_response" and not isinstance(exc, PollError):
                 log.error("unexpected poll error", source=self.source, target=self.target.name, exc_info=exc)
             return retry_after
         duration = time.perf_counter() - start
+        if self._failures:
+            log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
         self._failures = 0
         self._publish(self.state.after_success(samples, duration, self._wall()))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)

@@ -34,6 +34,12 @@ FAILURE_REASONS: tuple[FailureReason, ...] = (
     "bad_response",
 )
 
+DEFAULT_MAX_ITEMS = 10_000
+"""Most elements one JSON list or object of an upstream answer may hold (`max_items_per_answer`).
+
+The largest real answers are a CloudTrax network's strip list (hundreds of strips) and a usage
+history (at most 288 samples); a DLI unit has a handful of outlets and meters."""
+
 
 class PollError(Exception):
     """A poll failed for a reason the engine counts; the message names the cause.
@@ -54,6 +60,8 @@ class PollSettings:
     interval: float
     timeout: float
     stale_after: float
+    max_items_per_answer: int = DEFAULT_MAX_ITEMS
+    """Answers with a longer list or object fail as `bad_response` before they are validated."""
 
 
 class ApiObserver(Protocol):
