@@ -13,6 +13,7 @@ import structlog
 
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
+from exporter.metrics.spec import SampleSet
 from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
@@ -66,6 +67,12 @@ class TargetRunner:
         except Exception as err:  # a broken close must not block shutdown
             log.warning("target close failed", source=self.source, target=self.target.name, error=repr(err))
 
+    def _check_sample_limit(self, samples: SampleSet) -> None:
+        """Like Prometheus' `sample_limit`: an oversized poll fails whole, and the last snapshot stays."""
+        limit = self.target.settings.sample_limit
+        if limit and len(samples) > limit:
+            raise PollError("sample_limit", f"poll produced {len(samples)} samples, over the sample_limit of {limit}")
+
     def _publish(self, state: TargetState) -> None:
         self.state = state
         self.store.put(state)
@@ -77,6 +84,7 @@ class TargetRunner:
         try:
             async with poll_timeout(settings.timeout):
                 samples = await self.target.poll()
+            self._check_sample_limit(samples)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
