@@ -7,6 +7,8 @@ import email.utils
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
@@ -15,11 +17,19 @@ from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError
 
 _SNIPPET = 80
 _T = TypeVar("_T")
-MAX_BODY_BYTES = 16 * 1024 * 1024
-"""Largest (decompressed) answer a source reads; a broken or hostile upstream cannot exhaust memory."""
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Largest (decompressed) answer a source reads; a broken or hostile upstream cannot exhaust memory.
+
+Decoded JSON takes up to about 21 times its text (`[{},{},...]`: 3 bytes become a 64-byte dict), so
+this keeps the worst answer near 170 MB while it is parsed. Real answers are far smaller: a
+CloudTrax strip list of a thousand strips is under 1 MB."""
 
 OFF_LOOP_BYTES = 64 * 1024
-"""Answers at least this big are decoded and validated in a worker thread, not on the event loop."""
+"""Answers at least this big are decoded and validated in the parser thread, not on the event loop."""
+
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answer-parser")
+"""One thread for all big answers: parsing holds the GIL, so more threads would not be faster, and
+one at a time bounds the memory of answers being decoded at once, whatever the number of targets."""
 
 MAX_RETRY_AFTER = 86_400.0
 """A Retry-After beyond a day is taken as a day (the engine caps it further at its back-off cap)."""
@@ -117,11 +127,26 @@ def decode_json(body: bytes, content_type: str, what: str, max_items: int = DEFA
 
 
 async def off_loop(size: int, parse: Callable[..., _T], *args: Any) -> _T:
-    """Run `parse(*args)` in a worker thread when the answer is `OFF_LOOP_BYTES` or bigger.
+    """Run `parse(*args)` in the parser thread when the answer is `OFF_LOOP_BYTES` or bigger.
 
-    Decoding and validating a big answer takes long enough to stall every other target and the
-    scrape path; small answers (nearly all) are cheaper to parse in place than to hand over.
+    Decoding and validating a big answer takes long enough to stall every other target; small
+    answers (nearly all) are cheaper to parse in place than to hand over. A poll that times out
+    while its answer still waits for the thread takes the answer out of the queue.
     """
     if size >= OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse, *args)
-    return parse(*args)
+        return await asyncio.get_running_loop().run_in_executor(_PARSER, partial(_parse_detached, parse, *args))
+    return _parse_detached(parse, *args)
+
+
+def _parse_detached(parse: Callable[..., _T], *args: Any) -> _T:
+    """`parse(*args)`, but a PollError leaves without the frames it was raised in.
+
+    Those frames hold the decoded answer (a 500,000-element list, say). The exporter leaves cyclic
+    garbage to a full collection every few minutes (see `exporter.gcpolicy`), so an error whose
+    traceback or context joins a cycle would keep every failed answer alive until then.
+    """
+    try:
+        return parse(*args)
+    except PollError as exc:
+        exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+        raise exc from None

@@ -206,14 +206,14 @@ class CloudTraxClient:
         response = await self._send(template, method, path_qs, body)
         if 200 <= response.status < 300:
             return response
-        error = self._error(what, response)
+        error = await off_loop(len(response.body), self._error, what, response)
         if not (resync and CLOCK_SKEW in error.codes):
             raise error
         await self._resync_clock(response, error)
         response = await self._send(template, method, path_qs, body)
         if 200 <= response.status < 300:
             return response
-        raise self._error(what, response)
+        raise await off_loop(len(response.body), self._error, what, response)
 
     async def _resync_clock(self, skewed: _Response, error: CloudTraxError) -> None:
         """Learn the server's clock from `GET /time`, else from the 13002 answer's Date header."""
