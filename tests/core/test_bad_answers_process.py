@@ -30,10 +30,13 @@ PEAK_RSS_LIMIT_KB = 300 * 1024
 UP = "powerstrip_exporter_target_up"
 FAILURES = "powerstrip_exporter_target_poll_failures_total"
 POLLS = "powerstrip_exporter_target_polls_total"
+DISCOVERY_FAILURES = "powerstrip_exporter_discovery_failures_total"
+DISCOVERING_GROUP = "acct-all"
 
 JUNK_ITEMS = 500_000
 JUNK_LIST = b'{"powerstrips":[' + b",".join([b'"x"'] * JUNK_ITEMS) + b"]}"
 """A 2 MB strip list of 500,000 wrongly typed items."""
+JUNK_NETWORKS = JUNK_LIST.replace(b"powerstrips", b"networks")
 HUGE_INT = "1" + "0" * 400
 DEEP = b"[" * 100_000 + b"]" * 100_000
 OUTLET: dict[str, object] = {
@@ -60,6 +63,7 @@ def _rate_limited() -> web.Response:
 
 HOSTILE: dict[str, Callable[[], web.Response]] = {
     "junk": lambda: _json(JUNK_LIST),
+    "junk-networks": lambda: _json(JUNK_NETWORKS),
     "bignum-ct": lambda: _json(f'{{"powerstrips":[{{"powerstrip_id":1,"voltage_v":{HUGE_INT}}}]}}'.encode()),
     "bignum-dli": lambda: _json(BIG_OUTLETS),
     "deep": lambda: _json(DEEP),
@@ -123,6 +127,14 @@ async def fleet(tmp_path: Path) -> AsyncIterator[tuple[ExporterProcess, DliSimul
             "global": {"interval": "2s", "timeout": "2s", "backoff_max": "2s", "jitter": 0},
             "targets": [
                 *(_entry(case, base) for case in CASES),
+                {
+                    "source": "cloudtrax",
+                    "name": DISCOVERING_GROUP,
+                    "key": "k" * 64,
+                    "secret": "s" * 64,
+                    "base_url": f"{base}/junk-networks",
+                    "networks": "all",
+                },
                 {"source": "dli", "name": "healthy", "url": healthy.url, "username": "admin", "password": "healthy-pw"},
             ],
         }
@@ -159,8 +171,15 @@ async def test_hostile_answers_fail_only_their_targets(fleet: tuple[ExporterProc
         latest = await exp.metrics()
         scrape_seconds.append(time.monotonic() - start)
         healthy_polls = value(latest, POLLS, source="dli", target="healthy") or 0.0
-        return healthy_polls >= healthy_polls_before + 3 and all(
-            value(latest, UP, source=c.source, target=c.target) == 0 and _failures(latest, c) >= 3 for c in CASES
+        discovery_failures = value(
+            latest, DISCOVERY_FAILURES, source="cloudtrax", group=DISCOVERING_GROUP, reason="bad_response"
+        )
+        return (
+            healthy_polls >= healthy_polls_before + 3
+            and (discovery_failures or 0.0) >= 2
+            and all(
+                value(latest, UP, source=c.source, target=c.target) == 0 and _failures(latest, c) >= 3 for c in CASES
+            )
         )
 
     await exp.wait_for(
@@ -177,6 +196,11 @@ async def test_hostile_answers_fail_only_their_targets(fleet: tuple[ExporterProc
     logs = exp.logs()
     assert "Traceback" not in logs
     assert "unexpected poll error" not in logs
+    discovery_warnings = [
+        line for line in logs.splitlines() if "level=warning" in line and 'event="discovery failed"' in line
+    ]
+    assert len(discovery_warnings) == 1, discovery_warnings
+    assert "exceeds max_items_per_answer" in discovery_warnings[0]
     for case in CASES:
         warnings = [
             line
