@@ -76,6 +76,16 @@ def test_decode_json_refuses_a_list_over_the_default_cap() -> None:
     assert info.value.reason == "bad_response"
 
 
+@given(st.lists(st.integers(0, 9), max_size=12), st.integers(1, 12))
+def test_item_cap_holds_for_the_smallest_encodings(items: list[int], limit: int) -> None:
+    body = json.dumps(items, separators=(",", ":")).encode()
+    if len(items) > limit:
+        with pytest.raises(PollError, match="exceeds max_items_per_answer"):
+            decode_json(body, "application/json", "GET /x", max_items=limit)
+    else:
+        assert decode_json(body, "application/json", "GET /x", max_items=limit) == items
+
+
 @given(st.binary(max_size=200))
 def test_decode_json_on_arbitrary_bytes_raises_only_poll_error(body: bytes) -> None:
     try:
