@@ -1321,7 +1321,7 @@ def exporter_health() -> Dashboard:
             ts_panel(
                 "Poll failures by reason",
                 "Failed polls per minute by reason: timeout, connection, http_status, auth, rate_limited, "
-                "bad_response.",
+                "bad_response, sample_limit.",
                 "opm",
                 [
                     q(

@@ -8,15 +8,17 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, fi
 
 from exporter.actions.config import ActionsConfig
 from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
-from exporter.sources.api import PollSettings, Source
+from exporter.sources.api import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings, Source
 
 
 class GlobalConfig(StrictModel):
-    """Defaults for every target; an entry may override interval, timeout and stale_after."""
+    """Defaults for every target; an entry may override interval, timeout, stale_after and the two limits."""
 
     interval: Duration = 60.0
     timeout: Duration = 10.0
     stale_after: Duration = 300.0
+    sample_limit: Annotated[int, Field(ge=0)] = DEFAULT_SAMPLE_LIMIT
+    max_items_per_answer: Annotated[int, Field(ge=1)] = DEFAULT_MAX_ITEMS
     jitter: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
     backoff_max: Duration = 600.0
 
@@ -29,7 +31,13 @@ class GlobalConfig(StrictModel):
         return value
 
     def poll_settings(self) -> PollSettings:
-        return PollSettings(self.interval, self.timeout, self.stale_after)
+        return PollSettings(
+            self.interval,
+            self.timeout,
+            self.stale_after,
+            sample_limit=self.sample_limit,
+            max_items_per_answer=self.max_items_per_answer,
+        )
 
 
 class SourceSettings(StrictModel):
@@ -72,4 +80,12 @@ def effective_settings(entry: TargetEntry, defaults: GlobalConfig) -> PollSettin
     interval = entry.interval if entry.interval is not None else defaults.interval
     timeout = entry.timeout if entry.timeout is not None else min(defaults.timeout, interval)
     stale = entry.stale_after if entry.stale_after is not None else defaults.stale_after
-    return PollSettings(interval=interval, timeout=timeout, stale_after=stale)
+    return PollSettings(
+        interval=interval,
+        timeout=timeout,
+        stale_after=stale,
+        sample_limit=entry.sample_limit if entry.sample_limit is not None else defaults.sample_limit,
+        max_items_per_answer=(
+            entry.max_items_per_answer if entry.max_items_per_answer is not None else defaults.max_items_per_answer
+        ),
+    )

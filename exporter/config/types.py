@@ -143,6 +143,8 @@ class TargetEntry(StrictModel):
     interval: Duration | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
+    sample_limit: Annotated[int, Field(ge=0)] | None = None
+    max_items_per_answer: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("timeout")
     @classmethod

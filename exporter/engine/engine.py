@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -161,8 +162,10 @@ class Engine:
             except Exception as exc:
                 reason, message, retry_after = classify(exc)
                 attempt += 1
+                repeated = handle.discovery_error == message  # the same failure again: once at warning level
                 self._discovery_done(handle, reason, message)
-                log.warning(
+                log.log(
+                    logging.DEBUG if repeated else logging.WARNING,
                     "discovery failed",
                     source=handle.source,
                     group=handle.group.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import structlog
 
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
+from exporter.metrics.spec import SampleSet
 from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
@@ -65,6 +67,12 @@ class TargetRunner:
         except Exception as err:  # a broken close must not block shutdown
             log.warning("target close failed", source=self.source, target=self.target.name, error=repr(err))
 
+    def _check_sample_limit(self, samples: SampleSet) -> None:
+        """Like Prometheus' `sample_limit`: an oversized poll fails whole, and the last snapshot stays."""
+        limit = self.target.settings.sample_limit
+        if limit and len(samples) > limit:
+            raise PollError("sample_limit", f"poll produced {len(samples)} samples, over the sample_limit of {limit}")
+
     def _publish(self, state: TargetState) -> None:
         self.state = state
         self.store.put(state)
@@ -76,17 +84,28 @@ class TargetRunner:
         try:
             async with poll_timeout(settings.timeout):
                 samples = await self.target.poll()
+            self._check_sample_limit(samples)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reason, message, retry_after = classify(exc)
             duration = time.perf_counter() - start
             self._failures += 1
-            state = self.state.after_failure(reason, message, duration)
+            previous = self.state
+            state = previous.after_failure(reason, message, duration)
             if self._is_stale(state):
                 state = state.dropped_as_stale()
             self._publish(state)
-            log.warning(
+            # One line per change of state: a target failing the same way on every poll logs once,
+            # then only at debug level, until it recovers or fails differently.
+            repeated = (
+                previous.attempted
+                and not previous.up
+                and previous.last_reason == reason
+                and previous.last_error == message
+            )
+            log.log(
+                logging.DEBUG if repeated else logging.WARNING,
                 "poll failed",
                 source=self.source,
                 target=self.target.name,
@@ -94,10 +113,12 @@ class TargetRunner:
                 error=message,
                 consecutive_failures=self._failures,
             )
-            if reason == "bad_response" and not isinstance(exc, PollError):
+            if not repeated and reason == "bad_response" and not isinstance(exc, PollError):
                 log.error("unexpected poll error", source=self.source, target=self.target.name, exc_info=exc)
             return retry_after
         duration = time.perf_counter() - start
+        if self._failures:
+            log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
         self._failures = 0
         self._publish(self.state.after_success(samples, duration, self._wall()))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)

@@ -53,7 +53,8 @@ TARGET_POLLS = MetricSpec(
 )
 TARGET_POLL_FAILURES = MetricSpec(
     "powerstrip_exporter_target_poll_failures_total",
-    "Failed polls of the target by reason (timeout, connection, http_status, auth, rate_limited, bad_response).",
+    "Failed polls of the target by reason "
+    "(timeout, connection, http_status, auth, rate_limited, bad_response, sample_limit).",
     "counter",
     (*_ST, "reason"),
 )

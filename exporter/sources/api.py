@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from exporter.actions.api import ActionSpec
     from exporter.config.types import TargetEntry
 
-FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response"]
+FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"]
 FAILURE_REASONS: tuple[FailureReason, ...] = (
     "timeout",
     "connection",
@@ -32,7 +32,21 @@ FAILURE_REASONS: tuple[FailureReason, ...] = (
     "auth",
     "rate_limited",
     "bad_response",
+    "sample_limit",
 )
+
+DEFAULT_SAMPLE_LIMIT = 50_000
+"""Most device samples one poll of one target may publish (`sample_limit`; 0: no limit).
+
+The biggest real target, a CloudTrax network, has about 60 series per strip, so this fits
+networks of some 800 strips, while an upstream inventing outlets by the hundred thousand
+cannot grow `/metrics` by more than a few megabytes."""
+
+DEFAULT_MAX_ITEMS = 10_000
+"""Most elements one JSON list or object of an upstream answer may hold (`max_items_per_answer`).
+
+The largest real answers are a CloudTrax network's strip list (hundreds of strips) and a usage
+history (at most 288 samples); a DLI unit has a handful of outlets and meters."""
 
 
 class PollError(Exception):
@@ -54,6 +68,10 @@ class PollSettings:
     interval: float
     timeout: float
     stale_after: float
+    sample_limit: int = DEFAULT_SAMPLE_LIMIT
+    """Polls producing more device samples fail as `sample_limit`; 0 turns the check off."""
+    max_items_per_answer: int = DEFAULT_MAX_ITEMS
+    """Answers with a longer list or object fail as `bad_response` before they are validated."""
 
 
 class ApiObserver(Protocol):

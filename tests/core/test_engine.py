@@ -50,7 +50,7 @@ async def test_successful_polls_publish_samples_and_self_metrics(live: Live) -> 
     assert len(find(m, "fake_device_value")) == 2
     assert len(find(m, "fake_port_value", device="a-d1")) == 3
     assert value(m, "powerstrip_exporter_target_polls_total", source="fake", target="a") >= 1
-    for reason in ("timeout", "connection", "http_status", "auth", "rate_limited", "bad_response"):
+    for reason in ("timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"):
         assert value(m, "powerstrip_exporter_target_poll_failures_total", source="fake", target="a", reason=reason) == 0
     assert value(m, "powerstrip_exporter_target_interval_seconds", source="fake", target="a") == 0.05
     assert value(m, "powerstrip_exporter_api_requests_total", source="fake", endpoint="GET /fake") >= 1

@@ -31,7 +31,7 @@ PORTS = ("1", "2", "3")
 DEVICE = "epcr-lab"
 OUTLETS = ("0", "1", "2")
 BUSES = ("0", "1")
-POLL_REASONS = ("timeout", "connection", "http_status", "auth", "rate_limited", "bad_response")
+POLL_REASONS = ("timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit")
 ACTION_REASONS = ("unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout")
 
 

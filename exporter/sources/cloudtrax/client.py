@@ -25,7 +25,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from exporter.sources.api import PollError
+from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError
 from exporter.sources.cloudtrax import endpoints as ep
 from exporter.sources.cloudtrax.errors import (
     CLOCK_SKEW,
@@ -54,6 +54,8 @@ from exporter.sources.cloudtrax.signing import new_nonce, signed_headers
 from exporter.sources.httpclient import (
     classify_transport_error,
     decode_json,
+    load_json,
+    off_loop,
     parse_retry_after,
     read_limited,
     snippet,
@@ -68,6 +70,8 @@ USAGE_PERIODS: tuple[UsagePeriod, ...] = ("2hours", "day", "week", "month")
 RequestSlot = Callable[[str], AbstractAsyncContextManager[None]]
 _M = TypeVar("_M", bound=BaseModel)
 _REDACTED = "<redacted>"
+_MAX_ERROR_DETAILS = 10
+"""Elements of an `errors[]` envelope that are read; the rest are only counted."""
 
 
 @asynccontextmanager
@@ -106,6 +110,7 @@ class CloudTraxClient:
         ssl_context: ssl.SSLContext | bool = True,
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = new_nonce,
+        max_items: int = DEFAULT_MAX_ITEMS,
     ) -> None:
         self._key = key
         self._secret = secret
@@ -116,6 +121,8 @@ class CloudTraxClient:
         self._ssl = ssl_context
         self._clock = clock
         self._nonce = nonce
+        self.max_items = max_items
+        """Most elements one list or object of an answer may hold; more fails as bad_response."""
         self._session: aiohttp.ClientSession | None = None
         self.clock_offset = 0.0
         """Seconds to add to the local clock to get the server's, learnt after a 13002."""
@@ -199,14 +206,14 @@ class CloudTraxClient:
         response = await self._send(template, method, path_qs, body)
         if 200 <= response.status < 300:
             return response
-        error = self._error(what, response)
+        error = await off_loop(len(response.body), self._error, what, response)
         if not (resync and CLOCK_SKEW in error.codes):
             raise error
         await self._resync_clock(response, error)
         response = await self._send(template, method, path_qs, body)
         if 200 <= response.status < 300:
             return response
-        raise self._error(what, response)
+        raise await off_loop(len(response.body), self._error, what, response)
 
     async def _resync_clock(self, skewed: _Response, error: CloudTraxError) -> None:
         """Learn the server's clock from `GET /time`, else from the 13002 answer's Date header."""
@@ -225,13 +232,13 @@ class CloudTraxClient:
         log.info("cloudtrax clock offset corrected after 13002", offset_seconds=round(self.clock_offset, 1))
 
     def _error(self, what: str, response: _Response) -> CloudTraxError:
-        details = self._envelope(response)
+        details, total = self._envelope(response)
         cls, reason = classify_status(response.status, details)
         text = f"{what}: HTTP {response.status}"
         if details:
             text += ": " + details[0].describe()
-            if len(details) > 1:
-                text += f" (and {len(details) - 1} more)"
+            if total > 1:
+                text += f" (and {total - 1} more)"
         elif response.body.lstrip()[:1] == b"<" or "html" in response.content_type:
             text += ": an HTML page"
         elif response.body:
@@ -248,22 +255,26 @@ class CloudTraxClient:
             retry_after=retry_after,
         )
 
-    def _envelope(self, response: _Response) -> list[ApiErrorDetail]:
-        """The `errors[]` of a CloudTrax error body, or [] when the body is something else."""
+    def _envelope(self, response: _Response) -> tuple[list[ApiErrorDetail], int]:
+        """The first `errors[]` elements of a CloudTrax error body and how many there were.
+
+        ([], 0) when the body is something else. Only a few elements are read, so a hostile
+        envelope of a million errors costs no more than a short one.
+        """
         try:
-            data = json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
-            return []
+            data = load_json(response.body, "error body")
+        except PollError:
+            return [], 0
         if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
-            return []
+            return [], 0
         details = []
-        for item in data["errors"]:
+        for item in data["errors"][:_MAX_ERROR_DETAILS]:
             if not isinstance(item, dict):
                 continue
             code = item.get("code")
             try:
                 code_int = int(code) if code is not None and not isinstance(code, bool) else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 code_int = None
             values = item.get("values")
             details.append(
@@ -276,12 +287,12 @@ class CloudTraxClient:
                     ),
                 )
             )
-        return details
+        return details, len(data["errors"])
 
     def _json(self, what: str, response: _Response) -> dict[str, Any]:
         """A 2xx body as a JSON object; an `errors` envelope even on 2xx is still an error."""
         try:
-            data = decode_json(response.body, response.content_type, what)
+            data = decode_json(response.body, response.content_type, what, self.max_items)
         except PollError as exc:  # bad_response: HTML or malformed JSON
             raise CloudTraxBadResponse(
                 "bad_response", self._redact(str(exc)), request=what, status=response.status
@@ -296,6 +307,7 @@ class CloudTraxClient:
         return data
 
     def _parse(self, model: type[_M], what: str, response: _Response) -> _M:
+        """Decode and validate a 2xx answer; any failure is bad_response (or the envelope's error)."""
         data = self._json(what, response)
         try:
             return model.model_validate(data)
@@ -310,12 +322,20 @@ class CloudTraxClient:
                 request=what,
                 status=response.status,
             ) from None
+        except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
+            # a validator tripped over a value no schema check names (a number too big for a float)
+            raise CloudTraxBadResponse(
+                "bad_response",
+                f"{what}: unusable value in the answer ({type(exc).__name__})",
+                request=what,
+                status=response.status,
+            ) from None
 
     def _action(self, what: str, response: _Response) -> ActionResult:
         """Any 2xx is success; keep the 1009 element if one came back."""
         try:
-            data = json.loads(response.body) if response.body.strip() else None
-        except (ValueError, UnicodeDecodeError):
+            data = load_json(response.body, what) if response.body.strip() else None
+        except PollError:
             data = None
         if isinstance(data, dict):
             if isinstance(data.get("errors"), list) and data["errors"]:
@@ -331,7 +351,7 @@ class CloudTraxClient:
 
     async def _get_model(self, template: str, path: str, model: type[_M], query: Mapping[str, str] | None = None) -> _M:
         response = await self._call(template, path, query=query)
-        return self._parse(model, f"GET {path}", response)
+        return await off_loop(len(response.body), self._parse, model, f"GET {path}", response)
 
     async def _act(self, template: str, path: str, payload: Any = None) -> ActionResult:
         response = await self._call(template, path, payload=payload)
@@ -345,7 +365,8 @@ class CloudTraxClient:
 
     async def _server_time(self, *, resync: bool) -> datetime:
         response = await self._call(ep.TIME, "/time", resync=resync)
-        return self._parse(ServerTime, "GET /time", response).time
+        server: ServerTime = await off_loop(len(response.body), self._parse, ServerTime, "GET /time", response)
+        return server.time
 
     async def list_networks(self) -> list[Network]:
         """`GET /network/list`: every network the key can see (one for a network key)."""

@@ -6,6 +6,9 @@ numbers are ints or floats; `lifecycle`/`subscription` are null or objects), and
 fields were added over the years. So scalar fields accept every documented
 variant, unknown fields are ignored, and only ids and container shapes are
 required. What cannot be meant at all is rejected by the client as `bad_response`.
+
+Lists stop at their first invalid element (`FailFast`): a hostile answer of a
+million wrongly typed items costs one error, not a million error objects.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, FailFast, Field, model_validator
 
 
 def parse_time(value: object) -> datetime | None:
@@ -43,7 +46,10 @@ def _number(value: object) -> float | None:
     if value is None or isinstance(value, bool):
         return float(value) if isinstance(value, bool) else None
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer beyond any float: not a reading
+            raise ValueError("number too large") from None
     elif isinstance(value, str):
         try:
             result = float(value.strip())
@@ -94,14 +100,20 @@ def _list_or_empty(value: object) -> object:
     return [] if value is None else value
 
 
+MAX_ID = 2**63 - 1
+"""Ids go into URL paths and labels; anything beyond a signed 64-bit integer is not an id."""
+
+
 def _identifier(value: object) -> object:
-    """Ids are integers; accept `"12"` and `12.0` but never booleans or fractions."""
+    """Ids are integers; accept `"12"` and `12.0` but never booleans, fractions or huge numbers."""
     if isinstance(value, bool):
         raise ValueError("expected an integer id, got a boolean")
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and abs(value) > MAX_ID:
+        raise ValueError("id out of range")
     return value
 
 
@@ -177,8 +189,8 @@ class Port(_Model):
 
 class ScheduleEntry(_Model):
     powerstrip_port_schedule_id: Annotated[int | None, BeforeValidator(_identifier)] = None
-    port_ids: Annotated[list[int], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
-    days_of_week: Annotated[list[str], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    port_ids: Annotated[list[int], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    days_of_week: Annotated[list[str], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
     hour: Number = None
     minute: Number = None
     action: Text = ""
@@ -205,9 +217,11 @@ class PowerStrip(PowerStripSummary):
     connection_check_time_between_retries: Number = None
     enable_mesh: Flag = None
     last_modified: Timestamp = None
-    ports: Annotated[list[Port], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
-    schedule: Annotated[list[ScheduleEntry], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
-    connection_checks: Annotated[list[ConnectionCheck], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    ports: Annotated[list[Port], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    schedule: Annotated[list[ScheduleEntry], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    connection_checks: Annotated[list[ConnectionCheck], FailFast(), BeforeValidator(_list_or_empty)] = Field(
+        default_factory=list
+    )
 
 
 class UsagePort(_Model):
@@ -283,7 +297,7 @@ class ActionResult:
 
 
 class PowerStripList(_Model):
-    powerstrips: Annotated[list[PowerStripSummary], BeforeValidator(_list_or_empty)]
+    powerstrips: Annotated[list[PowerStripSummary], FailFast(), BeforeValidator(_list_or_empty)]
 
 
 class CreatedPowerStrip(_Model):
@@ -300,15 +314,15 @@ def _timed_samples(value: object) -> object:
 
 
 class UsageResponse(_Model):
-    usage: Annotated[list[UsageSample], BeforeValidator(_timed_samples)]
+    usage: Annotated[list[UsageSample], FailFast(), BeforeValidator(_timed_samples)]
 
 
 class FirmwareVersionList(_Model):
-    firmware_versions: Annotated[list[FirmwareVersion], BeforeValidator(_list_or_empty)]
+    firmware_versions: Annotated[list[FirmwareVersion], FailFast(), BeforeValidator(_list_or_empty)]
 
 
 class NetworkList(_Model):
-    networks: Annotated[list[Network], BeforeValidator(_list_or_empty)]
+    networks: Annotated[list[Network], FailFast(), BeforeValidator(_list_or_empty)]
 
 
 class ServerTime(_Model):

@@ -86,6 +86,7 @@ class CloudTraxGroup(TargetGroup):
                 timeout=self.settings.timeout,
                 request_slot=self.ctx.request,
                 ssl_context=ssl_context,
+                max_items=self.settings.max_items_per_answer,
             )
         return self._client
 

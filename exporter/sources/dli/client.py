@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
 
-from exporter.sources.api import SourceContext
-from exporter.sources.dli.errors import DliAuthError, DliError, DliHttpError, OutletLockedError
+from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
+from exporter.sources.dli.errors import DliAuthError, DliBadResponse, DliError, DliHttpError, OutletLockedError
 from exporter.sources.dli.models import (
     Identity,
     Meter,
@@ -29,7 +29,15 @@ from exporter.sources.dli.models import (
     parse_scalar_text,
     parse_threads,
 )
-from exporter.sources.httpclient import classify_transport_error, decode_json, parse_retry_after, read_limited
+from exporter.sources.httpclient import (
+    classify_transport_error,
+    decode_json,
+    off_loop,
+    parse_retry_after,
+    read_limited,
+)
+
+_T = TypeVar("_T")
 
 # Route templates: the `endpoint` label of the API metrics. Keep in step with DliSource.api_endpoints.
 EP_OUTLETS = "GET /restapi/relay/outlets/"
@@ -79,6 +87,7 @@ class ClientSettings:
     ca_file: str | None = None
     insecure_skip_verify: bool = False
     timeout: float = 10.0
+    max_items: int = DEFAULT_MAX_ITEMS
 
     def __repr__(self) -> str:  # keep the password out of any accidental repr
         return f"ClientSettings(url={self.url!r}, username={self.username!r}, auth={self.auth!r})"
@@ -177,14 +186,26 @@ class DliClient:
         retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return DliHttpError(f"{template}: HTTP {status}", status=status, retry_after=retry_after)
 
-    async def _get_json(self, template: str, path: str, *, missing_ok: tuple[int, ...] = ()) -> Any | None:
-        """GET and decode; statuses in `missing_ok` give None instead of an error."""
+    async def _get(
+        self, template: str, path: str, parse: Callable[[Any], _T], *, missing_ok: tuple[int, ...] = ()
+    ) -> _T | None:
+        """GET, decode and parse (off the event loop when big); statuses in `missing_ok` give None."""
         resp = await self._call(template, "GET", path)
         if resp.status in missing_ok:
             return None
         if resp.status not in (200, 207):
             raise self._fail(template, resp)
-        return decode_json(resp.body, resp.content_type, template)
+        return await off_loop(len(resp.body), self._decode, template, resp, parse)
+
+    def _decode(self, template: str, resp: _Response, parse: Callable[[Any], _T]) -> _T:
+        """Any failure to read an answer is bad_response with a message, never a stray exception."""
+        data = decode_json(resp.body, resp.content_type, template, self._settings.max_items)
+        try:
+            return parse(data)
+        except PollError:
+            raise
+        except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
+            raise DliBadResponse(f"{template}: unusable value in the answer ({type(exc).__name__})") from None
 
     async def _write(
         self,
@@ -210,21 +231,31 @@ class DliClient:
 
     async def outlets(self) -> list[OutletStatus]:
         """All outlets with their seven fields, 0-based."""
-        return parse_outlets(await self._get_json(EP_OUTLETS, "relay/outlets/"), EP_OUTLETS)
+        outlets = await self._get(EP_OUTLETS, "relay/outlets/", lambda raw: parse_outlets(raw, EP_OUTLETS))
+        assert outlets is not None  # no status is missing_ok here
+        return outlets
 
     async def outlet(self, outlet: int) -> OutletStatus:
         """One outlet; handy after a write to see what the device now reports."""
         n = self._index(outlet)
-        return parse_outlet(n, await self._get_json(EP_OUTLET, f"relay/outlets/{n}/"), EP_OUTLET)
+        outlet_status = await self._get(EP_OUTLET, f"relay/outlets/{n}/", lambda raw: parse_outlet(n, raw, EP_OUTLET))
+        assert outlet_status is not None  # no status is missing_ok here
+        return outlet_status
 
     async def meters(self) -> list[Meter]:
         """The meter map; a unit without meters (404) gives an empty list, not an error."""
-        raw = await self._get_json(EP_METERS, "meter/values/", missing_ok=(404,))
-        return [] if raw is None else parse_meters(raw, EP_METERS)
+        meters = await self._get(
+            EP_METERS, "meter/values/", lambda raw: parse_meters(raw, EP_METERS), missing_ok=(404,)
+        )
+        return [] if meters is None else meters
 
     async def identity(self) -> Identity:
         """Serial, firmware versions, model and hostname; a field the unit lacks (403/404) is ""."""
         fields: dict[str, str] = {}
+
+        def scalar(template: str) -> Callable[[Any], str]:
+            return lambda raw: parse_scalar_text(raw, template)
+
         for key, template, path in (
             ("serial", EP_SERIAL, "config/serial/"),
             ("firmware_version", EP_VERSION, "config/version/"),
@@ -232,14 +263,15 @@ class DliClient:
             ("relay_firmware_version", EP_RELAY_VERSION, "relay/version/"),
             ("model", EP_RELAY_MODEL, "relay/model/"),
         ):
-            raw = await self._get_json(template, path, missing_ok=(403, 404))
-            fields[key] = parse_scalar_text(raw, template)
+            text = await self._get(template, path, scalar(template), missing_ok=(403, 404))
+            fields[key] = text or ""
         return Identity(**fields)
 
     async def script_threads(self) -> int | None:
         """Running script threads, or None when the user is not an admin (403) or there is no script API."""
-        raw = await self._get_json(EP_THREADS, "script/threads/", missing_ok=(403, 404))
-        return None if raw is None else parse_threads(raw, EP_THREADS)
+        return await self._get(
+            EP_THREADS, "script/threads/", lambda raw: parse_threads(raw, EP_THREADS), missing_ok=(403, 404)
+        )
 
     # -- writes (for the action API) ---------------------------------------------
 

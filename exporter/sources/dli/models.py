@@ -68,6 +68,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _as_float(value: int | float, what: str) -> float:
+    """A JSON number as a float; an integer beyond any float (10^400) is a wrong answer, not a crash."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise DliBadResponse(f"{what} is too large a number") from None
+
+
 def parse_outlet(index: int, raw: Any, what: str) -> OutletStatus:
     if not isinstance(raw, dict):
         raise DliBadResponse(f"{what}: outlet {index} is not an object")
@@ -86,7 +94,7 @@ def parse_outlet(index: int, raw: Any, what: str) -> OutletStatus:
     return OutletStatus(
         index=index,
         name=name,
-        cycle_delay=None if delay is None else float(delay),
+        cycle_delay=None if delay is None else _as_float(delay, f"{what}: outlet {index}: cycle_delay"),
         **flags,
     )
 
@@ -117,7 +125,8 @@ def parse_meters(raw: Any, what: str) -> list[Meter]:
         value = item.get("value")
         if value is not None and not _is_number(value):
             raise DliBadResponse(f"{what}: meter {key!r}: value is not a number")
-        fvalue = None if value is None or not math.isfinite(value) else denoise(float(value))
+        number = None if value is None else _as_float(value, f"{what}: meter {key!r}: value")
+        fvalue = None if number is None or not math.isfinite(number) else denoise(number)
         meters.append(
             Meter(
                 key=key,

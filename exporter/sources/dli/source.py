@@ -39,6 +39,7 @@ class DliTarget(Target):
                 ca_file=entry.ca_file,
                 insecure_skip_verify=entry.insecure_skip_verify,
                 timeout=settings.timeout,
+                max_items=settings.max_items_per_answer,
             ),
             ctx,
         )
