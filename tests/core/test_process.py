@@ -137,8 +137,8 @@ async def test_json_log_format(tmp_path: Path) -> None:
     lines = [line for line in exp.logs().splitlines() if line.startswith("{")]
     assert lines, exp.logs()
     events = [json.loads(line) for line in lines]
-    assert any(e["event"] == "listening" for e in events)
-    assert all({"ts", "level", "event"} <= e.keys() for e in events)
+    assert any(e["msg"] == "listening" for e in events)
+    assert all({"ts", "level", "msg"} <= e.keys() for e in events)
 
 
 async def test_actions_on_their_own_listener(tmp_path: Path) -> None:
