@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from exporter import __version__
+from exporter.buildinfo import build_info
 from exporter.config.errors import ConfigError
 from exporter.config.loader import load_config
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
+from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
 from exporter.web.listen import parse_listen_address
 
 DEFAULT_LISTEN = ":9795"
@@ -22,11 +24,32 @@ def _common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
     parser.add_argument(
         "--web.listen-address",
         dest="listen",
-        default=default_listen,
-        help=f"address to serve metrics and the API on (default {default_listen})",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help=f"address to serve metrics and the API on; repeat it to listen on several (default {default_listen})",
+    )
+    parser.set_defaults(default_listen=default_listen)
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default=DEFAULT_TELEMETRY_PATH,
+        metavar="PATH",
+        help=f"path under which to expose metrics (default {DEFAULT_TELEMETRY_PATH})",
     )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
+
+
+class _VersionAction(argparse.Action):
+    """`--version` shaped like Prometheus' (several lines, which argparse's own action would re-wrap)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(build_info().version_text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="powerstrip-exporter",
         description="Prometheus exporter for CloudTrax power strips and Digital Loggers power switches.",
     )
-    parser.add_argument("--version", action="version", version=f"powerstrip-exporter {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show version and build information, then exit")
     parser.add_argument(
         "--config.file", dest="config_file", default="config.yml", help="YAML config (default config.yml)"
     )
@@ -70,12 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "listen"):
+        args.listen = args.listen or [args.default_listen]
     configure_logging(args.log_level if hasattr(args, "log_level") else "info", getattr(args, "log_format", "logfmt"))
     try:
         if args.command == "demo":
             from exporter.demo import run_demo
 
-            return asyncio.run(run_demo(args.listen))
+            return asyncio.run(run_demo(args.listen, args.telemetry_path))
         if args.command == "simulate":
             asyncio.run(args.simulator.serve(args))
             return 0
@@ -100,24 +125,30 @@ def _run(args: argparse.Namespace) -> int:
         print(f"--shard.index must be in [0, {args.shard_count}), got {args.shard_index}", file=sys.stderr)
         return 2
     try:
-        parse_listen_address(args.listen)
+        for address in args.listen:
+            parse_listen_address(address)
         if args.actions_listen:
             parse_listen_address(args.actions_listen)
+        check_telemetry_path(args.telemetry_path)
     except ValueError as err:
         print(str(err), file=sys.stderr)
         return 2
     from exporter.daemon import Daemon
-    from exporter.runtime import run_daemon
+    from exporter.runtime import ListenError, run_daemon
 
     daemon = Daemon(args.config_file, sources, Shard(args.shard_index, args.shard_count), args.web_config_file)
     try:
-        asyncio.run(run_daemon(daemon, args.listen, actions_listen_address=args.actions_listen))
+        asyncio.run(
+            run_daemon(
+                daemon, args.listen, telemetry_path=args.telemetry_path, actions_listen_address=args.actions_listen
+            )
+        )
     except ConfigError as err:
         print("invalid configuration:", file=sys.stderr)
         for line in err.messages:
             print(f"  {line}", file=sys.stderr)
         return 1
-    except OSError as err:
-        print(f"cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
+    except ListenError as err:
+        print(str(err), file=sys.stderr)
         return 1
     return 0

@@ -13,15 +13,14 @@ import yaml
 from exporter.daemon import Daemon
 from exporter.runtime import run_daemon
 from exporter.sources.registry import load_sources
-from exporter.web.listen import parse_listen_address
+from exporter.web.listen import listen_url
 
 DEMO_GLOBAL = {"interval": "5s", "timeout": "4s", "stale_after": "1m", "backoff_max": "30s"}
 
 
-async def run_demo(listen: str) -> int:
+async def run_demo(listen: list[str], telemetry_path: str = "/metrics") -> int:
     sources = load_sources()
-    host, port = parse_listen_address(listen)
-    url = f"http://{host or 'localhost'}:{port}/"
+    url = listen_url("http", listen[0])
     async with AsyncExitStack() as stack:
         entries: list[dict[str, Any]] = []
         lines = []
@@ -44,7 +43,7 @@ async def run_demo(listen: str) -> int:
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         print("powerstrip-exporter demo", flush=True)
         print("\n".join(lines) if lines else "  (no source simulators available; serving the exporter's own metrics)")
-        print(f"Open {url}  (metrics at {url}metrics). Press Ctrl-C to stop.")
+        print(f"Open {url}  (metrics at {url}{telemetry_path.lstrip('/')}). Press Ctrl-C to stop.")
         print(f"Action API token for this demo: {token}")
         print("  e.g. (dry run, calls nothing):")
         print(
@@ -52,5 +51,5 @@ async def run_demo(listen: str) -> int:
         )
         print(f"  API description: {url}api/v1/openapi.json", flush=True)
         daemon = Daemon(config_path, sources)
-        await run_daemon(daemon, listen)
+        await run_daemon(daemon, listen, telemetry_path=telemetry_path)
     return 0

@@ -44,12 +44,6 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def test_version_flag() -> None:
-    result = run_cli("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == "powerstrip-exporter 0.1.0"
-
-
 def test_config_check_ok(tmp_path: Path) -> None:
     (tmp_path / "c.yml").write_text(GOOD)
     result = run_cli("--config.file", str(tmp_path / "c.yml"), "--config.check")
