@@ -98,15 +98,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level if hasattr(args, "log_level") else "info", getattr(args, "log_format", "logfmt"))
     try:
         if args.command == "demo":
-            from exporter.demo import run_demo
-
-            return asyncio.run(run_demo(args.listen, args.telemetry_path))
+            return _demo(args)
         if args.command == "simulate":
             asyncio.run(args.simulator.serve(args))
             return 0
         return _run(args)
     except KeyboardInterrupt:
         return 0
+
+
+def _check_web_flags(args: argparse.Namespace) -> str | None:
+    """The listen addresses and telemetry path, checked before anything starts; the problem, if any."""
+    try:
+        for address in args.listen:
+            parse_listen_address(address)
+        if getattr(args, "actions_listen", None):
+            parse_listen_address(args.actions_listen)
+        check_telemetry_path(args.telemetry_path)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.demo import run_demo
+    from exporter.runtime import ListenError
+
+    problem = _check_web_flags(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_demo(args.listen, args.telemetry_path))
+    except ListenError as err:
+        print(f"powerstrip-exporter demo: {err}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -124,14 +150,9 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.shard_index < args.shard_count:
         print(f"--shard.index must be in [0, {args.shard_count}), got {args.shard_index}", file=sys.stderr)
         return 2
-    try:
-        for address in args.listen:
-            parse_listen_address(address)
-        if args.actions_listen:
-            parse_listen_address(args.actions_listen)
-        check_telemetry_path(args.telemetry_path)
-    except ValueError as err:
-        print(str(err), file=sys.stderr)
+    problem = _check_web_flags(args)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     from exporter.daemon import Daemon
     from exporter.runtime import ListenError, run_daemon
