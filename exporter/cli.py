@@ -107,6 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _print_config_error(err: ConfigError, header: str) -> None:
+    """A header and indented `path: problem` lines; an error that names its own file:line:col stands alone."""
+    if err.located:
+        print("\n".join(err.messages), file=sys.stderr)
+        return
+    print(header, file=sys.stderr)
+    for line in err.messages:
+        print(f"  {line}", file=sys.stderr)
+
+
 def _check_web_flags(args: argparse.Namespace) -> str | None:
     """The listen addresses and telemetry path, checked before anything starts; the problem, if any."""
     try:
@@ -141,10 +151,10 @@ def _run(args: argparse.Namespace) -> int:
         try:
             config = load_config(args.config_file, sources)
         except ConfigError as err:
-            print(f"{args.config_file}: invalid configuration:", file=sys.stderr)
-            for line in err.messages:
-                print(f"  {line}", file=sys.stderr)
+            _print_config_error(err, f"{args.config_file}: invalid configuration:")
             return 1
+        for warning in config.warnings:
+            print(f"{args.config_file}: warning: {warning}", file=sys.stderr)
         print(f"{args.config_file}: OK ({len(config.entries)} target entries)")
         return 0
     if not 0 <= args.shard_index < args.shard_count:
@@ -165,9 +175,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
     except ConfigError as err:
-        print("invalid configuration:", file=sys.stderr)
-        for line in err.messages:
-            print(f"  {line}", file=sys.stderr)
+        _print_config_error(err, "invalid configuration:")
         return 1
     except ListenError as err:
         print(str(err), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -143,6 +143,9 @@ class TargetEntry(StrictModel):
     interval: Duration | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
+
+    deprecated_keys: ClassVar[dict[str, str]] = {}
+    """Old key name to new: still read, with a warning (`Config.warnings`), so configs keep working."""
 
     @field_validator("timeout")
     @classmethod

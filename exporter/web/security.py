@@ -23,6 +23,7 @@ from pydantic import ValidationError, field_validator
 
 from exporter.config.errors import ConfigError, from_validation_error
 from exporter.config.types import StrictModel
+from exporter.config.yamlerrors import yaml_syntax_error
 from exporter.web.tls_names import CIPHER_SUITES, CURVES, HEADERS, TLS13_CIPHER_SUITES
 
 log = structlog.get_logger("exporter.web")
@@ -143,11 +144,11 @@ def load_web_config(path: Path) -> WebConfig:
     except OSError as err:
         raise ConfigError([f"cannot read web config file {origin}: {err.strerror or err}"]) from None
     except yaml.YAMLError as err:
-        raise ConfigError([f"{origin}: YAML syntax error: {err}"]) from None
+        raise yaml_syntax_error(origin, err) from None
     try:
         return WebConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set())]) from None
+        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
 
 
 def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
