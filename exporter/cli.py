@@ -52,6 +52,38 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _healthcheck_flags(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: flags given before the subcommand (`--web.listen-address=:9100 healthcheck`) are kept.
+    parser.add_argument("--web.listen-address", dest="listen", action="append", default=argparse.SUPPRESS)
+    parser.add_argument("--web.config.file", dest="web_config_file", default=argparse.SUPPRESS)
+    parser.add_argument(
+        "--args-from-pid",
+        dest="args_from_pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="read the flags from that running exporter's command line (1 in a container)",
+    )
+    parser.add_argument("--timeout", dest="timeout", type=float, default=3.0, help="seconds (default 3)")
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    from exporter.healthcheck import ExporterFlags, HealthcheckError, flags_from_pid, probe
+
+    try:
+        if args.args_from_pid is not None:
+            flags = flags_from_pid(args.args_from_pid, build_parser())
+        else:
+            flags = ExporterFlags(args.listen, args.web_config_file)
+        parse_listen_address(flags.listen[0])
+        url = probe(flags, args.timeout)
+    except (HealthcheckError, ValueError) as err:
+        print(f"unhealthy: {err}", file=sys.stderr)
+        return 1
+    print(f"healthy: {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="powerstrip-exporter",
@@ -80,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the built-in simulators and the exporter polling them")
     _common_flags(demo, "127.0.0.1:9795")
+    _healthcheck_flags(
+        commands.add_parser(
+            "healthcheck",
+            help="probe a running exporter's /-/healthy, following its listen address and web config (TLS)",
+        )
+    )
     simulate = commands.add_parser("simulate", help="run one vendor API simulator")
     sim_sources = simulate.add_subparsers(dest="source", metavar="SOURCE", required=True)
     for name, source in load_sources().items():
@@ -99,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "healthcheck":
+            return _healthcheck(args)
         if args.command == "simulate":
             asyncio.run(args.simulator.serve(args))
             return 0
