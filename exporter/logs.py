@@ -63,6 +63,7 @@ class _DropClientProtocolErrors(logging.Filter):
         return not isinstance(exc, HttpProcessingError)
 
 
+_OURS = "_powerstrip_exporter_handler"
 _LEVEL_NAMES = {"warning": "warn", "critical": "error", "exception": "error"}
 
 
@@ -124,7 +125,10 @@ def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
         )
     )
     root = logging.getLogger()
-    root.handlers = [handler]
+    for previous in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(previous)  # configured again (tests, the demo): replace ours, keep anyone else's
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
     root.setLevel(max(LEVELS[level], logging.WARNING))
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _DropClientProtocolErrors) for f in server_log.filters):
