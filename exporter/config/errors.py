@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,13 +27,29 @@ def format_path(loc: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{key_text(part)}" if out else key_text(str(part))
     return out or "(top level)"
 
 
+_SHOW_MAX = 80
+"""A value quoted in an error is cut to this many characters: the message names it, it need not repeat it."""
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _SHOW_MAX else text[:_SHOW_MAX] + "..."
+
+
+def key_text(key: str) -> str:
+    """A key as an error path shows it: as written when printable, else quoted with escapes (one line)."""
+    key = _bounded(key)
+    return key if key.isprintable() else json.dumps(key)
+
+
 def show(value: Any) -> str:
+    """A config value as an error message quotes it: on one line (non-printables escaped), bounded in length."""
     if isinstance(value, str):
-        return f'"{value}"'
+        text = _bounded(value)
+        return f'"{text}"' if text.isprintable() else json.dumps(text)
     if value is None:
         return "null"
     if isinstance(value, bool):

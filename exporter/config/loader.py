@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from exporter.actions.config import ActionsConfig
-from exporter.config.errors import ConfigError, format_path, from_validation_error, show
+from exporter.config.errors import ConfigError, format_path, from_validation_error, key_text, show
 from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
 from exporter.config.suggest import did_you_mean
 from exporter.config.types import TargetEntry, reveal_all
@@ -130,8 +130,8 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
     unknown_sources = [name for name in (raw.get("sources") or {}) if name not in sources]
     if isinstance(raw.get("sources"), dict):
         for name in unknown_sources:
-            hint = did_you_mean(name, sources)
-            errors.append(f"sources.{name}: unknown source (known: {', '.join(sorted(sources))}){hint}")
+            hint = did_you_mean(str(name), sources)
+            errors.append(f"sources.{key_text(str(name))}: unknown source (known: {', '.join(sorted(sources))}){hint}")
     model_cls = build_config_model(sources)
     model: ConfigBase | None = None
     try:

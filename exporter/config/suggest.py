@@ -64,7 +64,12 @@ def allowed_keys(model: type[BaseModel], parent: Sequence[str | int]) -> list[st
     return [field.alias or name for name, field in node.model_fields.items()]
 
 
+_LONGEST_GUESS = 64
+
+
 def did_you_mean(key: str, candidates: Iterable[str]) -> str:
     """` (did you mean "x"?)` for the closest candidate, or "" when none is close."""
+    if len(key) > _LONGEST_GUESS:
+        return ""  # no key is that long; and difflib's cost grows with it
     close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""

@@ -115,11 +115,25 @@ async def test_running_exporter_logs_the_deprecated_name(tmp_path: Path) -> None
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("ab: -\t\n{}[]'\"#&*!|>%@,?")), max_size=60))
+@given(st.text(alphabet=st.sampled_from([*"ab7: -\t\n{}[]'\"#&*!|>%@,?\\", "\u2028", "\x85"]), max_size=60))
 def test_any_text_is_a_config_or_one_config_error(text: str) -> None:
     try:
         parse_config(text, load_sources(), "c.yml")
     except ConfigError as err:
-        assert err.messages and all("\n" not in line for line in err.messages)
+        assert err.messages and all(line.isprintable() for line in err.messages), "one line each, nothing hidden"
         if err.located:
             assert len(err.messages) == 1 and err.messages[0].startswith("c.yml:")
+
+
+def test_keys_and_values_in_errors_stay_on_one_line_and_bounded() -> None:
+    text = '"a\\nb": 1\nsources: {7: {}, "x\\u2028y": {}}\nglobal: {interval: "' + "9" * 5000 + '"}\n'
+    try:
+        parse_config(text, load_sources(), "c.yml")
+    except ConfigError as err:
+        messages = err.messages
+    else:
+        raise AssertionError("accepted")
+    assert '"a\\nb": unknown key' in messages
+    assert "sources.7: unknown source (known: cloudtrax, dli)" in messages
+    assert 'sources."x\\u2028y": unknown source (known: cloudtrax, dli)' in messages
+    assert all(line.isprintable() and len(line) < 300 for line in messages), messages

@@ -228,3 +228,20 @@ async def test_recorded_build_info_reaches_version_and_metric(tmp_path: Path) ->
         "python_version": platform.python_version(),
     }
     assert value(samples, "powerstrip_exporter_build_info", **labels) == 1
+
+
+@pytest.mark.parametrize("prefer", [True, False])
+def test_prefer_server_cipher_suites_sets_the_openssl_option(tmp_path: Path, prefer: bool) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"  prefer_server_cipher_suites: {str(prefer).lower()}\n"
+    )
+    web = WebSecurity(tmp_path / "web.yml")
+    try:
+        web.load()
+        assert web.ssl_context is not None
+        assert bool(web.ssl_context.options & ssl.OP_CIPHER_SERVER_PREFERENCE) is prefer
+    finally:
+        web.close()
