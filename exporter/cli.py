@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from exporter.buildinfo import build_info
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         default=None,
-        help="exporter-toolkit style web config: TLS and bcrypt basic auth (re-read on reload)",
+        help="exporter-toolkit style web config: TLS, response headers, bcrypt basic auth (re-read on reload)",
     )
     parser.add_argument(
         "--web.actions-listen-address",
@@ -157,6 +158,22 @@ def _print_config_error(err: ConfigError, header: str) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
+def _check_web_config(path: str) -> int:
+    """--config.check with --web.config.file: the web config too, TLS files loaded as at start-up."""
+    from exporter.web.security import WebSecurity
+
+    web = WebSecurity(Path(path))
+    try:
+        web.load()
+    except ConfigError as err:
+        print("\n".join(err.messages), file=sys.stderr)  # each already names the file
+        return 1
+    finally:
+        web.close()
+    print(f"{path}: OK")
+    return 0
+
+
 def _check_web_flags(args: argparse.Namespace) -> str | None:
     """The listen addresses and telemetry path, checked before anything starts; the problem, if any."""
     try:
@@ -196,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         for warning in config.warnings:
             print(f"{args.config_file}: warning: {warning}", file=sys.stderr)
         print(f"{args.config_file}: OK ({len(config.entries)} target entries)")
-        return 0
+        return _check_web_config(args.web_config_file) if args.web_config_file else 0
     if not 0 <= args.shard_index < args.shard_count:
         print(f"--shard.index must be in [0, {args.shard_count}), got {args.shard_index}", file=sys.stderr)
         return 2

@@ -137,3 +137,22 @@ def test_keys_and_values_in_errors_stay_on_one_line_and_bounded() -> None:
     assert "sources.7: unknown source (known: cloudtrax, dli)" in messages
     assert 'sources."x\\u2028y": unknown source (known: cloudtrax, dli)' in messages
     assert all(line.isprintable() and len(line) < 300 for line in messages), messages
+
+
+def test_config_check_also_checks_the_web_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("targets: []\n")
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config:\n  headers: {X-Frame-Options: allow}\ntls_server_confg: {}\n")
+    args = ["--config.file", str(config), "--config.check", "--web.config.file", str(web)]
+    result = subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == f"{config}: OK (0 target entries)\n"
+    assert result.stderr.splitlines() == [
+        f"{web}: http_server_config.headers: header X-Frame-Options: expected one of deny, sameorigin, got 'allow'",
+        f'{web}: tls_server_confg: unknown key; did you mean "tls_server_config"?',
+    ]
+    web.write_text("http_server_config:\n  headers: {X-Frame-Options: deny}\n")
+    result = subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == f"{web}: OK"
