@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from exporter import __version__
 
@@ -92,6 +93,17 @@ def build_info() -> BuildInfo:
         build_date=recorded.get("build_date", UNKNOWN),
         python_version=platform.python_version(),
     )
+
+
+class VersionAction(argparse.Action):
+    """`--version` shaped like Prometheus' (several lines, which argparse's own action would re-wrap)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(build_info().version_text())
+        parser.exit()
 
 
 def write_build_file(revision: str, branch: str, build_date: str | None = None, build_user: str | None = None) -> Path:

@@ -7,9 +7,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from exporter.buildinfo import build_info
+from exporter import healthcheck
+from exporter.buildinfo import VersionAction
 from exporter.config.errors import ConfigError
 from exporter.config.loader import load_config
 from exporter.engine.engine import Shard
@@ -42,55 +42,12 @@ def _common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
 
 
-class _VersionAction(argparse.Action):
-    """`--version` shaped like Prometheus' (several lines, which argparse's own action would re-wrap)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(build_info().version_text())
-        parser.exit()
-
-
-def _healthcheck_flags(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: flags given before the subcommand (`--web.listen-address=:9100 healthcheck`) are kept.
-    parser.add_argument("--web.listen-address", dest="listen", action="append", default=argparse.SUPPRESS)
-    parser.add_argument("--web.config.file", dest="web_config_file", default=argparse.SUPPRESS)
-    parser.add_argument(
-        "--args-from-pid",
-        dest="args_from_pid",
-        type=int,
-        default=None,
-        metavar="PID",
-        help="read the flags from that running exporter's command line (1 in a container)",
-    )
-    parser.add_argument("--timeout", dest="timeout", type=float, default=3.0, help="seconds (default 3)")
-
-
-def _healthcheck(args: argparse.Namespace) -> int:
-    from exporter.healthcheck import ExporterFlags, HealthcheckError, flags_from_pid, probe
-
-    try:
-        if args.args_from_pid is not None:
-            flags = flags_from_pid(args.args_from_pid, build_parser())
-        else:
-            flags = ExporterFlags(args.listen, args.web_config_file)
-        parse_listen_address(flags.listen[0])
-        url = probe(flags, args.timeout)
-    except (HealthcheckError, ValueError) as err:
-        print(f"unhealthy: {err}", file=sys.stderr)
-        return 1
-    print(f"healthy: {url}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="powerstrip-exporter",
         description="Prometheus exporter for CloudTrax power strips and Digital Loggers power switches.",
     )
-    parser.add_argument("--version", action=_VersionAction, help="show version and build information, then exit")
+    parser.add_argument("--version", action=VersionAction, help="show version and build information, then exit")
     parser.add_argument(
         "--config.file", dest="config_file", default="config.yml", help="YAML config (default config.yml)"
     )
@@ -113,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the built-in simulators and the exporter polling them")
     _common_flags(demo, "127.0.0.1:9795")
-    _healthcheck_flags(
+    healthcheck.add_arguments(
         commands.add_parser(
             "healthcheck",
             help="probe a running exporter's /-/healthy, following its listen address and web config (TLS)",
@@ -139,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         if args.command == "healthcheck":
-            return _healthcheck(args)
+            return healthcheck.run(args, build_parser)
         if args.command == "simulate":
             asyncio.run(args.simulator.serve(args))
             return 0

@@ -17,6 +17,8 @@ import argparse
 import http.client
 import os
 import ssl
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +119,33 @@ def probe(flags: ExporterFlags, timeout: float) -> str:
     if status != 200:
         raise HealthcheckError(f"{url}: HTTP {status}")
     return url
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: flags given before the subcommand (`--web.listen-address=:9100 healthcheck`) are kept.
+    parser.add_argument("--web.listen-address", dest="listen", action="append", default=argparse.SUPPRESS)
+    parser.add_argument("--web.config.file", dest="web_config_file", default=argparse.SUPPRESS)
+    parser.add_argument(
+        "--args-from-pid",
+        dest="args_from_pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="read the flags from that running exporter's command line (1 in a container)",
+    )
+    parser.add_argument("--timeout", dest="timeout", type=float, default=3.0, help="seconds (default 3)")
+
+
+def run(args: argparse.Namespace, exporter_parser: Callable[[], argparse.ArgumentParser]) -> int:
+    """Exit 0 with `healthy: URL`, or 1 with one `unhealthy: why` line."""
+    try:
+        if args.args_from_pid is not None:
+            flags = flags_from_pid(args.args_from_pid, exporter_parser())
+        else:
+            flags = ExporterFlags(args.listen, args.web_config_file)
+        url = probe(flags, args.timeout)
+    except (HealthcheckError, ValueError) as err:
+        print(f"unhealthy: {err}", file=sys.stderr)
+        return 1
+    print(f"healthy: {url}")
+    return 0
