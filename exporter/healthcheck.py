@@ -14,6 +14,7 @@ certificates, the exporter's own certificate and key are presented.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import ssl
@@ -68,7 +69,6 @@ def flags_from_pid(pid: int, parser: argparse.ArgumentParser) -> ExporterFlags:
     for candidate in (pid, *_children(pid)):
         try:
             raw = Path(f"/proc/{candidate}/cmdline").read_bytes()
-            cwd = Path(f"/proc/{candidate}/cwd").resolve()
         except OSError:
             continue
         args = _program_args([part.decode(errors="replace") for part in raw.split(b"\0") if part])
@@ -78,8 +78,9 @@ def flags_from_pid(pid: int, parser: argparse.ArgumentParser) -> ExporterFlags:
         if known.command not in (None, "demo"):
             continue  # another healthcheck (or a simulator), not the exporter
         web_config = known.web_config_file
-        if web_config is not None:
-            web_config = str(cwd / web_config)
+        if web_config is not None and not Path(web_config).is_absolute():
+            with contextlib.suppress(OSError):  # relative to the exporter's working directory, not the probe's
+                web_config = str(Path(os.readlink(f"/proc/{candidate}/cwd")) / web_config)
         return ExporterFlags(known.listen or [known.default_listen], web_config)
     raise HealthcheckError(f"process {pid} is not powerstrip-exporter, nor is any of its children")
 

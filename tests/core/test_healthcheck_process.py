@@ -3,9 +3,11 @@ and flags read from the running process as the container HEALTHCHECK does."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import bcrypt
@@ -97,3 +99,28 @@ def test_healthcheck_of_a_process_that_is_not_the_exporter() -> None:
     result = healthcheck(f"--args-from-pid={os.getpid()}")
     assert result.returncode == 1
     assert result.stderr == f"unhealthy: process {os.getpid()} is not powerstrip-exporter, nor is any of its children\n"
+
+
+async def test_relative_web_config_is_read_from_the_exporters_directory(tmp_path: Path) -> None:
+    web, _ = tls_web_config(tmp_path)
+    (tmp_path / "config.yml").write_text(NO_TARGETS)
+    port = free_port()
+    log = (tmp_path / "exporter.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config.file", "config.yml", "--web.config.file", web.name,
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            result = healthcheck(f"--args-from-pid={proc.pid}")
+            if result.returncode == 0 or time.monotonic() > deadline or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    assert result.returncode == 0, result.stderr + (tmp_path / "exporter.log").read_text()
+    assert result.stdout == f"healthy: https://127.0.0.1:{port}/-/healthy\n"
