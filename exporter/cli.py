@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from exporter import __version__
+from exporter import healthcheck
+from exporter.buildinfo import VersionAction
 from exporter.config.errors import ConfigError
 from exporter.config.loader import load_config
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
+from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
 from exporter.web.listen import parse_listen_address
 
 DEFAULT_LISTEN = ":9795"
@@ -22,8 +25,18 @@ def _common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
     parser.add_argument(
         "--web.listen-address",
         dest="listen",
-        default=default_listen,
-        help=f"address to serve metrics and the API on (default {default_listen})",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help=f"address to serve metrics and the API on; repeat it to listen on several (default {default_listen})",
+    )
+    parser.set_defaults(default_listen=default_listen)
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default=DEFAULT_TELEMETRY_PATH,
+        metavar="PATH",
+        help=f"path under which to expose metrics (default {DEFAULT_TELEMETRY_PATH})",
     )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
@@ -34,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="powerstrip-exporter",
         description="Prometheus exporter for CloudTrax power strips and Digital Loggers power switches.",
     )
-    parser.add_argument("--version", action="version", version=f"powerstrip-exporter {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="show version and build information, then exit")
     parser.add_argument(
         "--config.file", dest="config_file", default="config.yml", help="YAML config (default config.yml)"
     )
@@ -44,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         default=None,
-        help="exporter-toolkit style web config: TLS and bcrypt basic auth (re-read on reload)",
+        help="exporter-toolkit style web config: TLS, response headers, bcrypt basic auth (re-read on reload)",
     )
     parser.add_argument(
         "--web.actions-listen-address",
@@ -57,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the built-in simulators and the exporter polling them")
     _common_flags(demo, "127.0.0.1:9795")
+    healthcheck.add_arguments(
+        commands.add_parser(
+            "healthcheck",
+            help="probe a running exporter's /-/healthy, following its listen address and web config (TLS)",
+        )
+    )
     simulate = commands.add_parser("simulate", help="run one vendor API simulator")
     sim_sources = simulate.add_subparsers(dest="source", metavar="SOURCE", required=True)
     for name, source in load_sources().items():
@@ -70,12 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "listen"):
+        args.listen = args.listen or [args.default_listen]
     configure_logging(args.log_level if hasattr(args, "log_level") else "info", getattr(args, "log_format", "logfmt"))
     try:
         if args.command == "demo":
-            from exporter.demo import run_demo
-
-            return asyncio.run(run_demo(args.listen))
+            return _demo(args)
+        if args.command == "healthcheck":
+            return healthcheck.run(args, build_parser)
         if args.command == "simulate":
             asyncio.run(args.simulator.serve(args))
             return 0
@@ -84,40 +105,93 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _print_config_error(err: ConfigError, header: str) -> None:
+    """A header and indented `path: problem` lines; an error that names its own file:line:col stands alone."""
+    if err.located:
+        print("\n".join(err.messages), file=sys.stderr)
+        return
+    print(header, file=sys.stderr)
+    for line in err.messages:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _check_web_config(path: str) -> int:
+    """--config.check with --web.config.file: the web config too, TLS files loaded as at start-up."""
+    from exporter.web.security import WebSecurity
+
+    web = WebSecurity(Path(path))
+    try:
+        web.load()
+    except ConfigError as err:
+        print("\n".join(err.messages), file=sys.stderr)  # each already names the file
+        return 1
+    finally:
+        web.close()
+    print(f"{path}: OK")
+    return 0
+
+
+def _check_web_flags(args: argparse.Namespace) -> str | None:
+    """The listen addresses and telemetry path, checked before anything starts; the problem, if any."""
+    try:
+        for address in args.listen:
+            parse_listen_address(address)
+        if getattr(args, "actions_listen", None):
+            parse_listen_address(args.actions_listen)
+        check_telemetry_path(args.telemetry_path)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.demo import run_demo
+    from exporter.runtime import ListenError
+
+    problem = _check_web_flags(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_demo(args.listen, args.telemetry_path))
+    except ListenError as err:
+        print(f"powerstrip-exporter demo: {err}", file=sys.stderr)
+        return 1
+
+
 def _run(args: argparse.Namespace) -> int:
     sources = load_sources()
     if args.config_check:
         try:
             config = load_config(args.config_file, sources)
         except ConfigError as err:
-            print(f"{args.config_file}: invalid configuration:", file=sys.stderr)
-            for line in err.messages:
-                print(f"  {line}", file=sys.stderr)
+            _print_config_error(err, f"{args.config_file}: invalid configuration:")
             return 1
+        for warning in config.warnings:
+            print(f"{args.config_file}: warning: {warning}", file=sys.stderr)
         print(f"{args.config_file}: OK ({len(config.entries)} target entries)")
-        return 0
+        return _check_web_config(args.web_config_file) if args.web_config_file else 0
     if not 0 <= args.shard_index < args.shard_count:
         print(f"--shard.index must be in [0, {args.shard_count}), got {args.shard_index}", file=sys.stderr)
         return 2
-    try:
-        parse_listen_address(args.listen)
-        if args.actions_listen:
-            parse_listen_address(args.actions_listen)
-    except ValueError as err:
-        print(str(err), file=sys.stderr)
+    problem = _check_web_flags(args)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     from exporter.daemon import Daemon
-    from exporter.runtime import run_daemon
+    from exporter.runtime import ListenError, run_daemon
 
     daemon = Daemon(args.config_file, sources, Shard(args.shard_index, args.shard_count), args.web_config_file)
     try:
-        asyncio.run(run_daemon(daemon, args.listen, actions_listen_address=args.actions_listen))
+        asyncio.run(
+            run_daemon(
+                daemon, args.listen, telemetry_path=args.telemetry_path, actions_listen_address=args.actions_listen
+            )
+        )
     except ConfigError as err:
-        print("invalid configuration:", file=sys.stderr)
-        for line in err.messages:
-            print(f"  {line}", file=sys.stderr)
+        _print_config_error(err, "invalid configuration:")
         return 1
-    except OSError as err:
-        print(f"cannot listen on {args.listen}: {err.strerror or err}", file=sys.stderr)
+    except ListenError as err:
+        print(str(err), file=sys.stderr)
         return 1
     return 0

@@ -45,6 +45,11 @@ MAX_STALE_SECONDS = 1.0
 """A scrape may get a /metrics body up to this old while a newer one renders (see exposition_cache)."""
 
 
+def _log_warnings(path: Path, config: Config) -> None:
+    for warning in config.warnings:
+        log.warning("config warning", file=str(path), detail=warning)
+
+
 class Daemon:
     """Glue between the config file, the engine and what the HTTP layer serves."""
 
@@ -92,6 +97,7 @@ class Daemon:
         """Load the config and start polling; raises ConfigError on a bad file."""
         self.web.load()
         config = load_config(self.config_path, self.sources)
+        _log_warnings(self.config_path, config)
         self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
@@ -105,6 +111,7 @@ class Daemon:
             self.process_metrics.reload_result(False)
             log.error("reload failed, keeping the running config", errors=err.messages)
             return ReloadResult(False, tuple(err.messages))
+        _log_warnings(self.config_path, config)
         self.actions.configure(config.actions)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)

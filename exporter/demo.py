@@ -1,4 +1,8 @@
-"""`powerstrip-exporter demo`: every source's simulator fleet plus an exporter polling it."""
+"""`powerstrip-exporter demo`: every source's simulator fleet plus an exporter polling it.
+
+The URL and the action token are printed only once the listener is bound; a busy port ends
+the demo with one line (see `exporter.cli`), not a token that does not work.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +17,14 @@ import yaml
 from exporter.daemon import Daemon
 from exporter.runtime import run_daemon
 from exporter.sources.registry import load_sources
-from exporter.web.listen import parse_listen_address
+from exporter.web.listen import listen_url
 
 DEMO_GLOBAL = {"interval": "5s", "timeout": "4s", "stale_after": "1m", "backoff_max": "30s"}
 
 
-async def run_demo(listen: str) -> int:
+async def run_demo(listen: list[str], telemetry_path: str = "/metrics") -> int:
     sources = load_sources()
-    host, port = parse_listen_address(listen)
-    url = f"http://{host or 'localhost'}:{port}/"
+    url = listen_url("http", listen[0])
     async with AsyncExitStack() as stack:
         entries: list[dict[str, Any]] = []
         lines = []
@@ -42,15 +45,18 @@ async def run_demo(listen: str) -> int:
         config_path = workdir / "config.yml"
         config_path.touch(mode=0o600)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        print("powerstrip-exporter demo", flush=True)
-        print("\n".join(lines) if lines else "  (no source simulators available; serving the exporter's own metrics)")
-        print(f"Open {url}  (metrics at {url}metrics). Press Ctrl-C to stop.")
-        print(f"Action API token for this demo: {token}")
-        print("  e.g. (dry run, calls nothing):")
-        print(
-            f'  curl -X POST -H "Authorization: Bearer {token}" "{url}api/v1/dli/dli-pro/outlets/0/cycle?dry_run=true"'
-        )
-        print(f"  API description: {url}api/v1/openapi.json", flush=True)
+        banner = [
+            "powerstrip-exporter demo",
+            *(lines or ["  (no source simulators available; serving the exporter's own metrics)"]),
+            f"Open {url}  (metrics at {url}{telemetry_path.lstrip('/')}). Press Ctrl-C to stop.",
+            f"Action API token for this demo: {token}",
+            "  e.g. (dry run, calls nothing):",
+            f'  curl -X POST -H "Authorization: Bearer {token}" "{url}api/v1/dli/dli-pro/outlets/0/cycle?dry_run=true"',
+            f"  API description: {url}api/v1/openapi.json",
+        ]
         daemon = Daemon(config_path, sources)
-        await run_daemon(daemon, listen)
+        # The banner comes once every address is bound: a URL and token printed before that may not work.
+        await run_daemon(
+            daemon, listen, telemetry_path=telemetry_path, on_listening=lambda: print("\n".join(banner), flush=True)
+        )
     return 0

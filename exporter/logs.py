@@ -1,9 +1,16 @@
-"""structlog setup: logfmt or JSON lines on stderr, filtered by level."""
+"""structlog setup: logfmt or JSON lines on stderr, filtered by level.
+
+Lines read like Prometheus' own: `ts=2024-05-01T12:00:00.123Z level=info logger=exporter msg="listening" ...`,
+levels named as `--log.level` names them (`warn`, not `warning`), booleans as `key=true`, and a list of
+errors as `"first; second"` rather than a Python list.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
+from collections.abc import Set
 from typing import Literal
 
 import structlog
@@ -56,28 +63,73 @@ class _DropClientProtocolErrors(logging.Filter):
         return not isinstance(exc, HttpProcessingError)
 
 
-def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
-    renderer: structlog.typing.Processor
+_OURS = "_powerstrip_exporter_handler"
+_LEVEL_NAMES = {"warning": "warn", "critical": "error", "exception": "error"}
+
+
+def _prometheus_level(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """Level names as `--log.level` and Prometheus spell them."""
+    level = event.get("level")
+    if isinstance(level, str):
+        event["level"] = _LEVEL_NAMES.get(level, level)
+    return event
+
+
+def _timestamp(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """RFC 3339 in UTC with milliseconds, as Prometheus writes `ts=`."""
+    now = dt.datetime.now(dt.UTC)
+    event["ts"] = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return event
+
+
+def _join_lists(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """logfmt has no lists: `errors="a; b"` reads better than the repr `"['a', 'b']"`."""
+    for key, value in event.items():
+        if isinstance(value, list | tuple | Set) and not isinstance(value, str | bytes):
+            event[key] = "; ".join(str(item) for item in value)
+    return event
+
+
+def _shared_processors(fmt: LogFormat) -> list[structlog.typing.Processor]:
+    return [
+        structlog.processors.add_log_level,
+        _prometheus_level,
+        structlog.stdlib.add_logger_name,
+        _timestamp,
+        structlog.processors.format_exc_info,
+        structlog.processors.EventRenamer("msg"),
+        *([_join_lists] if fmt == "logfmt" else []),
+        _escape_control_chars,
+    ]
+
+
+def _renderer(fmt: LogFormat) -> structlog.typing.Processor:
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.processors.LogfmtRenderer(key_order=["ts", "level", "logger", "event"])
+        return structlog.processors.JSONRenderer()
+    return structlog.processors.LogfmtRenderer(key_order=["ts", "level", "logger", "msg"], bool_as_flag=False)
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            structlog.processors.format_exc_info,
-            _escape_control_chars,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *_shared_processors(fmt), _renderer(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=_logger_factory,
         cache_logger_on_first_use=False,
     )
-    # aiohttp's own loggers (access log is off) go through stdlib logging at warning level.
-    logging.basicConfig(level=max(LEVELS[level], logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
+    # aiohttp's own loggers (access log is off) go through stdlib logging at warning level, in the same format.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(fmt),
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _renderer(fmt)],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(previous)  # configured again (tests, the demo): replace ours, keep anyone else's
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    root.setLevel(max(LEVELS[level], logging.WARNING))
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _DropClientProtocolErrors) for f in server_log.filters):
         server_log.addFilter(_DropClientProtocolErrors())

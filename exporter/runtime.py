@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
+from collections.abc import Callable, Sequence
 
 import structlog
 from aiohttp import web
 
 from exporter.daemon import Daemon
 from exporter.gcpolicy import collect_periodically, settle_heap
-from exporter.web.app import build_actions_app, build_app
-from exporter.web.listen import parse_listen_address
+from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app
+from exporter.web.listen import listen_url, parse_listen_address
 from exporter.web.thread import WebThread
 
 log = structlog.get_logger("exporter")
@@ -19,37 +22,105 @@ log = structlog.get_logger("exporter")
 STOP_TIMEOUT_SECONDS = 4.0
 
 
-async def _serve(app: web.Application, address: str, daemon: Daemon) -> web.AppRunner:
+class ListenError(Exception):
+    """An address could not be bound; names the address, without a traceback."""
+
+    def __init__(self, address: str, err: OSError) -> None:
+        self.address = address
+        code = None if isinstance(err, socket.gaierror) else err.errno
+        self.reason = os.strerror(code) if code else (err.strerror or str(err))
+        super().__init__(f"cannot listen on {address}: {self.reason}")
+
+
+def bind_address(address: str) -> list[socket.socket]:
+    """Bind (not yet listen on) every socket an address stands for, as asyncio's create_server would:
+    `:9795` is one IPv4 and one IPv6 socket. Done before anything starts, so a busy port ends the
+    start-up with one line, before polling begins or the demo prints a URL."""
     host, port = parse_listen_address(address)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ListenError(address, err) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(address, err) from None
+    return sockets
+
+
+def _bind_all(addresses: Sequence[str]) -> list[socket.socket]:
+    bound: list[socket.socket] = []
+    try:
+        for address in addresses:
+            bound.extend(bind_address(address))
+    except ListenError:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+async def _serve(app: web.Application, sockets: Sequence[socket.socket], daemon: Daemon) -> web.AppRunner:
+    """One runner for the app, one site per bound socket."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=daemon.web.ssl_context)
     try:
-        await site.start()
-    except OSError:
+        for sock in sockets:
+            await web.SockSite(runner, sock, ssl_context=daemon.web.ssl_context).start()
+    except BaseException:
         await runner.cleanup()
         raise
     return runner
 
 
 async def run_daemon(
-    daemon: Daemon, listen_address: str, *, actions_listen_address: str | None = None, announce: bool = True
+    daemon: Daemon,
+    listen_addresses: Sequence[str],
+    *,
+    telemetry_path: str = DEFAULT_TELEMETRY_PATH,
+    actions_listen_address: str | None = None,
+    announce: bool = True,
+    on_listening: Callable[[], None] | None = None,
 ) -> None:
     """Start polling and serving; returns after a clean stop.
 
     Polling runs on this loop; the listeners on the web thread's (see `exporter.web.thread`).
+    `on_listening` runs once every address is bound, so whatever it prints is already reachable.
     """
-    await daemon.start()
+    main_sockets = _bind_all(listen_addresses)
+    try:
+        action_sockets = _bind_all([actions_listen_address] if actions_listen_address is not None else [])
+    except ListenError:
+        for sock in main_sockets:
+            sock.close()
+        raise
+    try:
+        await daemon.start()
+    except BaseException:
+        for sock in (*main_sockets, *action_sockets):
+            sock.close()
+        raise
     loop = asyncio.get_running_loop()
     web_thread = WebThread()
     web_thread.start()
     runners: list[web.AppRunner] = []
     try:
-        app = build_app(daemon, with_actions=actions_listen_address is None, main_loop=loop)
-        runners.append(await web_thread.run(_serve(app, listen_address, daemon)))
-        if actions_listen_address is not None:
+        app = build_app(
+            daemon, with_actions=actions_listen_address is None, main_loop=loop, telemetry_path=telemetry_path
+        )
+        runners.append(await web_thread.run(_serve(app, main_sockets, daemon)))
+        if action_sockets:
             actions_app = build_actions_app(daemon, main_loop=loop)
-            runners.append(await web_thread.run(_serve(actions_app, actions_listen_address, daemon)))
+            runners.append(await web_thread.run(_serve(actions_app, action_sockets, daemon)))
     except BaseException:
         await _stop_web(web_thread, runners)
         web_thread.stop()
@@ -63,10 +134,16 @@ async def run_daemon(
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))
     if announce:
         scheme = "https" if daemon.web.ssl_context else "http"
-        host, port = parse_listen_address(listen_address)
-        log.info("listening", address=listen_address, url=f"{scheme}://{host or 'localhost'}:{port}/")
+        for address in listen_addresses:
+            log.info("listening", address=address, url=listen_url(scheme, address))
         if actions_listen_address:
-            log.info("action API listening", address=actions_listen_address)
+            log.info(
+                "action API listening",
+                address=actions_listen_address,
+                url=listen_url(scheme, actions_listen_address, "/api/v1/"),
+            )
+    if on_listening is not None:
+        on_listening()
     try:
         await stop.wait()
     finally:

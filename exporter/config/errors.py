@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from exporter.config.suggest import allowed_keys, did_you_mean
 
 
 class ConfigError(Exception):
     """One or more problems, each naming its YAML path."""
 
-    def __init__(self, messages: Sequence[str]) -> None:
+    def __init__(self, messages: Sequence[str], *, located: bool = False) -> None:
         super().__init__("\n".join(messages))
         self.messages = list(messages)
+        self.located = located
+        """The messages already name the file (`file:line:column: ...`): print them as they are."""
 
 
 def format_path(loc: Sequence[str | int]) -> str:
@@ -22,13 +27,29 @@ def format_path(loc: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{key_text(part)}" if out else key_text(str(part))
     return out or "(top level)"
 
 
+_SHOW_MAX = 80
+"""A value quoted in an error is cut to this many characters: the message names it, it need not repeat it."""
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _SHOW_MAX else text[:_SHOW_MAX] + "..."
+
+
+def key_text(key: str) -> str:
+    """A key as an error path shows it: as written when printable, else quoted with escapes (one line)."""
+    key = _bounded(key)
+    return key if key.isprintable() else json.dumps(key)
+
+
 def show(value: Any) -> str:
+    """A config value as an error message quotes it: on one line (non-printables escaped), bounded in length."""
     if isinstance(value, str):
-        return f'"{value}"'
+        text = _bounded(value)
+        return f'"{text}"' if text.isprintable() else json.dumps(text)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -96,10 +117,16 @@ def _message(err: Any, known_sources: set[str]) -> str:
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-def from_validation_error(exc: ValidationError, source_names: set[str]) -> list[str]:
+def from_validation_error(
+    exc: ValidationError, source_names: set[str], model: type[BaseModel] | None = None
+) -> list[str]:
+    """One `path: message` line per error; with `model`, unknown keys get the closest allowed key."""
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
+        hint = ""
+        if err["type"] == "extra_forbidden" and model is not None and loc and isinstance(loc[-1], str):
+            hint = did_you_mean(loc[-1], allowed_keys(model, loc[:-1]))
         # A discriminated union adds the tag after targets[i]; YAML has no such level.
         if len(loc) >= 3 and loc[0] == "targets" and isinstance(loc[1], int) and loc[2] in source_names:
             del loc[2]
@@ -108,5 +135,5 @@ def from_validation_error(exc: ValidationError, source_names: set[str]) -> list[
         kind = err["type"]
         if kind == "union_tag_invalid" or (kind == "union_tag_not_found" and isinstance(err.get("input"), dict)):
             loc.append("source")
-        lines.append(f"{format_path(loc)}: {_message(err, source_names)}")
+        lines.append(f"{format_path(loc)}: {_message(err, source_names)}{hint}")
     return lines

@@ -14,9 +14,11 @@ import yaml
 from pydantic import ValidationError
 
 from exporter.actions.config import ActionsConfig
-from exporter.config.errors import ConfigError, format_path, from_validation_error, show
+from exporter.config.errors import ConfigError, format_path, from_validation_error, key_text, show
 from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
+from exporter.config.suggest import did_you_mean
 from exporter.config.types import TargetEntry, reveal_all
+from exporter.config.yamlerrors import yaml_syntax_error
 from exporter.sources.api import Source
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -31,6 +33,8 @@ class Config:
     entries: tuple[TargetEntry, ...]
     actions: ActionsConfig
     model: ConfigBase
+    warnings: tuple[str, ...] = ()
+    """Deprecated keys that were read under their new names; shown by --config.check and logged at load."""
 
     def redacted(self) -> dict[str, Any]:
         """The config as `/config` shows it: secrets as `<secret>`."""
@@ -87,31 +91,53 @@ def _check_unique_names(raw: dict[str, Any], errors: list[str]) -> None:
             seen[key] = i
 
 
+def _rename_deprecated(
+    raw: dict[str, Any], sources: dict[str, type[Source]], errors: list[str], warnings: list[str]
+) -> None:
+    """Read each source's deprecated key names as their new ones, once, with a warning."""
+    targets = raw.get("targets")
+    if not isinstance(targets, list):
+        return
+    for i, entry in enumerate(targets):
+        name = entry.get("source") if isinstance(entry, dict) else None
+        source = sources.get(name) if isinstance(name, str) else None
+        if source is None:
+            continue
+        for old, new in source.entry_model.deprecated_keys.items():
+            if old not in entry:
+                continue
+            if new in entry:
+                errors.append(f"targets[{i}].{old}: deprecated name of {new}; set only {new}")
+                continue
+            warnings.append(f"targets[{i}].{old}: deprecated, rename it to {new}")
+            entry[new] = entry.pop(old)
+
+
 def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<config>") -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([f"{origin}: YAML syntax error{where}: {problem}"]) from None
+        raise yaml_syntax_error(origin, err) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"(top level): expected a mapping, got {show(raw)}"])
     errors: list[str] = []
     raw = _expand_env(raw, [], errors)
+    warnings: list[str] = []
+    _rename_deprecated(raw, sources, errors, warnings)
     _check_unique_names(raw, errors)
     unknown_sources = [name for name in (raw.get("sources") or {}) if name not in sources]
     if isinstance(raw.get("sources"), dict):
         for name in unknown_sources:
-            errors.append(f"sources.{name}: unknown source (known: {', '.join(sorted(sources))})")
+            hint = did_you_mean(str(name), sources)
+            errors.append(f"sources.{key_text(str(name))}: unknown source (known: {', '.join(sorted(sources))}){hint}")
     model_cls = build_config_model(sources)
     model: ConfigBase | None = None
     try:
         model = model_cls.model_validate(raw)
     except ValidationError as exc:
-        errors = from_validation_error(exc, set(sources)) + errors
+        errors = from_validation_error(exc, set(sources), model_cls) + errors
     if errors or model is None:
         raise ConfigError(errors)
     return Config(
@@ -120,6 +146,7 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         entries=tuple(model.targets),
         actions=model.actions,
         model=model,
+        warnings=tuple(warnings),
     )
 
 

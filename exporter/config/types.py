@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -145,6 +145,9 @@ class TargetEntry(StrictModel):
     stale_after: Duration | None = None
     sample_limit: Annotated[int, Field(ge=0)] | None = None
     max_items_per_answer: Annotated[int, Field(ge=1)] | None = None
+
+    deprecated_keys: ClassVar[dict[str, str]] = {}
+    """Old key name to new: still read, with a warning (`Config.warnings`), so configs keep working."""
 
     @field_validator("timeout")
     @classmethod

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from exporter import __version__
 from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
+from exporter.buildinfo import build_info
 from exporter.metrics.spec import MetricSpec
 from exporter.sources.api import FAILURE_REASONS
 
@@ -19,7 +18,7 @@ BUILD_INFO = MetricSpec(
     "powerstrip_exporter_build_info",
     "Build information; always 1.",
     "gauge",
-    ("version", "python_version"),
+    ("version", "revision", "branch", "build_date", "python_version"),
 )
 TARGET_UP = MetricSpec(
     "powerstrip_exporter_target_up",
@@ -134,7 +133,8 @@ class ProcessMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         build = Gauge(*_metric_args(BUILD_INFO), registry=registry)
-        build.labels(__version__, platform.python_version()).set(1)
+        info = build_info()
+        build.labels(info.version, info.revision, info.branch, info.build_date, info.python_version).set(1)
         self.api_requests = Counter(*_metric_args(API_REQUESTS), registry=registry)
         self.api_duration = Histogram(*_metric_args(API_REQUEST_DURATION), registry=registry)
         self.reload_ok = Gauge(*_metric_args(RELOAD_OK), registry=registry)

@@ -16,6 +16,9 @@ from exporter.web.metrics_handler import make_metrics_handler
 from exporter.web.thread import to_main_loop, web_thread_safe
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
+TELEMETRY_PATH_KEY = web.AppKey("telemetry_path", str)
+DEFAULT_TELEMETRY_PATH = "/metrics"
+RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload"})
 
 
 def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None) -> list[Any]:
@@ -23,16 +26,32 @@ def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None) ->
     return [daemon.web.middleware(), *([to_main_loop(main_loop)] if main_loop is not None else [])]
 
 
+def check_telemetry_path(path: str) -> str:
+    """`--web.telemetry-path`: an absolute path that no other page already uses."""
+    if not path.startswith("/") or path in RESERVED_PATHS or path.startswith("/api/"):
+        raise ValueError(
+            f"invalid --web.telemetry-path {path!r}: expected an absolute path such as /metrics, "
+            f"not one of {', '.join(sorted(RESERVED_PATHS))} or under /api/"
+        )
+    return path
+
+
 def build_app(
-    daemon: Daemon, *, with_actions: bool = True, main_loop: asyncio.AbstractEventLoop | None = None
+    daemon: Daemon,
+    *,
+    with_actions: bool = True,
+    main_loop: asyncio.AbstractEventLoop | None = None,
+    telemetry_path: str = DEFAULT_TELEMETRY_PATH,
 ) -> web.Application:
     """The main listener's app; without actions when they have a listener of their own.
 
     `main_loop`: the daemon's loop, when the app is served from the web thread (`exporter.web.thread`).
     """
     app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
+    app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
-    app.router.add_get("/metrics", web_thread_safe(make_metrics_handler(daemon.exposition)))
+    app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
+    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.exposition)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
@@ -46,6 +65,7 @@ def build_app(
 def build_actions_app(daemon: Daemon, *, main_loop: asyncio.AbstractEventLoop | None = None) -> web.Application:
     """The app for `--web.actions-listen-address`: the action API and a health check only."""
     app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
+    app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app.router.add_get("/-/healthy", healthy)
     add_action_routes(app, daemon)
@@ -79,7 +99,9 @@ async def ready(request: web.Request) -> web.StreamResponse:
 async def landing(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON_KEY]
     page = render_landing(
-        list(daemon.engine.store.states.values()), discovery_failures=daemon.engine.discovery_failures()
+        list(daemon.engine.store.states.values()),
+        discovery_failures=daemon.engine.discovery_failures(),
+        metrics_path=request.app[TELEMETRY_PATH_KEY],
     )
     return web.Response(text=page, content_type="text/html")
 

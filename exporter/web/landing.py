@@ -9,7 +9,6 @@ from exporter import __version__
 from exporter.engine.state import TargetState
 
 _LINKS = (
-    ("/metrics", "Metrics"),
     ("/config", "Configuration (redacted)"),
     ("/-/healthy", "Health"),
     ("/-/ready", "Readiness"),
@@ -40,6 +39,7 @@ def render_landing(
     states: list[TargetState],
     extra_links: tuple[tuple[str, str], ...] = (),
     discovery_failures: list[tuple[str, str, str]] | None = None,
+    metrics_path: str = "/metrics",
 ) -> str:
     rows = []
     for st in sorted(states, key=lambda s: (s.source, s.name)):
@@ -52,7 +52,10 @@ def render_landing(
             f"<td>{escape(st.last_error or '')}</td>"
             "</tr>"
         )
-    links = "".join(f'<li><a href="{escape(href)}">{escape(text)}</a></li>' for href, text in (*_LINKS, *extra_links))
+    links = "".join(
+        f'<li><a href="{escape(href)}">{escape(text)}</a></li>'
+        for href, text in ((metrics_path, "Metrics"), *_LINKS, *extra_links)
+    )
     body = "".join(rows) or '<tr><td colspan="5">No targets configured.</td></tr>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>powerstrip-exporter</title>

@@ -10,3 +10,12 @@ def parse_listen_address(value: str) -> tuple[str | None, int]:
         raise ValueError(f"invalid listen address {value!r}: expected [host]:port, e.g. :9795")
     host = host.strip("[]")
     return (host or None), int(port_text)
+
+
+def listen_url(scheme: str, value: str, path: str = "/") -> str:
+    """The URL a listen address is reached at, for logs and the demo banner; IPv6 hosts are bracketed."""
+    host, port = parse_listen_address(value)
+    shown = host or "localhost"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"{scheme}://{shown}:{port}{path}"

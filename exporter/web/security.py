@@ -1,4 +1,8 @@
-"""`--web.config.file`: exporter-toolkit style TLS and bcrypt basic auth, re-read on reload."""
+"""`--web.config.file`: exporter-toolkit style TLS, response headers and bcrypt basic auth, re-read on reload.
+
+Where Python's `ssl` cannot do what a toolkit key asks (TLS 1.3 cipher suites, several curves,
+HTTP/2), the file is refused with the key and the reason rather than half applied.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from pydantic import ValidationError, field_validator
 
 from exporter.config.errors import ConfigError, from_validation_error
 from exporter.config.types import StrictModel
+from exporter.config.yamlerrors import yaml_syntax_error
+from exporter.web.tls_names import CIPHER_SUITES, CURVES, HEADERS, TLS13_CIPHER_SUITES
 
 log = structlog.get_logger("exporter.web")
 
@@ -60,10 +66,66 @@ class TLSServerConfig(StrictModel):
     client_ca_file: str | None = None
     min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
     max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+    cipher_suites: list[str] = []
+    curve_preferences: list[str] = []
+    prefer_server_cipher_suites: bool = True
+
+    @field_validator("cipher_suites")
+    @classmethod
+    def _known_suites(cls, suites: list[str]) -> list[str]:
+        for name in suites:
+            if name in TLS13_CIPHER_SUITES:
+                raise ValueError(
+                    f"{name} is a TLS 1.3 suite; TLS 1.3 suites cannot be chosen here (Python's ssl has no "
+                    "setting for them and always enables all three), so list TLS 1.2 suites only"
+                )
+            if name not in CIPHER_SUITES:
+                example = next(iter(CIPHER_SUITES))
+                raise ValueError(f"unknown cipher suite {name!r} (Go crypto/tls names, e.g. {example})")
+        return suites
+
+    @field_validator("curve_preferences")
+    @classmethod
+    def _one_known_curve(cls, curves: list[str]) -> list[str]:
+        for name in curves:
+            if name not in CURVES:
+                raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
+        if len(curves) > 1:
+            raise ValueError(
+                "Python's ssl can restrict the key exchange to one curve only (SSLContext.set_ecdh_curve), "
+                f"not an order of preference; list exactly one, got {len(curves)}"
+            )
+        return curves
+
+
+class HTTPServerConfig(StrictModel):
+    headers: dict[str, str] = {}
+    http2: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _allowed_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if name not in HEADERS:
+                raise ValueError(f"header {name!r} cannot be configured (allowed: {', '.join(HEADERS)})")
+            allowed = HEADERS[name]
+            if allowed is not None and value.lower() not in allowed:
+                raise ValueError(f"header {name}: expected one of {', '.join(allowed)}, got {value!r}")
+            if any(ch in value for ch in "\r\n\0"):
+                raise ValueError(f"header {name}: value must be one line")
+        return headers
+
+    @field_validator("http2")
+    @classmethod
+    def _no_http2(cls, enabled: bool) -> bool:
+        if enabled:
+            raise ValueError("the exporter's HTTP server (aiohttp) speaks HTTP/1.1 only; set false or leave it out")
+        return enabled
 
 
 class WebConfig(StrictModel):
     tls_server_config: TLSServerConfig | None = None
+    http_server_config: HTTPServerConfig = HTTPServerConfig()
     basic_auth_users: dict[str, str] = {}
 
     @field_validator("basic_auth_users")
@@ -82,11 +144,11 @@ def load_web_config(path: Path) -> WebConfig:
     except OSError as err:
         raise ConfigError([f"cannot read web config file {origin}: {err.strerror or err}"]) from None
     except yaml.YAMLError as err:
-        raise ConfigError([f"{origin}: YAML syntax error: {err}"]) from None
+        raise yaml_syntax_error(origin, err) from None
     try:
         return WebConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set())]) from None
+        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
 
 
 def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
@@ -98,11 +160,38 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
     if tls.max_version:
         ctx.maximum_version = _VERSIONS[tls.max_version]
     ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
+    if tls.cipher_suites:
+        _apply_cipher_suites(ctx, tls.cipher_suites, origin)
+    if tls.curve_preferences:
+        ctx.set_ecdh_curve(CURVES[tls.curve_preferences[0]])
+    if tls.prefer_server_cipher_suites:
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     if tls.client_ca_file:
         try:
             ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as err:
             raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+
+
+def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str], origin: str) -> None:
+    """TLS 1.0-1.2 suites in the listed order; one this OpenSSL lacks (RC4, 3DES) is refused by name."""
+    wanted = [CIPHER_SUITES[name] for name in suites]
+    try:
+        ctx.set_ciphers(":".join(wanted))
+    except ssl.SSLError:
+        available: set[str] = set()
+    else:
+        available = {cipher["name"] for cipher in ctx.get_ciphers()}
+    missing = [name for name, openssl in zip(suites, wanted, strict=True) if openssl not in available]
+    if missing:
+        raise ConfigError(
+            [
+                f"{origin}: tls_server_config.cipher_suites: {', '.join(missing)} not available in this "
+                f"Python's OpenSSL ({ssl.OPENSSL_VERSION}); remove them"
+            ]
+        )
 
 
 class WebSecurity:
@@ -160,6 +249,11 @@ class WebSecurity:
         if config.tls_server_config is not None:
             self._current_tls = self._build_context(config.tls_server_config)
         self._apply(config)
+
+    async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`on_response_prepare`: the configured headers on every response, errors and 401s included."""
+        for name, value in self.config.http_server_config.headers.items():
+            response.headers[name] = value
 
     def close(self) -> None:
         self._bcrypt_pool.shutdown(wait=False, cancel_futures=True)

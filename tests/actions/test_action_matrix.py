@@ -206,6 +206,6 @@ async def test_no_secret_in_logs(rig: Rig) -> None:
     await call(rig, CT_REBOOT)
     await call(rig, CT_REBOOT, "guess-" + ADMIN)
     logs = rig.exporter.logs()
-    assert "event=action" in logs and "token=admin" in logs
+    assert "msg=action" in logs and "token=admin" in logs
     for secret in (ADMIN, NARROW, EXPIRED, KEY, SECRET, DLI_PASSWORD):
         assert secret not in logs, secret

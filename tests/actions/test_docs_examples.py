@@ -79,5 +79,5 @@ def test_docs_curl_examples_against_the_demo(tmp_path: Path) -> None:
             proc.wait(timeout=5)
         log.close()
     log_lines = [line for line in (tmp_path / "demo.log").read_text().splitlines() if line.startswith("ts=")]
-    assert any("event=action" in line for line in log_lines)
+    assert any("msg=action" in line for line in log_lines)
     assert not any(token in line for line in log_lines), "the token is printed once for the user, never logged"

@@ -140,8 +140,8 @@ def test_base_entry_checks_still_apply() -> None:
 
 
 def test_no_silent_coercion_of_flags() -> None:
-    assert errors("    key: k\n    secret: s\n    networks: [1]\n    tls_insecure_skip_verify: 'yes'\n") == [
-        'targets[0].tls_insecure_skip_verify: expected true or false, got "yes"'
+    assert errors("    key: k\n    secret: s\n    networks: [1]\n    insecure_skip_verify: 'yes'\n") == [
+        'targets[0].insecure_skip_verify: expected true or false, got "yes"'
     ]
     assert errors("    key: 12345\n    secret: s\n    networks: [1]\n") == [
         "targets[0].key: expected a string (quote secrets that look like numbers)"

@@ -1,4 +1,4 @@
-"""`ca_file` and `tls_insecure_skip_verify` against the simulator served over TLS (trustme CA)."""
+"""`ca_file` and `insecure_skip_verify` against the simulator served over TLS (trustme CA)."""
 
 from __future__ import annotations
 
@@ -50,4 +50,4 @@ async def test_unknown_ca_is_a_connection_failure(tls_sim: tuple[CloudTraxSimula
 
 async def test_skip_verify(tls_sim: tuple[CloudTraxSimulator, Path]) -> None:
     sim, _ = tls_sim
-    assert len(await poll_voltage(base_url=sim.url, tls_insecure_skip_verify=True)) == 2
+    assert len(await poll_voltage(base_url=sim.url, insecure_skip_verify=True)) == 2

@@ -14,7 +14,10 @@ SOURCES = {"fake": FakeSource}
 
 CASES = {
     "unknown top-level key": ("foo: 1\n", ["foo: unknown key"]),
-    "unknown key in global": ("global: {intervall: 5s}\n", ["global.intervall: unknown key"]),
+    "unknown key in global": (
+        "global: {intervall: 5s}\n",
+        ['global.intervall: unknown key; did you mean "interval"?'],
+    ),
     "unknown key in an entry": (
         "targets: [{source: fake, name: a, pasword: x}]\n",
         ["targets[0].pasword: unknown key"],
@@ -84,7 +87,7 @@ CASES = {
     "top level not a mapping": ("- a\n- b\n", ["(top level): expected a mapping, got a list"]),
     "yaml syntax": (
         "global: {interval: 5s\n",
-        ["<config>: YAML syntax error at line 2, column 1: expected ',' or '}', but got '<stream end>'"],
+        ["<config>:2:1: YAML syntax error: the '{' opened at line 1 is not closed with '}'"],
     ),
     "unknown source settings": (
         "sources: {snmp: {max_concurrent_requests: 2}}\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -30,7 +31,7 @@ async def test_metrics_plain_text(live: Live) -> None:
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     assert "# TYPE fake_device_energy_joules_total counter" in text
-    assert 'powerstrip_exporter_build_info{python_version="' in text
+    assert re.search(r'^powerstrip_exporter_build_info{branch="[^"]+",build_date="[^"]+",python_version=', text, re.M)
     assert "hunter2" not in text
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
+import re
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.logs import configure_logging
 
@@ -34,5 +40,36 @@ def test_json_lines_and_level_filter(capsys: pytest.CaptureFixture[str]) -> None
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
     event = json.loads(lines[0])
-    assert event["event"] == "shown" and event["level"] == "warning" and event["logger"] == "exporter.test"
+    assert event["msg"] == "shown" and event["level"] == "warn" and event["logger"] == "exporter.test"
     assert event["target"] == "a\\nb"
+
+
+def test_logfmt_reads_like_prometheus(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "logfmt")
+    structlog.get_logger("exporter.test").warning(
+        "reload failed", errors=["targets[0].name: required key missing", "global.interval: bad"], ok=True, tls=False
+    )
+    line = capsys.readouterr().err.rstrip("\n")
+    assert re.fullmatch(
+        r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=warn logger=exporter\.test msg="reload failed" '
+        r'errors="targets\[0\]\.name: required key missing; global\.interval: bad" ok=true tls=false',
+        line,
+    ), line
+
+
+def test_stdlib_records_share_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "logfmt")
+    logging.getLogger("aiohttp.server").warning("client %s went away", "x\ny")
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1
+    assert " level=warn logger=aiohttp.server msg=" in line and "x\\\\ny" in line
+
+
+@given(st.lists(st.text(max_size=20), max_size=5))
+def test_logfmt_lists_stay_on_one_line(items: list[str]) -> None:
+    out = io.StringIO()
+    configure_logging("info", "logfmt")
+    with contextlib.redirect_stderr(out):
+        structlog.get_logger("exporter.test").info("x", errors=items)
+    text = out.getvalue()
+    assert text.count("\n") == 1 and "['" not in text

@@ -90,7 +90,7 @@ KNOWN_SERIES = (
 
 # Labels of each family (besides job and instance added by Prometheus).
 LABELS: dict[str, set[str]] = {
-    "powerstrip_exporter_build_info": {"version", "python_version"},
+    "powerstrip_exporter_build_info": {"version", "revision", "branch", "build_date", "python_version"},
     "powerstrip_exporter_shard_info": {"index", "count"},
     "powerstrip_exporter_config_last_reload_successful": set(),
     "powerstrip_exporter_config_last_reload_success_timestamp_seconds": set(),

@@ -62,7 +62,8 @@ def _one_exporter() -> list[dict[str, str]]:
     s: list[dict[str, str]] = []
     add = s.append
     # --- exporter self-metrics
-    add(_series("powerstrip_exporter_build_info", {"version": "0.1.0", "python_version": "3.11.7"}, const(1)))
+    build = {"version": "0.1.0", "revision": "unknown", "branch": "unknown", "build_date": "unknown"}
+    add(_series("powerstrip_exporter_build_info", {**build, "python_version": "3.11.7"}, const(1)))
     add(_series("powerstrip_exporter_shard_info", {"index": "0", "count": "1"}, const(1)))
     add(_series("powerstrip_exporter_config_last_reload_successful", {}, const(1)))
     add(_series("powerstrip_exporter_config_last_reload_success_timestamp_seconds", {}, const(60)))

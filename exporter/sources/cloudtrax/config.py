@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema, field_validator, model_validator
@@ -78,8 +78,10 @@ class CloudTraxEntry(TargetEntry):
     usage_period: UsagePeriod = "2hours"
     settings_interval: Duration = 3600.0
     discovery_interval: Duration = 600.0
-    tls_insecure_skip_verify: bool = False
+    insecure_skip_verify: bool = False
     ca_file: str | None = None
+
+    deprecated_keys: ClassVar[dict[str, str]] = {"tls_insecure_skip_verify": "insecure_skip_verify"}
 
     @field_validator("ca_file")
     @classmethod
@@ -97,8 +99,8 @@ class CloudTraxEntry(TargetEntry):
                 f"usage_interval {format_duration(self.usage_interval)} is longer than the "
                 f"{self.usage_period} usage_period it reads, so usage samples would be missed"
             )
-        if self.tls_insecure_skip_verify and self.ca_file is not None:
-            raise ValueError("set either tls_insecure_skip_verify or ca_file, not both")
+        if self.insecure_skip_verify and self.ca_file is not None:
+            raise ValueError("set either ca_file or insecure_skip_verify, not both")
         return self
 
     def secret_value(self) -> Secret:

@@ -75,7 +75,7 @@ class CloudTraxGroup(TargetGroup):
         """The entry's client, built on first use (building does no network I/O)."""
         if self._client is None:
             ssl_context: ssl.SSLContext | bool = True
-            if self.entry.tls_insecure_skip_verify:
+            if self.entry.insecure_skip_verify:
                 ssl_context = False
             elif self.entry.ca_file is not None:
                 ssl_context = ssl.create_default_context(cafile=self.entry.ca_file)

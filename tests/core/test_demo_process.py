@@ -1,0 +1,62 @@
+"""`powerstrip-exporter demo` as a user runs it: the URL and token are printed only once they work,
+and a busy port ends it with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+
+import aiohttp
+
+from tests.support.process import free_port
+
+
+async def test_demo_on_a_busy_port_fails_with_one_line_and_no_token() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 1
+    assert out == b"", "nothing is promised before the port is bound"
+    assert err.decode().splitlines() == [
+        f"powerstrip-exporter demo: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+async def test_demo_prints_its_url_and_token_once_they_work() -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        async with asyncio.timeout(120):
+            while not (lines and lines[-1].startswith("Action API token for this demo: ")):
+                line = await proc.stdout.readline()
+                assert line, f"demo ended early: {lines}"
+                lines.append(line.decode().rstrip("\n"))
+        token = lines[-1].rsplit(" ", 1)[1]
+        assert f"Open http://127.0.0.1:{port}/" in "\n".join(lines)
+        # No waiting: at the moment the token is printed, the listener answers and accepts it.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.get(f"http://127.0.0.1:{port}/-/healthy") as resp:
+                assert resp.status == 200
+            url = f"http://127.0.0.1:{port}/api/v1/dli/dli-pro/outlets/0/cycle?dry_run=true"
+            async with session.post(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status not in (401, 403), await resp.text()
+            async with session.post(url, headers={"Authorization": "Bearer wrong"}) as resp:
+                assert resp.status == 401
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), timeout=30)
+    assert proc.returncode == 0

@@ -1,0 +1,247 @@
+"""exporter-toolkit parity through the real process: several listen addresses, the telemetry path,
+web config headers and TLS tuning, and `--version` / build info."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import bcrypt
+import pytest
+import trustme
+
+from exporter.config.errors import ConfigError
+from exporter.web.security import WebSecurity
+from tests.core.test_process import ENV, GOOD, ROOT, FakeExporter, run_cli
+from tests.core.test_web_security import PASSWORD, _exited, _reachable, basic, client_context, write_cert
+from tests.support.process import value
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _free_port_v6() -> int:
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _get(url: str, **kw: object) -> tuple[int, str, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url, **kw) as resp:  # type: ignore[arg-type]
+        return resp.status, await resp.text(), dict(resp.headers)
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+async def test_every_listen_address_is_bound_and_logged(tmp_path: Path) -> None:
+    second = _free_port_v6()
+    args = ["--web.listen-address", f"[::1]:{second}", "--web.telemetry-path", "/prom"]
+    async with FakeExporter(tmp_path, GOOD, env=ENV, args=args) as exp:
+        for base in (exp.url, f"http://[::1]:{second}"):
+            status, text, _ = await _get(base + "/prom")
+            assert status == 200 and "powerstrip_exporter_build_info" in text, base
+            assert (await _get(base + "/metrics"))[0] == 404, "metrics move to the telemetry path"
+            status, page, _ = await _get(base + "/")
+            assert status == 200 and '<a href="/prom">Metrics</a>' in page
+        logs = exp.logs()
+    assert f"url=http://127.0.0.1:{exp.port}/" in logs
+    assert f"url=http://[::1]:{second}/" in logs, "IPv6 hosts are bracketed in logged URLs"
+
+
+async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        exp = FakeExporter(
+            tmp_path, GOOD, env=ENV, args=["--web.listen-address", f"127.0.0.1:{taken}"], wait_healthy=False
+        )
+        async with exp:
+            await exp.wait_for(lambda: _exited(exp), what="exit")
+    assert exp.proc is not None and exp.proc.returncode == 1
+    logs = exp.logs()
+    assert f"cannot listen on 127.0.0.1:{taken}: Address already in use" in logs
+    assert "Traceback" not in logs
+
+
+@pytest.mark.parametrize("path", ["metrics", "/", "/-/healthy", "/api/v1/metrics"])
+def test_telemetry_path_must_not_shadow_another_page(tmp_path: Path, path: str) -> None:
+    (tmp_path / "c.yml").write_text(GOOD)
+    result = run_cli("--config.file", str(tmp_path / "c.yml"), "--web.telemetry-path", path)
+    assert result.returncode == 2 and "invalid --web.telemetry-path" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+LOGIN = basic("prom", PASSWORD)
+HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "deny",
+    "Content-Security-Policy": "default-src 'none'",
+}
+
+
+async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    headers = "".join(f'    {k}: "{v}"\n' for k, v in HEADERS.items())
+    (tmp_path / "web.yml").write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n"
+        "  curve_preferences: [CurveP384]\n"
+        "  prefer_server_cipher_suites: true\n"
+        f"http_server_config:\n  headers:\n{headers}"
+        f"basic_auth_users:\n  prom: '{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}'\n"
+    )
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    ctx = client_context(ca)
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        for path, status, auth in (("/-/healthy", 200, {}), ("/metrics", 401, {}), ("/nowhere", 404, LOGIN)):
+            got, _, response_headers = await _get(exp.url + path, ssl=ctx, headers=auth)
+            assert got == status, path
+            assert {k: response_headers.get(k) for k in HEADERS} == HEADERS, path
+        # TLS 1.2 with the client offering every suite: the server's configured one is chosen.
+        tls12 = client_context(ca)
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        with (
+            socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw,
+            tls12.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            cipher = tls.cipher()
+        assert cipher is not None and cipher[0].endswith("AES256-GCM-SHA384"), cipher
+        # A client that only offers another curve cannot agree on a key exchange.
+        other_curve = client_context(ca)
+        other_curve.set_ecdh_curve("prime256v1")
+        with pytest.raises(ssl.SSLError), socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw:
+            other_curve.wrap_socket(raw, server_hostname="127.0.0.1").close()
+
+
+async def test_web_config_refuses_what_python_cannot_do_naming_key_and_reason(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n"
+        "  curve_preferences: [X25519, CurveP256]\n"
+        "http_server_config:\n  http2: true\n  headers: {Server: nginx, X-Frame-Options: allow}\n"
+    )
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    async with exp:
+        await exp.wait_for(lambda: _exited(exp), what="exit")
+    assert exp.proc is not None and exp.proc.returncode == 1
+    logs = exp.logs()
+    origin = tmp_path / "web.yml"
+    assert f"{origin}: tls_server_config.cipher_suites: TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite" in logs
+    assert f"{origin}: tls_server_config.curve_preferences: Python's ssl can restrict the key exchange" in logs
+    assert f"{origin}: http_server_config.http2: the exporter's HTTP server (aiohttp) speaks HTTP/1.1 only" in logs
+    assert f"{origin}: http_server_config.headers: header 'Server' cannot be configured" in logs
+    assert "Traceback" not in logs and "unknown key" not in logs
+
+
+def test_cipher_suites_missing_from_openssl_are_named(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    suites = "[TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_RC4_128_SHA]"
+    (tmp_path / "web.yml").write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  cipher_suites: {suites}\n"
+    )
+    web = WebSecurity(tmp_path / "web.yml")
+    try:
+        with pytest.raises(ConfigError) as err:
+            web.load()
+    finally:
+        web.close()
+    [message] = err.value.messages
+    assert "tls_server_config.cipher_suites: TLS_RSA_WITH_RC4_128_SHA not available" in message
+    assert "AES_128_GCM" not in message
+
+
+def test_version_flag_is_shaped_like_prometheus() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"powerstrip-exporter, version 0\.1\.0 \(branch: \S+, revision: \S+\)", lines[0]), lines
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "build user",
+        "build date",
+        "python version",
+        "platform",
+    ]
+
+
+async def test_recorded_build_info_reaches_version_and_metric(tmp_path: Path) -> None:
+    """A build writes build_info.json (as the Dockerfile does); `--version` and the metric carry it."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "exporter", tree / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests", tree / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}  # this copy, not the checkout in the working directory
+    write = subprocess.run(
+        [sys.executable, "-m", "exporter.buildinfo", "--revision", "abc123", "--branch", "release-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tree,
+        env={**os.environ, **env},
+    )
+    assert write.returncode == 0, write.stderr
+    recorded = json.loads((tree / "exporter" / "build_info.json").read_text())
+    assert recorded["revision"] == "abc123" and re.fullmatch(r"\d{8}-\d\d:\d\d:\d\d", recorded["build_date"])
+    version = subprocess.run(
+        [sys.executable, "-m", "exporter", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tree,
+        env={**os.environ, **env},
+    )
+    assert version.stdout.startswith("powerstrip-exporter, version 0.1.0 (branch: release-1, revision: abc123)\n")
+    assert f"  build date:       {recorded['build_date']}\n" in version.stdout
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    async with FakeExporter(workdir, GOOD, env=env) as exp:
+        samples = await exp.metrics()
+    labels = {
+        "version": "0.1.0",
+        "revision": "abc123",
+        "branch": "release-1",
+        "build_date": recorded["build_date"],
+        "python_version": platform.python_version(),
+    }
+    assert value(samples, "powerstrip_exporter_build_info", **labels) == 1
+
+
+@pytest.mark.parametrize("prefer", [True, False])
+def test_prefer_server_cipher_suites_sets_the_openssl_option(tmp_path: Path, prefer: bool) -> None:
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"  prefer_server_cipher_suites: {str(prefer).lower()}\n"
+    )
+    web = WebSecurity(tmp_path / "web.yml")
+    try:
+        web.load()
+        assert web.ssl_context is not None
+        assert bool(web.ssl_context.options & ssl.OP_CIPHER_SERVER_PREFERENCE) is prefer
+    finally:
+        web.close()
