@@ -397,8 +397,8 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             stat_panel(
                 "CloudTrax strips down",
-                "Number of CloudTrax power strips whose cloud status is not up. A down strip reports zeros for all "
-                "readings.",
+                "Number of CloudTrax power strips whose cloud status is not up. A down strip has no readings (the "
+                "exporter drops the zeros CloudTrax reports for it).",
                 "short",
                 [q(f"sum(1 - cloudtrax_powerstrip_up{{{ct}}})", instant=True)],
                 thresholds=ZERO_GOOD,
@@ -657,10 +657,20 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Cloud status",
-                "Whether CloudTrax reports the strip as up. Down strips report zeros for every reading.",
+                "CloudTrax's cloud_status for the strip (up, down, unknown, pairing, or other), green when up. "
+                "While a strip is down CloudTrax reports zeros for its readings; the exporter drops them, so the "
+                "readings below show no value.",
                 "none",
-                [q(f"cloudtrax_powerstrip_up{{{s}}}", instant=True)],
-                mappings=UP_DOWN,
+                [
+                    q(
+                        f"cloudtrax_powerstrip_up{{{s}}} * on(job, instance, network_id, powerstrip_id)"
+                        f" group_left(status) cloudtrax_powerstrip_cloud_status_info{{{s}}}",
+                        "{{status}}",
+                        instant=True,
+                    )
+                ],
+                thresholds=ZERO_BAD,
+                text_mode=BigValueTextMode.NAME,
                 background=True,
             )
         )
@@ -695,7 +705,7 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Voltage",
-                "Supply voltage measured by the strip (0 while it is down).",
+                "Supply voltage measured by the strip; no value while it is down.",
                 "volt",
                 [q(f"cloudtrax_powerstrip_voltage_volts{{{s}}}", instant=True)],
             )
@@ -703,7 +713,7 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Frequency",
-                "Supply frequency measured by the strip (0 while it is down).",
+                "Supply frequency measured by the strip; no value while it is down.",
                 "hertz",
                 [q(f"cloudtrax_powerstrip_frequency_hertz{{{s}}}", instant=True)],
             )
@@ -1176,8 +1186,8 @@ def exporter_health() -> Dashboard:
     dash = base(
         "powerstrip-exporter",
         "Power strips: exporter health",
-        "The powerstrip-exporter itself: target polls and failures, upstream API traffic and latency, actions, "
-        "reloads.",
+        "The powerstrip-exporter itself: CPU, memory and open files, target polls and failures, upstream API "
+        "traffic and latency, actions, reloads.",
         [
             _query_var(
                 "source",
@@ -1269,6 +1279,58 @@ def exporter_health() -> Dashboard:
                 ],
                 text_mode=BigValueTextMode.NAME,
                 no_value="not sharded",
+            )
+        )
+        .with_row(Row("Process"))
+        .with_panel(
+            ts_panel(
+                "CPU",
+                "CPU time the exporter process uses per second (1 = one core busy), from process_cpu_seconds_total.",
+                "percentunit",
+                [q(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}")],
+                span=8,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Memory",
+                "Resident memory of the exporter process (process_resident_memory_bytes). docs/scaling.md says how "
+                "much a fleet of a given size needs.",
+                "bytes",
+                [q(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}")],
+                span=8,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Open files",
+                "Open file descriptors (devices, scrapers, logs) against the process limit. Near the limit, new "
+                "connections fail.",
+                "short",
+                [
+                    q(f"process_open_fds{{{SEL}}}", "{{instance}} open"),
+                    q(f"process_max_fds{{{SEL}}}", "{{instance}} limit", ref="B"),
+                ],
+                span=8,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Uptime",
+                "Time since each exporter process started (process_start_time_seconds). A short uptime that keeps "
+                "resetting means restarts.",
+                "s",
+                [q(f"time() - process_start_time_seconds{{{SEL}}}", "{{instance}}", instant=True)],
+                span=12,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Virtual memory",
+                "Virtual memory of the exporter process (process_virtual_memory_bytes).",
+                "bytes",
+                [q(f"process_virtual_memory_bytes{{{SEL}}}", "{{instance}}", instant=True)],
+                span=12,
             )
         )
         .with_row(Row("Targets"))
@@ -1380,7 +1442,7 @@ def exporter_health() -> Dashboard:
                 [
                     q(
                         "sum by (source, endpoint) "
-                        f"(rate(powerstrip_exporter_api_requests_total{{{src}}}[$__rate_interval]))",
+                        f"(rate(powerstrip_exporter_api_request_duration_seconds_count{{{src}}}[$__rate_interval]))",
                         "{{source}} {{endpoint}}",
                     )
                 ],

@@ -51,6 +51,7 @@ GRAFANA_UNITS = {
     "none",
     "bool_on_off",
     "reqps",
+    "bytes",
     "opm",
 }
 
