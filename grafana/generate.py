@@ -115,6 +115,20 @@ def q(
     return query
 
 
+def dli_real_power(selector: str) -> str:
+    """Real power (W) per DLI bus: its power meter where the unit has one, else the rate of its energy
+    counter. Never volts x amperes: that is apparent power (VA), and the gap is the power factor."""
+    return (
+        f"(dli_bus_power_watts{{{selector}}} or on(job, instance, device, bus)"
+        f" rate(dli_bus_energy_joules_total{{{selector}}}[$__rate_interval]))"
+    )
+
+
+def dli_apparent_power(selector: str) -> str:
+    """Apparent power (VA) per DLI bus: volts x amperes. Shown only with the unit `voltamp`."""
+    return f"dli_bus_voltage_volts{{{selector}}} * on(job, instance, device, bus) dli_bus_current_amperes{{{selector}}}"
+
+
 def _common(panel: Any, title: str, description: str, unit: str, span: int, height: int) -> Any:
     return panel.title(title).description(description).datasource(DS).unit(unit).span(span).height(height)
 
@@ -481,15 +495,13 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Total power",
-                "Active power of all selected CloudTrax strips plus DLI controllers (DLI: bus power where metered, "
-                "otherwise bus volts x amperes).",
+                "Real (active) power of all selected CloudTrax strips plus DLI controllers. DLI: the bus power "
+                "meter where the unit has one, else the rate of the bus energy counter. Only watts are added: "
+                "no volts x amperes (apparent power).",
                 "watt",
                 [
                     q(
-                        f"(sum(cloudtrax_powerstrip_power_watts{{{ct}}}) or vector(0))"
-                        f" + (sum(sum by (job, instance, device) (dli_bus_power_watts{{{dli}}})"
-                        f" or sum by (job, instance, device) (dli_bus_voltage_volts{{{dli}}}"
-                        f" * on(job, instance, device, bus) dli_bus_current_amperes{{{dli}}})) or vector(0))",
+                        f"sum(cloudtrax_powerstrip_power_watts{{{ct}}} or {dli_real_power(dli)}) or vector(0)",
                         instant=True,
                     )
                 ],
@@ -547,9 +559,9 @@ def fleet_overview() -> Dashboard:
                         None,
                     ),
                     (
-                        "Off but configured on",
+                        "Off but switched on",
                         f"count by (job, instance, device) ((dli_outlet_physical_state{{{dli}}} == 0)"
-                        f" and on(job, instance, device, outlet) (dli_outlet_state{{{dli}}} == 1))"
+                        f" and on(job, instance, device, outlet) (dli_outlet_transient_state{{{dli}}} == 1))"
                         f" or sum by (job, instance, device) (dli_outlet_state{{{dli}}} * 0)",
                         "short",
                         None,
@@ -587,17 +599,10 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             ts_panel(
                 "Power per DLI controller",
-                "Power drawn through each DLI controller: the sum of its bus power meters, or bus volts x amperes "
-                "(apparent power, an upper bound) on models that meter only voltage and current.",
+                "Real power drawn through each DLI controller, summed over its buses: the bus power meter where "
+                "the unit has one, else the rate of the bus energy counter (an average over the rate interval).",
                 "watt",
-                [
-                    q(
-                        f"sum by (device) (dli_bus_power_watts{{{dli}}})"
-                        f" or sum by (device) (dli_bus_voltage_volts{{{dli}}}"
-                        f" * on(job, instance, device, bus) dli_bus_current_amperes{{{dli}}})",
-                        "{{device}}",
-                    )
-                ],
+                [q(f"sum by (device) ({dli_real_power(dli)})", "{{device}}")],
                 stack=True,
             )
         )
@@ -984,13 +989,15 @@ def dli_controller() -> Dashboard:
         )
         .with_panel(
             stat_panel(
-                "Off while configured on",
-                "Outlets that are physically off although their configured (persistent) state is on.",
+                "Off while switched on",
+                "Outlets that are physically off although their current (transient) state is on: the relay does "
+                "not follow. An outlet switched off on purpose, for now or for good, is not counted.",
                 "short",
                 [
                     q(
                         f"count((dli_outlet_physical_state{{{d}}} == 0)"
-                        f" and on(job, instance, device, outlet) (dli_outlet_state{{{d}}} == 1)) or vector(0)",
+                        f" and on(job, instance, device, outlet) (dli_outlet_transient_state{{{d}}} == 1))"
+                        " or vector(0)",
                         instant=True,
                     )
                 ],
@@ -1009,17 +1016,10 @@ def dli_controller() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Total power",
-                "Sum of the bus power meters, or of bus volts x amperes on models without power meters. "
-                "Empty on models without meters.",
+                "Real power of the controller, summed over its buses: the bus power meter where the unit has one, "
+                "else the rate of the bus energy counter. Empty on models without meters.",
                 "watt",
-                [
-                    q(
-                        f"sum(dli_bus_power_watts{{{d}}})"
-                        f" or sum(dli_bus_voltage_volts{{{d}}} * on(job, instance, device, bus) "
-                        f"dli_bus_current_amperes{{{d}}})",
-                        instant=True,
-                    )
-                ],
+                [q(f"sum({dli_real_power(d)})", instant=True)],
                 no_value="no meters",
             )
         )
@@ -1088,17 +1088,20 @@ def dli_controller() -> Dashboard:
         .with_panel(
             ts_panel(
                 "Bus power",
-                "Power of each bus from its power meter, or volts x amperes (apparent power) where the bus has no "
-                "power meter.",
+                "Real power of each bus: from its power meter where the unit has one, else the rate of its energy "
+                "counter (an average over the rate interval, as fine as the unit's energy resolution).",
                 "watt",
-                [
-                    q(
-                        f"dli_bus_power_watts{{{d}}}"
-                        f" or (dli_bus_voltage_volts{{{d}}} * on(job, instance, device, bus) "
-                        f"dli_bus_current_amperes{{{d}}})",
-                        "bus {{bus}}",
-                    )
-                ],
+                [q(dli_real_power(d), "bus {{bus}}")],
+                stack=True,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Bus apparent power",
+                "Apparent power of each bus: volts x amperes, in VA. It is at least the real power; the gap is the "
+                "load's power factor. What the bus wiring and breakers carry.",
+                "voltamp",
+                [q(dli_apparent_power(d), "bus {{bus}}")],
                 stack=True,
             )
         )
