@@ -26,7 +26,7 @@ SAMPLES = 40  # one a minute
 EVAL_TIME = "30m"
 
 NETWORK = "100"
-STRIPS = {"1": "up", "2": "down"}
+STRIPS = {"1": "up", "2": "down", "3": "pairing"}
 PORTS = ("1", "2", "3")
 DEVICE = "epcr-lab"
 OUTLETS = ("0", "1", "2")
@@ -120,7 +120,7 @@ def _one_exporter() -> list[dict[str, str]]:
         )
         add(_series("cloudtrax_powerstrip_up", st, const(1 if up else 0)))
         add(_series("cloudtrax_powerstrip_cloud_status_info", {**st, "status": state}, const(1)))
-        add(_series("cloudtrax_powerstrip_need_pairing", st, const(0 if up else 1)))
+        add(_series("cloudtrax_powerstrip_need_pairing", st, const(1 if state == "pairing" else 0)))
         add(_series("cloudtrax_powerstrip_surge_protection_active", st, const(1 if up else 0)))
         if up:  # a down strip's zeros are not exported
             add(_series("cloudtrax_powerstrip_voltage_volts", st, const(120)))
