@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from tests.e2e import live
 from tests.e2e.live import Stack
 from tests.ops import opslib
+from tests.support.process import find, parse_metrics
 
 
 def test_every_shipped_rule_is_loaded_and_evaluates(stack: Stack) -> None:
@@ -117,3 +119,34 @@ def test_demo_fleet_raises_exactly_the_alerts_it_should(stack: Stack) -> None:
             assert labels["severity"] == "critical" and labels["powerstrip_id"] in pages
         elif labels.get("powerstrip_id") == "2":
             assert labels["severity"] != "critical", labels
+
+
+def test_demo_metrics_pass_promtool_without_fake_readings(stack: Stack) -> None:
+    """The whole demo scrape (both sources, every strip state): promtool-clean, the process metrics
+    there, no *_created series, and no reading from a strip that is down."""
+    promtool = opslib.find_binary("promtool")
+    assert promtool, opslib.INSTALL_HINT
+    text = stack.loop.run(stack.exporter.metrics_text())
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+    samples = parse_metrics(text)
+    names = {name for name, _ in samples}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"} <= names
+    assert not {n for n in names if n.endswith("_created")}
+    assert "powerstrip_exporter_api_requests_total" not in names
+    down = stack.loop.call(
+        lambda: [str(s.powerstrip_id) for s in stack.cloudtrax.state.strips.values() if not s.is_up()]
+    )
+    assert down
+    for sid in down:
+        statuses = find(samples, "cloudtrax_powerstrip_cloud_status_info", powerstrip_id=sid)
+        assert [labels["status"] for labels, _ in statuses] == ["down"], sid
+        for family in (
+            "cloudtrax_powerstrip_voltage_volts",
+            "cloudtrax_powerstrip_frequency_hertz",
+            "cloudtrax_powerstrip_power_watts",
+            "cloudtrax_powerstrip_port_power_watts",
+            "cloudtrax_powerstrip_port_current_amperes",
+        ):
+            assert not find(samples, family, powerstrip_id=sid), f"{family} for down strip {sid}"
+        assert find(samples, "cloudtrax_powerstrip_port_enabled", powerstrip_id=sid), sid  # configuration stays

@@ -69,6 +69,10 @@ def test_promtool_check_rules_rejects_bad_promql(promtool: str, prometheus_copy:
             'status="down"} == 1)\n          and', 'status=~".+"} == 1)\n          and', id="any-status-pages"
         ),
         pytest.param("dli_outlet_transient_state == 1", "dli_outlet_state == 1", id="physically-off-vs-persistent"),
+        pytest.param("vector(2592000)", "vector(1296000)", id="changed-subscription-notice"),
+        pytest.param(
+            "for: 5m\n        labels:\n          severity: info", "labels:\n          severity: info", id="no-for"
+        ),
     ],
 )
 def test_promtool_unit_tests_catch_rule_changes(promtool: str, prometheus_copy: Path, old: str, new: str) -> None:
@@ -221,11 +225,7 @@ FREE_TEXT_LABELS = {"name", "label", "mac", "model", "firmware_version", "connec
 def test_alert_labels_keep_ids_only(alert_rules: list[dict[str, Any]]) -> None:
     """No alert copies an `_info` metric's free-text labels into its labels (a rename would re-notify)."""
     for rule in alert_rules:
-        expr = rule["expr"]
-        assert not re.search(r"group_(left|right)\s*\(\s*[a-z]", expr), f"{rule['alert']}: joins labels in"
-        assert not any(n.endswith("_info") and "cloud_status" not in n for n in opslib.metric_names(expr)) or (
-            "group_left" not in expr
-        ), rule["alert"]
+        assert not re.search(r"group_(left|right)\s*\(\s*[a-z]", rule["expr"]), f"{rule['alert']}: joins labels in"
         assert not FREE_TEXT_LABELS & set(rule.get("labels", {})), rule["alert"]
         for text in rule["annotations"].values():
             assert "$labels.name" not in text and "$labels.label" not in text, rule["alert"]
