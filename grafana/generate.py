@@ -115,6 +115,20 @@ def q(
     return query
 
 
+def dli_real_power(selector: str) -> str:
+    """Real power (W) per DLI bus: its power meter where the unit has one, else the rate of its energy
+    counter. Never volts x amperes: that is apparent power (VA), and the gap is the power factor."""
+    return (
+        f"(dli_bus_power_watts{{{selector}}} or on(job, instance, device, bus)"
+        f" rate(dli_bus_energy_joules_total{{{selector}}}[$__rate_interval]))"
+    )
+
+
+def dli_apparent_power(selector: str) -> str:
+    """Apparent power (VA) per DLI bus: volts x amperes. Shown only with the unit `voltamp`."""
+    return f"dli_bus_voltage_volts{{{selector}}} * on(job, instance, device, bus) dli_bus_current_amperes{{{selector}}}"
+
+
 def _common(panel: Any, title: str, description: str, unit: str, span: int, height: int) -> Any:
     return panel.title(title).description(description).datasource(DS).unit(unit).span(span).height(height)
 
@@ -397,8 +411,8 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             stat_panel(
                 "CloudTrax strips down",
-                "Number of CloudTrax power strips whose cloud status is not up. A down strip reports zeros for all "
-                "readings.",
+                "Number of CloudTrax power strips whose cloud status is not up. A down strip has no readings (the "
+                "exporter drops the zeros CloudTrax reports for it).",
                 "short",
                 [q(f"sum(1 - cloudtrax_powerstrip_up{{{ct}}})", instant=True)],
                 thresholds=ZERO_GOOD,
@@ -481,15 +495,13 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Total power",
-                "Active power of all selected CloudTrax strips plus DLI controllers (DLI: bus power where metered, "
-                "otherwise bus volts x amperes).",
+                "Real (active) power of all selected CloudTrax strips plus DLI controllers. DLI: the bus power "
+                "meter where the unit has one, else the rate of the bus energy counter. Only watts are added: "
+                "no volts x amperes (apparent power).",
                 "watt",
                 [
                     q(
-                        f"(sum(cloudtrax_powerstrip_power_watts{{{ct}}}) or vector(0))"
-                        f" + (sum(sum by (job, instance, device) (dli_bus_power_watts{{{dli}}})"
-                        f" or sum by (job, instance, device) (dli_bus_voltage_volts{{{dli}}}"
-                        f" * on(job, instance, device, bus) dli_bus_current_amperes{{{dli}}})) or vector(0))",
+                        f"sum(cloudtrax_powerstrip_power_watts{{{ct}}} or {dli_real_power(dli)}) or vector(0)",
                         instant=True,
                     )
                 ],
@@ -547,9 +559,9 @@ def fleet_overview() -> Dashboard:
                         None,
                     ),
                     (
-                        "Off but configured on",
+                        "Off but switched on",
                         f"count by (job, instance, device) ((dli_outlet_physical_state{{{dli}}} == 0)"
-                        f" and on(job, instance, device, outlet) (dli_outlet_state{{{dli}}} == 1))"
+                        f" and on(job, instance, device, outlet) (dli_outlet_transient_state{{{dli}}} == 1))"
                         f" or sum by (job, instance, device) (dli_outlet_state{{{dli}}} * 0)",
                         "short",
                         None,
@@ -587,17 +599,10 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             ts_panel(
                 "Power per DLI controller",
-                "Power drawn through each DLI controller: the sum of its bus power meters, or bus volts x amperes "
-                "(apparent power, an upper bound) on models that meter only voltage and current.",
+                "Real power drawn through each DLI controller, summed over its buses: the bus power meter where "
+                "the unit has one, else the rate of the bus energy counter (an average over the rate interval).",
                 "watt",
-                [
-                    q(
-                        f"sum by (device) (dli_bus_power_watts{{{dli}}})"
-                        f" or sum by (device) (dli_bus_voltage_volts{{{dli}}}"
-                        f" * on(job, instance, device, bus) dli_bus_current_amperes{{{dli}}})",
-                        "{{device}}",
-                    )
-                ],
+                [q(f"sum by (device) ({dli_real_power(dli)})", "{{device}}")],
                 stack=True,
             )
         )
@@ -657,10 +662,20 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Cloud status",
-                "Whether CloudTrax reports the strip as up. Down strips report zeros for every reading.",
+                "CloudTrax's cloud_status for the strip (up, down, unknown, pairing, or other), green when up. "
+                "While a strip is down CloudTrax reports zeros for its readings; the exporter drops them, so the "
+                "readings below show no value.",
                 "none",
-                [q(f"cloudtrax_powerstrip_up{{{s}}}", instant=True)],
-                mappings=UP_DOWN,
+                [
+                    q(
+                        f"cloudtrax_powerstrip_up{{{s}}} * on(job, instance, network_id, powerstrip_id)"
+                        f" group_left(status) cloudtrax_powerstrip_cloud_status_info{{{s}}}",
+                        "{{status}}",
+                        instant=True,
+                    )
+                ],
+                thresholds=ZERO_BAD,
+                text_mode=BigValueTextMode.NAME,
                 background=True,
             )
         )
@@ -695,7 +710,7 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Voltage",
-                "Supply voltage measured by the strip (0 while it is down).",
+                "Supply voltage measured by the strip; no value while it is down.",
                 "volt",
                 [q(f"cloudtrax_powerstrip_voltage_volts{{{s}}}", instant=True)],
             )
@@ -703,7 +718,7 @@ def cloudtrax_strip() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Frequency",
-                "Supply frequency measured by the strip (0 while it is down).",
+                "Supply frequency measured by the strip; no value while it is down.",
                 "hertz",
                 [q(f"cloudtrax_powerstrip_frequency_hertz{{{s}}}", instant=True)],
             )
@@ -974,13 +989,15 @@ def dli_controller() -> Dashboard:
         )
         .with_panel(
             stat_panel(
-                "Off while configured on",
-                "Outlets that are physically off although their configured (persistent) state is on.",
+                "Off while switched on",
+                "Outlets that are physically off although their current (transient) state is on: the relay does "
+                "not follow. An outlet switched off on purpose, for now or for good, is not counted.",
                 "short",
                 [
                     q(
                         f"count((dli_outlet_physical_state{{{d}}} == 0)"
-                        f" and on(job, instance, device, outlet) (dli_outlet_state{{{d}}} == 1)) or vector(0)",
+                        f" and on(job, instance, device, outlet) (dli_outlet_transient_state{{{d}}} == 1))"
+                        " or vector(0)",
                         instant=True,
                     )
                 ],
@@ -999,17 +1016,10 @@ def dli_controller() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Total power",
-                "Sum of the bus power meters, or of bus volts x amperes on models without power meters. "
-                "Empty on models without meters.",
+                "Real power of the controller, summed over its buses: the bus power meter where the unit has one, "
+                "else the rate of the bus energy counter. Empty on models without meters.",
                 "watt",
-                [
-                    q(
-                        f"sum(dli_bus_power_watts{{{d}}})"
-                        f" or sum(dli_bus_voltage_volts{{{d}}} * on(job, instance, device, bus) "
-                        f"dli_bus_current_amperes{{{d}}})",
-                        instant=True,
-                    )
-                ],
+                [q(f"sum({dli_real_power(d)})", instant=True)],
                 no_value="no meters",
             )
         )
@@ -1078,17 +1088,20 @@ def dli_controller() -> Dashboard:
         .with_panel(
             ts_panel(
                 "Bus power",
-                "Power of each bus from its power meter, or volts x amperes (apparent power) where the bus has no "
-                "power meter.",
+                "Real power of each bus: from its power meter where the unit has one, else the rate of its energy "
+                "counter (an average over the rate interval, as fine as the unit's energy resolution).",
                 "watt",
-                [
-                    q(
-                        f"dli_bus_power_watts{{{d}}}"
-                        f" or (dli_bus_voltage_volts{{{d}}} * on(job, instance, device, bus) "
-                        f"dli_bus_current_amperes{{{d}}})",
-                        "bus {{bus}}",
-                    )
-                ],
+                [q(dli_real_power(d), "bus {{bus}}")],
+                stack=True,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Bus apparent power",
+                "Apparent power of each bus: volts x amperes, in VA. It is at least the real power; the gap is the "
+                "load's power factor. What the bus wiring and breakers carry.",
+                "voltamp",
+                [q(dli_apparent_power(d), "bus {{bus}}")],
                 stack=True,
             )
         )
@@ -1176,8 +1189,8 @@ def exporter_health() -> Dashboard:
     dash = base(
         "powerstrip-exporter",
         "Power strips: exporter health",
-        "The powerstrip-exporter itself: target polls and failures, upstream API traffic and latency, actions, "
-        "reloads.",
+        "The powerstrip-exporter itself: CPU, memory and open files, target polls and failures, upstream API "
+        "traffic and latency, actions, reloads.",
         [
             _query_var(
                 "source",
@@ -1269,6 +1282,58 @@ def exporter_health() -> Dashboard:
                 ],
                 text_mode=BigValueTextMode.NAME,
                 no_value="not sharded",
+            )
+        )
+        .with_row(Row("Process"))
+        .with_panel(
+            ts_panel(
+                "CPU",
+                "CPU time the exporter process uses per second (1 = one core busy), from process_cpu_seconds_total.",
+                "percentunit",
+                [q(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}")],
+                span=8,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Memory",
+                "Resident memory of the exporter process (process_resident_memory_bytes). docs/scaling.md says how "
+                "much a fleet of a given size needs.",
+                "bytes",
+                [q(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}")],
+                span=8,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Open files",
+                "Open file descriptors (devices, scrapers, logs) against the process limit. Near the limit, new "
+                "connections fail.",
+                "short",
+                [
+                    q(f"process_open_fds{{{SEL}}}", "{{instance}} open"),
+                    q(f"process_max_fds{{{SEL}}}", "{{instance}} limit", ref="B"),
+                ],
+                span=8,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Uptime",
+                "Time since each exporter process started (process_start_time_seconds). A short uptime that keeps "
+                "resetting means restarts.",
+                "s",
+                [q(f"time() - process_start_time_seconds{{{SEL}}}", "{{instance}}", instant=True)],
+                span=12,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Virtual memory",
+                "Virtual memory of the exporter process (process_virtual_memory_bytes).",
+                "bytes",
+                [q(f"process_virtual_memory_bytes{{{SEL}}}", "{{instance}}", instant=True)],
+                span=12,
             )
         )
         .with_row(Row("Targets"))
@@ -1380,7 +1445,7 @@ def exporter_health() -> Dashboard:
                 [
                     q(
                         "sum by (source, endpoint) "
-                        f"(rate(powerstrip_exporter_api_requests_total{{{src}}}[$__rate_interval]))",
+                        f"(rate(powerstrip_exporter_api_request_duration_seconds_count{{{src}}}[$__rate_interval]))",
                         "{{source}} {{endpoint}}",
                     )
                 ],

@@ -48,9 +48,11 @@ async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> No
     finally:
         await group.aclose()
 
-    assert by_labels(samples, "cloudtrax_powerstrip_voltage_volts") == {S1: 116.0, S2: 0.0}
-    assert by_labels(samples, "cloudtrax_powerstrip_frequency_hertz") == {S1: 60.0, S2: 0.0}
+    # Strip 2 is down: its 0 V, 0 Hz and 0 W are not readings and give no samples.
+    assert by_labels(samples, "cloudtrax_powerstrip_voltage_volts") == {S1: 116.0}
+    assert by_labels(samples, "cloudtrax_powerstrip_frequency_hertz") == {S1: 60.0}
     assert by_labels(samples, "cloudtrax_powerstrip_up") == {S1: 1.0, S2: 0.0}
+    assert by_labels(samples, "cloudtrax_powerstrip_cloud_status_info") == {(*S1, "up"): 1.0, (*S2, "down"): 1.0}
     assert by_labels(samples, "cloudtrax_powerstrip_need_pairing") == {S1: 0.0, S2: 0.0}
     assert by_labels(samples, "cloudtrax_powerstrip_surge_protection_active") == {S1: 1.0, S2: 0.0}
     assert by_labels(samples, "cloudtrax_powerstrip_info") == {
@@ -71,7 +73,7 @@ async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> No
     assert by_labels(samples, "cloudtrax_powerstrip_active_ports") == {S1: 3.0, S2: 0.0}
     power = by_labels(samples, "cloudtrax_powerstrip_power_watts")
     assert power[S1] == pytest.approx(8.5 + 19.3 + 25.5)
-    assert power[S2] == 0.0
+    assert S2 not in power
     assert by_labels(samples, "cloudtrax_powerstrip_subscription_active") == {S2: 0.0}
     assert by_labels(samples, "cloudtrax_powerstrip_subscription_end_timestamp_seconds") == {}
     assert by_labels(samples, "cloudtrax_powerstrip_end_of_life_timestamp_seconds") == {S2: 1777507200.0}
@@ -87,7 +89,15 @@ async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> No
     assert info[(*port4, "Monitor ", "")] == 1.0
     assert len([k for k in info if k[:2] == S1]) == 6
     assert len([k for k in info if k[:2] == S2]) == 6  # the down strip's get has six idle ports
-    assert by_labels(samples, "cloudtrax_powerstrip_port_power_watts")[(*S2, "1")] == 0.0
+    assert by_labels(samples, "cloudtrax_powerstrip_port_enabled")[(*S2, "1")] == 1.0
+    for family in (
+        "cloudtrax_powerstrip_port_power_watts",
+        "cloudtrax_powerstrip_port_current_amperes",
+        "cloudtrax_powerstrip_port_apparent_power_voltamperes",
+        "cloudtrax_powerstrip_port_reactive_power_voltamperes_reactive",
+        "cloudtrax_powerstrip_port_power_factor_ratio",
+    ):
+        assert not [k for k in by_labels(samples, family) if k[:2] == S2], family
 
     energy = by_labels(samples, "cloudtrax_powerstrip_port_energy_joules_total")
     assert energy[(*S1, "1")] == 8 * 300 * 23  # 24 samples, 5 minutes apart, 8 W on port 1
@@ -109,7 +119,7 @@ async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> No
 
 async def test_source_declares_every_family_and_endpoint() -> None:
     assert CloudTraxSource.metrics == m.ALL_METRICS
-    assert len({s.name for s in m.ALL_METRICS}) == len(m.ALL_METRICS) == 28
+    assert len({s.name for s in m.ALL_METRICS}) == len(m.ALL_METRICS) == 29
     assert len(CloudTraxSource.api_endpoints) == 16
     assert CloudTraxSource.api_endpoints == ALL_ENDPOINTS
 
@@ -306,3 +316,21 @@ async def test_group_aclose_closes_the_shared_session(sim: CloudTraxSimulator) -
     assert session is not None and not session.closed
     await group.aclose()
     assert session.closed
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        ("up", "up"),
+        (" Down ", "down"),
+        ("unknown", "unknown"),
+        ("pairing", "pairing"),
+        ("", "other"),
+        ("x" * 500, "other"),
+    ],
+)
+def test_cloud_status_label_is_bounded(raw: str, label: str) -> None:
+    """Only the documented statuses become label values: a vendor surprise cannot mint new series."""
+    from exporter.sources.cloudtrax.collector import cloud_status_label
+
+    assert cloud_status_label(raw) == label

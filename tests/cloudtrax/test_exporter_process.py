@@ -114,11 +114,22 @@ async def test_created_strip_appears_within_one_cycle_and_leaves_after_delete(
         samples = await exp.wait_for_sample(UP, 1.0, source="cloudtrax", target=str(SEED_NETWORK))
         for endpoint in ALL_ENDPOINTS:  # pre-initialised, whether used yet or not
             assert (
-                value(samples, "powerstrip_exporter_api_requests_total", source="cloudtrax", endpoint=endpoint)
+                value(
+                    samples,
+                    "powerstrip_exporter_api_request_duration_seconds_count",
+                    source="cloudtrax",
+                    endpoint=endpoint,
+                )
                 is not None
             )
         assert (
-            value(samples, "powerstrip_exporter_api_requests_total", source="cloudtrax", endpoint=ALL_ENDPOINTS[2]) or 0
+            value(
+                samples,
+                "powerstrip_exporter_api_request_duration_seconds_count",
+                source="cloudtrax",
+                endpoint=ALL_ENDPOINTS[2],
+            )
+            or 0
         ) >= 1
 
         sid = await client.create_powerstrip(SEED_NETWORK, mac="ac:86:74:00:30:01", name="garage")

@@ -53,7 +53,7 @@ async def test_successful_polls_publish_samples_and_self_metrics(live: Live) -> 
     for reason in ("timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"):
         assert value(m, "powerstrip_exporter_target_poll_failures_total", source="fake", target="a", reason=reason) == 0
     assert value(m, "powerstrip_exporter_target_interval_seconds", source="fake", target="a") == 0.05
-    assert value(m, "powerstrip_exporter_api_requests_total", source="fake", endpoint="GET /fake") >= 1
+    assert value(m, "powerstrip_exporter_api_request_duration_seconds_count", source="fake", endpoint="GET /fake") >= 1
 
 
 async def test_timeout_is_counted_and_target_goes_down(live: Live) -> None:

@@ -157,3 +157,22 @@ async def test_actions_on_their_own_listener(tmp_path: Path) -> None:
                 assert resp.status == 404, "the actions listener serves only the action API"
             async with session.get(base + "/-/healthy") as resp:
                 assert resp.status == 200
+
+
+async def test_process_metrics_and_no_created_series(tmp_path: Path) -> None:
+    """The standard process_* metrics are exported; prometheus_client's *_created series and the
+    request counter that repeated the latency histogram's _count are not."""
+    async with FakeExporter(tmp_path, GOOD, env=ENV) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+        text = await exp.metrics_text()
+        m = await exp.metrics()
+    started = value(m, "process_start_time_seconds")
+    assert started is not None and abs(started - time.time()) < 300
+    assert (value(m, "process_resident_memory_bytes") or 0) > 1_000_000
+    assert (value(m, "process_open_fds") or 0) >= 3  # stdin/out/err at least, plus the listener
+    assert (value(m, "process_max_fds") or 0) >= (value(m, "process_open_fds") or 0)
+    assert value(m, "process_cpu_seconds_total") is not None
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert not {n for n in names if n.endswith("_created")}, sorted(names)
+    assert "powerstrip_exporter_api_requests_total" not in names
+    assert "powerstrip_exporter_api_request_duration_seconds_count" in names

@@ -123,7 +123,12 @@ async def test_faults_wrong_password_and_recovery(fleet: Fleet) -> None:
     final = await exp.metrics()
     assert up(final, "bystander") == 1
     assert value(final, "dli_humidity_ratio", device="bystander", sensor="sensor.0") == 0.415
-    calls = value(final, "powerstrip_exporter_api_requests_total", source="dli", endpoint="GET /restapi/relay/outlets/")
+    calls = value(
+        final,
+        "powerstrip_exporter_api_request_duration_seconds_count",
+        source="dli",
+        endpoint="GET /restapi/relay/outlets/",
+    )
     assert calls is not None and calls > 0
     await _assert_no_secrets(exp)
 

@@ -124,10 +124,9 @@ async def test_custom_meter_keys_and_quantity_aliases(
     assert got["dli_bus_voltage_volts"] == {("dli-epcr", "0"): 120.0, ("dli-epcr", "1"): 120.5}
     assert got["dli_bus_power_watts"] == {("dli-epcr", "0"): 450.0, ("dli-epcr", "1"): 0.0}
     assert got["dli_bus_energy_joules_total"] == {("dli-epcr", "0"): 3_600_000.0, ("dli-epcr", "1"): 7_200_000.0}
-    assert got["dli_meter_value"] == {
-        ("dli-epcr", "frequency", "frequency"): 60.0,
-        ("dli-epcr", "aux_current", "current"): 0.5,  # a current without a bus is not a bus metric
-    }
+    # Only the unknown quantity is raw: a current without a bus has no metric of its own and is left
+    # out rather than mixed into dli_meter_value (dli_meter_info still lists it).
+    assert got["dli_meter_value"] == {("dli-epcr", "frequency", "frequency"): 60.0}
     assert "dli_voltage_volts" not in got  # battery meter removed
     keys = {labels[1] for labels in got["dli_meter_info"]}
     assert keys == {

@@ -14,7 +14,6 @@ SELF_METRICS = {
     "powerstrip_exporter_target_polls_total",
     "powerstrip_exporter_target_poll_failures_total",
     "powerstrip_exporter_target_interval_seconds",
-    "powerstrip_exporter_api_requests_total",
     "powerstrip_exporter_config_last_reload_successful",
     "powerstrip_exporter_config_last_reload_success_timestamp_seconds",
     "powerstrip_exporter_actions_total",
@@ -26,9 +25,19 @@ SELF_METRICS = {
 
 SELF_HISTOGRAMS = {"powerstrip_exporter_api_request_duration_seconds"}
 
+PROCESS_METRICS = {
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+}
+
 CLOUDTRAX_METRICS = {
     "cloudtrax_powerstrip_info",
     "cloudtrax_powerstrip_up",
+    "cloudtrax_powerstrip_cloud_status_info",
     "cloudtrax_powerstrip_need_pairing",
     "cloudtrax_powerstrip_surge_protection_active",
     "cloudtrax_powerstrip_voltage_volts",
@@ -78,11 +87,12 @@ DLI_METRICS = {
 }
 
 # Families, as a dashboard must cover them (histograms by their base name).
-FAMILIES = SELF_METRICS | SELF_HISTOGRAMS | CLOUDTRAX_METRICS | DLI_METRICS
+FAMILIES = SELF_METRICS | SELF_HISTOGRAMS | PROCESS_METRICS | CLOUDTRAX_METRICS | DLI_METRICS
 
 # Series names a query may select.
 KNOWN_SERIES = (
     SELF_METRICS
+    | PROCESS_METRICS
     | CLOUDTRAX_METRICS
     | DLI_METRICS
     | {f"{h}{suffix}" for h in SELF_HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
@@ -95,12 +105,12 @@ LABELS: dict[str, set[str]] = {
     "powerstrip_exporter_config_last_reload_successful": set(),
     "powerstrip_exporter_config_last_reload_success_timestamp_seconds": set(),
     "powerstrip_exporter_target_poll_failures_total": {"source", "target", "reason"},
-    "powerstrip_exporter_api_requests_total": {"source", "endpoint"},
     "powerstrip_exporter_api_request_duration_seconds": {"source", "endpoint"},
     "powerstrip_exporter_actions_total": {"source", "action"},
     "powerstrip_exporter_action_failures_total": {"source", "action", "reason"},
     "powerstrip_exporter_discovery_up": {"source", "group"},
     "powerstrip_exporter_discovery_failures_total": {"source", "group", "reason"},
+    "cloudtrax_powerstrip_cloud_status_info": {"network_id", "powerstrip_id", "status"},
     "cloudtrax_powerstrip_info": {"network_id", "powerstrip_id", "mac", "name", "model", "firmware_version", "role"},
     "cloudtrax_powerstrip_port_info": {"network_id", "powerstrip_id", "port", "label", "connection_check"},
     "cloudtrax_network_powerstrip_settings_info": {"network_id", "firmware_tag"},
@@ -114,6 +124,8 @@ LABELS: dict[str, set[str]] = {
     "dli_meter_value": {"device", "meter", "quantity"},
     "dli_meter_info": {"device", "meter", "name", "quantity"},
 }
+for _name in PROCESS_METRICS:
+    LABELS[_name] = set()
 for _name in SELF_METRICS:
     LABELS.setdefault(_name, {"source", "target"})
 for _name in CLOUDTRAX_METRICS:

@@ -24,6 +24,17 @@ GRAFANA_DIR = REPO / "grafana"
 DASHBOARD_DIR = GRAFANA_DIR / "dashboards"
 DOCS_DIR = REPO / "docs"
 
+
+def _runbook_base_url() -> str:
+    text = (PROMETHEUS_DIR / "runbook_url.py").read_text(encoding="utf-8")
+    match = re.search(r'^RUNBOOK_BASE_URL = "([^"]+)"$', text, re.MULTILINE)
+    assert match, "prometheus/runbook_url.py sets no RUNBOOK_BASE_URL"
+    return match.group(1)
+
+
+RUNBOOK_BASE_URL = _runbook_base_url()
+"""The one place the alerts' runbook base URL is set (prometheus/runbook_url.py)."""
+
 INSTALL_HINT = (
     "Debian's prometheus and prometheus-alertmanager packages provide promtool and amtool. "
     "Run the project's test command (.ci/run), which installs them, or: "

@@ -26,7 +26,7 @@ SAMPLES = 40  # one a minute
 EVAL_TIME = "30m"
 
 NETWORK = "100"
-STRIPS = {"1": "up", "2": "down"}
+STRIPS = {"1": "up", "2": "down", "3": "pairing"}
 PORTS = ("1", "2", "3")
 DEVICE = "epcr-lab"
 OUTLETS = ("0", "1", "2")
@@ -67,6 +67,12 @@ def _one_exporter() -> list[dict[str, str]]:
     add(_series("powerstrip_exporter_shard_info", {"index": "0", "count": "1"}, const(1)))
     add(_series("powerstrip_exporter_config_last_reload_successful", {}, const(1)))
     add(_series("powerstrip_exporter_config_last_reload_success_timestamp_seconds", {}, const(60)))
+    add(_series("process_cpu_seconds_total", {}, counter(0.5)))
+    add(_series("process_resident_memory_bytes", {}, const(60e6)))
+    add(_series("process_virtual_memory_bytes", {}, const(300e6)))
+    add(_series("process_open_fds", {}, const(25)))
+    add(_series("process_max_fds", {}, const(1024)))
+    add(_series("process_start_time_seconds", {}, const(0)))
     for source, target in (("cloudtrax", NETWORK), ("dli", DEVICE)):
         t = {"source": source, "target": target}
         add(_series("powerstrip_exporter_target_up", t, const(1)))
@@ -82,7 +88,6 @@ def _one_exporter() -> list[dict[str, str]]:
         add(_series("powerstrip_exporter_discovery_failures_total", {**discovering, "reason": reason}, const(0)))
     for source, endpoint in (("cloudtrax", "GET /powerstrip/{id}"), ("dli", "GET /restapi/relay/outlets/")):
         e = {"source": source, "endpoint": endpoint}
-        add(_series("powerstrip_exporter_api_requests_total", e, counter(2)))
         for le, step in (("0.1", 1), ("0.5", 2), ("1", 2), ("+Inf", 2)):
             add(_series("powerstrip_exporter_api_request_duration_seconds_bucket", {**e, "le": le}, counter(step)))
         add(_series("powerstrip_exporter_api_request_duration_seconds_sum", e, counter(0.3)))
@@ -115,16 +120,18 @@ def _one_exporter() -> list[dict[str, str]]:
             )
         )
         add(_series("cloudtrax_powerstrip_up", st, const(1 if up else 0)))
-        add(_series("cloudtrax_powerstrip_need_pairing", st, const(0 if up else 1)))
+        add(_series("cloudtrax_powerstrip_cloud_status_info", {**st, "status": state}, const(1)))
+        add(_series("cloudtrax_powerstrip_need_pairing", st, const(1 if state == "pairing" else 0)))
         add(_series("cloudtrax_powerstrip_surge_protection_active", st, const(1 if up else 0)))
-        add(_series("cloudtrax_powerstrip_voltage_volts", st, const(120 if up else 0)))
-        add(_series("cloudtrax_powerstrip_frequency_hertz", st, const(60 if up else 0)))
+        if up:  # a down strip's zeros are not exported
+            add(_series("cloudtrax_powerstrip_voltage_volts", st, const(120)))
+            add(_series("cloudtrax_powerstrip_frequency_hertz", st, const(60)))
+            add(_series("cloudtrax_powerstrip_power_watts", st, const(150)))
         add(_series("cloudtrax_powerstrip_last_checkin_timestamp_seconds", st, counter(60) if up else const(30)))
         add(_series("cloudtrax_powerstrip_boot_time_seconds", st, const(0)))
         add(_series("cloudtrax_powerstrip_ports", st, const(len(PORTS))))
         add(_series("cloudtrax_powerstrip_enabled_ports", st, const(len(PORTS))))
         add(_series("cloudtrax_powerstrip_active_ports", st, const(2 if up else 0)))
-        add(_series("cloudtrax_powerstrip_power_watts", st, const(150 if up else 0)))
         add(_series("cloudtrax_powerstrip_subscription_active", st, const(1)))
         add(_series("cloudtrax_powerstrip_subscription_end_timestamp_seconds", st, const(5_000_000)))
         add(_series("cloudtrax_powerstrip_end_of_life_timestamp_seconds", st, const(2_000_000_000)))
@@ -138,11 +145,12 @@ def _one_exporter() -> list[dict[str, str]]:
                 )
             )
             add(_series("cloudtrax_powerstrip_port_enabled", p, const(1)))
-            add(_series("cloudtrax_powerstrip_port_current_amperes", p, const(0.5 if up else 0)))
-            add(_series("cloudtrax_powerstrip_port_power_watts", p, const(50 if up else 0)))
-            add(_series("cloudtrax_powerstrip_port_apparent_power_voltamperes", p, const(60 if up else 0)))
-            add(_series("cloudtrax_powerstrip_port_reactive_power_voltamperes_reactive", p, const(10 if up else 0)))
-            add(_series("cloudtrax_powerstrip_port_power_factor_ratio", p, const(0.83 if up else 0)))
+            if up:
+                add(_series("cloudtrax_powerstrip_port_current_amperes", p, const(0.5)))
+                add(_series("cloudtrax_powerstrip_port_power_watts", p, const(50)))
+                add(_series("cloudtrax_powerstrip_port_apparent_power_voltamperes", p, const(60)))
+                add(_series("cloudtrax_powerstrip_port_reactive_power_voltamperes_reactive", p, const(10)))
+                add(_series("cloudtrax_powerstrip_port_power_factor_ratio", p, const(0.83)))
             add(_series("cloudtrax_powerstrip_port_energy_joules_total", p, counter(3000 if up else 0)))
     # --- DLI: one EPCR with two buses, a temperature and humidity sensor, three outlets
     dev = {"device": DEVICE}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import re
@@ -51,6 +52,7 @@ GRAFANA_UNITS = {
     "none",
     "bool_on_off",
     "reqps",
+    "bytes",
     "opm",
 }
 
@@ -151,6 +153,66 @@ def test_units_match_what_is_measured(dashboards: dict[str, dict[str, Any]]) -> 
                 assert panel["fieldConfig"]["defaults"]["unit"] == expected, f"{name}: {panel['title']}"
                 checked += 1
     assert checked >= 15
+
+
+def _units(panel: dict[str, Any]) -> set[str]:
+    config = panel.get("fieldConfig", {})
+    units = {config.get("defaults", {}).get("unit")}
+    for override in config.get("overrides", []):
+        units |= {prop["value"] for prop in override["properties"] if prop["id"] == "unit"}
+    return units
+
+
+def apparent_power_under_watts(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """Queries of panels with a watt unit that compute apparent power: volts x amperes, or a VA metric."""
+    found = []
+    for name, dash in dashboards.items():
+        for panel in opslib.content_panels(dash):
+            if "watt" not in _units(panel):
+                continue
+            for target in panel["targets"]:
+                names = opslib.metric_names(target["expr"])
+                volts_times_amps = any(n.endswith("_volts") for n in names) and any(
+                    n.endswith("_amperes") for n in names
+                )
+                if volts_times_amps or any(n.endswith("_voltamperes") for n in names):
+                    found.append(f"{name}: {panel['title']} {target['refId']}: {target['expr']}")
+    return found
+
+
+def test_no_watt_panel_shows_apparent_power(dashboards: dict[str, dict[str, Any]]) -> None:
+    """Volts x amperes is apparent power (VA): never under a watt unit, never added to real watts."""
+    assert apparent_power_under_watts(dashboards) == []
+
+
+def test_the_apparent_power_check_can_fail(dashboards: dict[str, dict[str, Any]]) -> None:
+    doctored = copy.deepcopy(dashboards)
+    panel = next(p for p in opslib.content_panels(doctored["powerstrip-dli.json"]) if p["title"] == "Bus power")
+    panel["targets"][0]["expr"] = "dli_bus_voltage_volts * on(job, instance, device, bus) dli_bus_current_amperes"
+    assert len(apparent_power_under_watts(doctored)) == 1
+
+
+def test_dli_power_is_real_power_and_apparent_power_is_va(dashboards: dict[str, dict[str, Any]]) -> None:
+    """DLI watts come from the bus power meter or the energy counter's rate; volts x amperes only as VA."""
+    dli_watt_panels = 0
+    va_panels = 0
+    for dash in dashboards.values():
+        for panel in opslib.content_panels(dash):
+            exprs = [t["expr"] for t in panel["targets"]]
+            names = set().union(*(opslib.metric_names(e) for e in exprs))
+            if "watt" in _units(panel) and names & {"dli_bus_power_watts", "dli_bus_energy_joules_total"}:
+                dli_watt_panels += 1
+                for expr in exprs:
+                    assert "dli_bus_power_watts" in expr, panel["title"]
+                    assert re.search(r"rate\(dli_bus_energy_joules_total\{[^}]*\}\[\$__rate_interval\]\)", expr), panel[
+                        "title"
+                    ]
+            if {"dli_bus_voltage_volts", "dli_bus_current_amperes"} <= names and len(exprs) == 1 and "*" in exprs[0]:
+                assert _units(panel) == {"voltamp"}, panel["title"]
+                va_panels += 1
+    # Bus power and Total power (DLI dashboard), Power per DLI controller and Total power (fleet overview).
+    assert dli_watt_panels == 4
+    assert va_panels == 1
 
 
 def test_layout_ids_and_grid(dashboards: dict[str, dict[str, Any]]) -> None:

@@ -114,7 +114,7 @@ def test_alert_expressions_evaluate_without_errors(promtool: str, tmp_path: Path
     results = synthetic.evaluate(promtool, exprs, tmp_path)
     errors = {e: r.error for e, r in results.items() if r.error}
     assert not errors
-    # the synthetic fleet has a strip down, needing pairing, and an outlet off while configured on
+    # the synthetic fleet has a strip down, one needing pairing, and an outlet off while switched on
     fired = {r["alert"] for r in opslib.alert_rules() if results[r["expr"]].samples}
     assert {"PowerStripCloudDown", "PowerStripNeedsPairing", "PowerStripDLIOutletPhysicallyOff"} <= fired
     cloud_down = next(r for r in opslib.alert_rules() if r["alert"] == "PowerStripCloudDown")

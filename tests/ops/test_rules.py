@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 
 from tests.ops import opslib
 from tests.ops.metric_names import KNOWN_SERIES, LABELS, family_of
+from tests.ops.opslib import RUNBOOK_BASE_URL
 
 UNIT_TESTS = ["alerts_test.yml", "alerts_thresholds_missing_test.yml"]
 PREFIX = "PowerStrip"
@@ -57,7 +60,19 @@ def test_promtool_check_rules_rejects_bad_promql(promtool: str, prometheus_copy:
         pytest.param("severity: critical", "severity: warning", id="changed-severity"),
         pytest.param("vector(110)", "vector(100)", id="changed-threshold"),
         pytest.param("for: 5m", "for: 1m", id="changed-for"),
-        pytest.param("runbook_url: docs/runbook.md#powerstripclouddown", "runbook_url: x", id="changed-annotation"),
+        pytest.param(
+            "runbook_url: https://docs.example.org/powerstrip-exporter/runbook.md#powerstripclouddown",
+            "runbook_url: x",
+            id="changed-annotation",
+        ),
+        pytest.param(
+            'status="down"} == 1)\n          and', 'status=~".+"} == 1)\n          and', id="any-status-pages"
+        ),
+        pytest.param("dli_outlet_transient_state == 1", "dli_outlet_state == 1", id="physically-off-vs-persistent"),
+        pytest.param("vector(2592000)", "vector(1296000)", id="changed-subscription-notice"),
+        pytest.param(
+            "for: 5m\n        labels:\n          severity: info", "labels:\n          severity: info", id="no-for"
+        ),
     ],
 )
 def test_promtool_unit_tests_catch_rule_changes(promtool: str, prometheus_copy: Path, old: str, new: str) -> None:
@@ -151,7 +166,7 @@ def test_alert_names_labels_and_annotations(alert_rules: list[dict[str, Any]]) -
         assert set(ann) >= {"summary", "description", "runbook_url"}, name
         assert "{{" not in ann["summary"], f"{name}: summary must be static"
         assert "{{" in ann["description"], f"{name}: description must be templated"
-        assert ann["runbook_url"] == f"docs/runbook.md#{name.lower()}", name
+        assert ann["runbook_url"] == f"{RUNBOOK_BASE_URL}#{name.lower()}", name
 
 
 def test_runbook_has_a_section_per_alert(alert_rules: list[dict[str, Any]]) -> None:
@@ -201,6 +216,48 @@ def test_joins_match_on_job_and_instance(alert_rules: list[dict[str, Any]]) -> N
             labels = {label.strip() for label in m.group(1).split(",") if label.strip()}
             if labels:  # on() against a label-less threshold is fine
                 assert {"job", "instance"} <= labels, f"{rule['alert']}: on({m.group(1)})"
+
+
+FREE_TEXT_LABELS = {"name", "label", "mac", "model", "firmware_version", "connection_check", "hostname", "serial"}
+"""Labels of the `_info` metrics: names and descriptions that may change, never part of an alert's identity."""
+
+
+def test_alert_labels_keep_ids_only(alert_rules: list[dict[str, Any]]) -> None:
+    """No alert copies an `_info` metric's free-text labels into its labels (a rename would re-notify)."""
+    for rule in alert_rules:
+        assert not re.search(r"group_(left|right)\s*\(\s*[a-z]", rule["expr"]), f"{rule['alert']}: joins labels in"
+        assert not FREE_TEXT_LABELS & set(rule.get("labels", {})), rule["alert"]
+        for text in rule["annotations"].values():
+            assert "$labels.name" not in text and "$labels.label" not in text, rule["alert"]
+
+
+def test_runbook_urls_are_absolute_from_one_base(alert_rules: list[dict[str, Any]]) -> None:
+    parts = urllib.parse.urlsplit(RUNBOOK_BASE_URL)
+    assert parts.scheme == "https" and parts.netloc and not parts.fragment
+    result = opslib.run([sys.executable, str(opslib.PROMETHEUS_DIR / "runbook_url.py"), "--check"])
+    assert result.returncode == 0, result.stderr
+    assert {r["annotations"]["runbook_url"].split("#")[0] for r in alert_rules} == {RUNBOOK_BASE_URL}
+
+
+def test_runbook_base_url_is_changed_in_one_go(promtool: str, prometheus_copy: Path) -> None:
+    """One command moves every link (and the unit tests' expectations): the rules still pass their tests."""
+    base = "https://wiki.example.com/ops/powerstrip.md"
+    script = str(opslib.PROMETHEUS_DIR / "runbook_url.py")
+    result = opslib.run([sys.executable, script, "--dir", str(prometheus_copy), "--base-url", base])
+    assert result.returncode == 0, result.stderr
+    urls = {
+        r["annotations"]["runbook_url"]
+        for g in opslib.load_yaml(prometheus_copy / "alerts.yml")["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert urls and all(u.startswith(base + "#powerstrip") for u in urls), urls
+    assert RUNBOOK_BASE_URL not in "".join(p.read_text() for p in prometheus_copy.glob("*.yml"))
+    tested = opslib.run([promtool, "test", "rules", *UNIT_TESTS], cwd=prometheus_copy)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    for bad in ("docs/runbook.md", "https://wiki.example.com/x.md#top", "ftp://host/x"):
+        refused = opslib.run([sys.executable, script, "--dir", str(prometheus_copy), "--base-url", bad])
+        assert refused.returncode == 2 and "runbook base URL" in refused.stderr, bad
 
 
 # --------------------------------------------------------------------------- unit-test coverage

@@ -118,6 +118,13 @@ def _first(*values: Any) -> Any:
     return None
 
 
+def cloud_status_label(status: str) -> str:
+    """The `status` label: CloudTrax's documented values as they are, anything else as `other`,
+    so a vendor surprise cannot make unbounded label values."""
+    value = status.strip().lower()
+    return value if value in m.CLOUD_STATUSES else "other"
+
+
 def build_samples(
     network_id: int,
     strips: Sequence[PowerStripSummary],
@@ -143,19 +150,22 @@ def build_samples(
             _first(strip.firmware_version, detail.firmware_version if detail else None) or "",
             strip.role,
         )
-        b.add(m.POWERSTRIP_UP, strip.is_up, *lbl)
+        up = strip.is_up
+        b.add(m.POWERSTRIP_UP, up, *lbl)
+        b.add(m.POWERSTRIP_CLOUD_STATUS, 1, *lbl, cloud_status_label(strip.cloud_status))
         b.add(m.POWERSTRIP_NEED_PAIRING, _first(strip.need_pairing, detail and detail.need_pairing), *lbl)
         b.add(
             m.POWERSTRIP_SURGE_PROTECTION,
             _first(strip.surge_protection_active, detail and detail.surge_protection_active),
             *lbl,
         )
-        b.add(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl)
-        b.add(m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl)
+        if up:  # a down strip reports 0 V and 0 Hz: not readings, so no samples
+            b.add(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl)
+            b.add(m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl)
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
         b.add(m.POWERSTRIP_LAST_CHECKIN, _ts(checkin), *lbl)
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
-        if strip.is_up and checkin is not None and uptime is not None:
+        if up and checkin is not None and uptime is not None:
             b.add(m.POWERSTRIP_BOOT_TIME, checkin.timestamp() - uptime, *lbl)
         # One sample per port id even if a response repeats a port (duplicate series break scrapes).
         ports = list({p.port_id: p for p in detail.ports}.values()) if detail else []
@@ -163,7 +173,7 @@ def build_samples(
         enabled = sum(1 for p in ports if p.enable) if ports else None
         b.add(m.POWERSTRIP_ENABLED_PORTS, _first(strip.enabled_ports, enabled), *lbl)
         b.add(m.POWERSTRIP_ACTIVE_PORTS, _first(strip.active_ports, detail and detail.active_ports), *lbl)
-        if detail is not None:
+        if up and detail is not None:
             b.add(m.POWERSTRIP_POWER, sum(p.active_power_w or 0.0 for p in ports), *lbl)
         subscription = strip.subscription or (detail.subscription if detail else None)
         if subscription is not None:
@@ -177,6 +187,8 @@ def build_samples(
             plbl = (*lbl, str(port.port_id))
             b.add(m.PORT_INFO, 1, *plbl, port.label, port.connection_check_name or "")
             b.add(m.PORT_ENABLED, port.enable, *plbl)
+            if not up:
+                continue  # the zeros of a down strip are not readings
             b.add(m.PORT_CURRENT, port.current_a, *plbl)
             b.add(m.PORT_POWER, port.active_power_w, *plbl)
             b.add(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl)

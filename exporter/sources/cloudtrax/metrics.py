@@ -24,6 +24,14 @@ POWERSTRIP_UP = MetricSpec(
     "gauge",
     STRIP,
 )
+CLOUD_STATUSES = ("up", "down", "unknown", "pairing")
+"""The `cloud_status` values CloudTrax documents (strips show up and down; switches also unknown and pairing)."""
+POWERSTRIP_CLOUD_STATUS = MetricSpec(
+    "cloudtrax_powerstrip_cloud_status_info",
+    "The strip's cloud_status: up, down, unknown, pairing, or other for anything else; always 1.",
+    "gauge",
+    (*STRIP, "status"),
+)
 POWERSTRIP_NEED_PAIRING = MetricSpec(
     "cloudtrax_powerstrip_need_pairing",
     "1 if CloudTrax says the strip needs pairing.",
@@ -38,13 +46,13 @@ POWERSTRIP_SURGE_PROTECTION = MetricSpec(
 )
 POWERSTRIP_VOLTAGE = MetricSpec(
     "cloudtrax_powerstrip_voltage_volts",
-    "Mains voltage measured by the strip (0 while it is down).",
+    "Mains voltage measured by the strip; absent while the strip is down (it reports 0 then).",
     "gauge",
     STRIP,
 )
 POWERSTRIP_FREQUENCY = MetricSpec(
     "cloudtrax_powerstrip_frequency_hertz",
-    "Mains frequency measured by the strip (0 while it is down).",
+    "Mains frequency measured by the strip; absent while the strip is down (it reports 0 then).",
     "gauge",
     STRIP,
 )
@@ -192,6 +200,7 @@ NETWORK_FIRMWARE_INFO = MetricSpec(
 ALL_METRICS: tuple[MetricSpec, ...] = (
     POWERSTRIP_INFO,
     POWERSTRIP_UP,
+    POWERSTRIP_CLOUD_STATUS,
     POWERSTRIP_NEED_PAIRING,
     POWERSTRIP_SURGE_PROTECTION,
     POWERSTRIP_VOLTAGE,

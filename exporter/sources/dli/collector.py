@@ -51,15 +51,17 @@ def _meter_samples(
     aliases: Mapping[str, Quantity],
     humidity_unit: Literal["percent", "ratio"],
 ) -> None:
+    """Each meter by its quantity. Only quantities the exporter does not know go to `dli_meter_value`
+    (a known one there would mix units in one family); a known quantity that has no metric of its
+    own (a current, energy or power without a bus) or repeats a series already taken is left out,
+    and listed by `dli_meter_info` like every meter."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
 
-    def add_once(spec: MetricSpec, value: float, *labels: str) -> bool:
+    def add_once(spec: MetricSpec, value: float, *labels: str) -> None:
         key = (spec.name, labels)
-        if key in seen:
-            return False  # two meters mapping to one series: keep the first, show the rest raw
-        seen.add(key)
-        b.add(spec, value, *labels)
-        return True
+        if key not in seen:  # two meters mapping to one series: the first wins
+            seen.add(key)
+            b.add(spec, value, *labels)
 
     for meter in meters:
         b.add(m.METER_INFO, 1, device, meter.key, meter.name, meter.quantity)
@@ -67,19 +69,17 @@ def _meter_samples(
             continue
         kind = aliases.get(meter.quantity)
         value = meter.value
-        placed = False
-        if kind in _BUS_SPECS and meter.bus is not None:
-            assert kind is not None
-            placed = add_once(_BUS_SPECS[kind], value, device, meter.bus)
+        if kind is None:
+            add_once(m.METER_VALUE, value, device, meter.key, meter.quantity)
+        elif kind in _BUS_SPECS and meter.bus is not None:
+            add_once(_BUS_SPECS[kind], value, device, meter.bus)
         elif kind == "voltage":
-            placed = add_once(m.VOLTAGE, value, device, meter.key)
+            add_once(m.VOLTAGE, value, device, meter.key)
         elif kind == "temperature":
-            placed = add_once(m.TEMPERATURE, value - KELVIN_OFFSET, device, sensor_label(meter))
+            add_once(m.TEMPERATURE, value - KELVIN_OFFSET, device, sensor_label(meter))
         elif kind == "humidity":
             ratio = value / 100.0 if humidity_unit == "percent" else value
-            placed = add_once(m.HUMIDITY, ratio, device, sensor_label(meter))
-        if not placed:
-            add_once(m.METER_VALUE, value, device, meter.key, meter.quantity)
+            add_once(m.HUMIDITY, ratio, device, sensor_label(meter))
 
 
 def build_samples(

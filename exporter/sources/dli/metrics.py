@@ -44,7 +44,10 @@ VOLTAGE = MetricSpec(
     "dli_voltage_volts", "A voltage not tied to a bus (battery, CPU and relay rails).", "gauge", ("device", "meter")
 )
 METER_VALUE = MetricSpec(
-    "dli_meter_value", "A meter of any other quantity, unconverted.", "gauge", ("device", "meter", "quantity")
+    "dli_meter_value",
+    "A meter of a quantity the exporter does not know, unconverted.",
+    "gauge",
+    ("device", "meter", "quantity"),
 )
 METER_INFO = MetricSpec(
     "dli_meter_info",
