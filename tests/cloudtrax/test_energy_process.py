@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -101,18 +102,21 @@ def saved_strip(state_dir: Path, sim: CloudTraxSimulator) -> dict[str, object]:
     return dict(strip)
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_with_a_storage_path_a_restart_continues_the_counter_exactly(
-    tmp_path: Path, sim: CloudTraxSimulator
+    tmp_path: Path, sim: CloudTraxSimulator, stop_signal: signal.Signals
 ) -> None:
+    """Stopped, the last save is at shutdown; killed, it is the one after the last poll that counted."""
     state_dir = tmp_path / "state"
     args = ["--storage.path", str(state_dir)]
     async with ExporterProcess(tmp_path, config_for(sim), args=args) as first:
         await wait_for_energy(first, sim, 0.0)
         last_seen = await wait_for_energy(first, sim, await energy(first, sim) or 0.0)
-        assert await first.stop() == 0
+        assert await first.stop(stop_signal) == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL)
     saved = saved_strip(state_dir, sim)
     mark, joules = float(saved["high_water"]), saved["joules"]["1"]  # type: ignore[index]
-    assert joules >= last_seen  # the save at shutdown has everything that was exported
+    if stop_signal == signal.SIGTERM:
+        assert joules >= last_seen  # the save at shutdown has everything that was exported
 
     async with ExporterProcess(tmp_path, config_for(sim), args=args) as second:
         first_seen = await wait_for_energy(second, sim, -1.0)
