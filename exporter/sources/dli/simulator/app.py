@@ -200,7 +200,7 @@ class RestApi:
             "script": lambda: {"threads": dict(d.threads)},
         }
         if d.model.has_meters:
-            views["meter"] = lambda: {"values": d.meter_view()}
+            views["meter"] = lambda: {"values": d.meter_view(), "buses": d.buses_view()}
         return views
 
     def _get(self, request: web.Request, user: SimUser, segments: list[str], faults: Faults) -> web.StreamResponse:
