@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ async def test_a_restarted_store_continues_exactly(tmp_path: Path) -> None:
     store.load()
     store.ledger.integrate(1, 7, window(0, 5))
     store.ledger.integrate(1, 7, window(2, 9))
-    await store.save_if_changed()
+    await store.flush()
     assert not store.unsaved
     counted = store.ledger.joules(1, 7)["1"]
     assert counted == 4 * 10.0 * 300
@@ -51,15 +50,16 @@ async def test_a_restarted_store_continues_exactly(tmp_path: Path) -> None:
 async def test_saves_only_when_changed(tmp_path: Path) -> None:
     store = EnergyStore(ledger(), tmp_path)
     store.ledger.integrate(1, 7, window(0, 5))
-    await store.save_if_changed()
+    await store.flush()
     written = store.file.path.stat().st_mtime_ns if store.file else 0
     store.ledger.integrate(1, 7, window(0, 5))  # nothing new
     assert not store.unsaved
-    await store.save_if_changed()
+    store.request_save()
+    await store.flush()
     assert store.file is not None and store.file.path.stat().st_mtime_ns == written
 
 
-async def test_concurrent_saves_are_coalesced_and_the_newest_state_wins(tmp_path: Path) -> None:
+async def test_saves_run_in_the_background_one_at_a_time_and_the_newest_state_wins(tmp_path: Path) -> None:
     store = EnergyStore(ledger(), tmp_path)
     writes: list[int] = []
     real = store._write
@@ -70,17 +70,33 @@ async def test_concurrent_saves_are_coalesced_and_the_newest_state_wins(tmp_path
 
     store._write = counting  # type: ignore[method-assign]
     store.ledger.integrate(1, 7, window(0, 5))
-    first = asyncio.ensure_future(store.save_if_changed())
-    await asyncio.sleep(0)  # the first save is writing now
-    for last in range(6, 16):
+    store.request_save()  # returns at once; the write runs in a worker thread
+    for last in range(6, 16):  # polls that change the ledger while the first write is in flight
         store.ledger.integrate(1, 7, window(0, last))
-        await store.save_if_changed()  # returns at once: the write in flight will write again
-    await first
-    assert len(writes) <= 3
+        store.request_save()
+    await store.flush()
+    assert 1 <= len(writes) <= 3
     assert not store.unsaved
     reloaded = EnergyStore(ledger(), tmp_path)
     reloaded.load()
     assert reloaded.ledger.joules(1, 7) == store.ledger.joules(1, 7)
+
+
+async def test_a_failing_disk_costs_no_poll_and_is_retried(tmp_path: Path) -> None:
+    blocked = tmp_path / "gone"
+    blocked.mkdir()
+    store = EnergyStore(ledger(), blocked)
+    blocked.rmdir()  # the directory vanished: every write fails
+    store.ledger.integrate(1, 7, window(0, 5))
+    with capture_logs() as logs:
+        store.request_save()
+        await store.flush()
+        assert store.unsaved
+        blocked.mkdir()
+        store.request_save()
+        await store.flush()
+    assert not store.unsaved
+    assert [e["event"] for e in logs] == ["cannot write state file", "state file written again"]
 
 
 def saved(strips: list[dict[str, Any]]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class NetworkCollector:
         if self._firmware is None or self._firmware_due <= now:
             calls.append(firmware)
         await gather_or_fail(calls, self.concurrency)
-        await self.energy.save_if_changed()
+        self.energy.request_save()
 
         ledger = self.energy.ledger
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]

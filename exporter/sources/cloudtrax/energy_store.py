@@ -7,8 +7,8 @@ reaches back to that mark (2 hours by default). A save that lags behind the coun
 exact: the next read counts the samples after the saved mark again, once, and the counters
 catch up before they are first exported.
 
-Writes are cheap: one file, written off the event loop after a poll that changed the ledger,
-coalesced while a write is in flight, and once more when the source shuts down.
+Writes are cheap: one file, written in the background (in a worker thread) after a poll that
+changed the ledger, never more than one write at a time, and once more when the source shuts down.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class _SavedStrip(BaseModel):
     powerstrip_id: StrictInt
     high_water: _Finite
     spacing: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None
-    joules: dict[Annotated[str, Field(max_length=64)], _Joules]
+    joules: dict[str, _Joules]
 
 
 class _SavedLedger(BaseModel):
@@ -79,8 +79,7 @@ class EnergyStore:
         self._saved = ledger.revision
         self._written = -1
         self._write_lock = threading.Lock()
-        self._writing = False
-        self._again = False
+        self._task: asyncio.Task[None] | None = None
 
     def load(self) -> None:
         """Adopt the saved state, if there is a usable one (else one warning and a clean start)."""
@@ -95,29 +94,30 @@ class EnergyStore:
     def unsaved(self) -> bool:
         return self.file is not None and self.ledger.revision != self._saved
 
-    async def save_if_changed(self) -> None:
-        """Write the ledger if it changed since the last save; a call during a write makes it write again."""
-        if not self.unsaved:
+    def request_save(self) -> None:
+        """After a poll changed the ledger: write it in the background, so a slow disk never holds
+        up (or times out) a poll. One writer at a time; it writes again while the ledger moves on."""
+        if not self.unsaved or (self._task is not None and not self._task.done()):
             return
-        if self._writing:
-            self._again = True
-            return
-        self._writing = True
-        try:
-            while True:
-                self._again = False
-                revision = self.ledger.revision
-                data = {"strips": self.ledger.export_state()}
-                if not await asyncio.to_thread(self._write, revision, data):
-                    return
-                self._saved = max(self._saved, revision)
-                if not (self._again and self.unsaved):
-                    return
-        finally:
-            self._writing = False
+        self._task = asyncio.get_running_loop().create_task(self._save(), name="save cloudtrax energy")
+
+    async def flush(self) -> None:
+        """Wait for a background write, then write whatever is still unsaved (at shutdown)."""
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+        await self._save()
+
+    async def _save(self) -> None:
+        while self.unsaved:
+            revision = self.ledger.revision
+            data = {"strips": self.ledger.export_state()}
+            if not await asyncio.to_thread(self._write, revision, data):
+                return  # logged by the state file; the next poll that changes the ledger tries again
+            self._saved = max(self._saved, revision)
 
     def _write(self, revision: int, data: Mapping[str, Any]) -> bool:
-        """In a worker thread: write unless a newer revision already is (a cancelled save can finish late)."""
+        """In a worker thread: write unless a newer revision already is (writes may finish out of order)."""
         assert self.file is not None
         with self._write_lock:
             if revision <= self._written:

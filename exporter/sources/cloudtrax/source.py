@@ -121,7 +121,7 @@ class CloudTraxGroup(TargetGroup):
         return [self._target(i) for i in dict.fromkeys(ids)]
 
     async def aclose(self) -> None:
-        await self.energy.save_if_changed()
+        await self.energy.flush()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
