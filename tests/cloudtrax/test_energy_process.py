@@ -11,7 +11,7 @@ import math
 import signal
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ import yaml
 
 from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, SimulatorOptions
 from exporter.sources.cloudtrax.simulator.options import DEFAULT_USAGE_LAYOUT
-from exporter.sources.cloudtrax.simulator.state import SimStrip
+from exporter.sources.cloudtrax.simulator.state import SimStrip, iso_seconds
 from tests.cloudtrax.conftest import KEY, SECRET
 from tests.support.process import ExporterProcess, Samples, value
 
@@ -165,3 +165,59 @@ async def test_a_corrupt_state_file_is_one_warning_and_a_clean_start(tmp_path: P
     assert logs.count("state file unusable") == 1
     assert "not JSON" in logs and "Traceback" not in logs
     saved_strip(state_dir, sim)  # rewritten as a valid file
+
+
+def usage_point(t: float, watts: dict[str, float | None]) -> dict[str, object]:
+    return {"time": iso_seconds(t), "ports": {p: {"active_power_w": w} for p, w in watts.items()}}
+
+
+async def test_hostile_readings_are_refused_one_at_a_time_by_the_running_exporter(
+    tmp_path: Path, sim: CloudTraxSimulator
+) -> None:
+    """1e308 W once made the exported counter +Inf and a year-9999 sample froze it; now each bad
+    reading costs its own interval, is counted by reason, and the counter stays finite and moving."""
+    strip = only_strip(sim)
+    base = float(int(time.time()) // 300 * 300 - 3000)
+    ports = ("1", "2", "3", "4")
+    history = [usage_point(base + 300 * i, dict.fromkeys(ports, 10.0)) for i in range(5)]
+    strip.fixed_usage = history
+    network = str(strip.network_id)
+
+    def energies(samples: Samples) -> dict[str, float | None]:
+        return {p: value(samples, ENERGY, **{**labels(sim), "port": p}) for p in ports}
+
+    async with ExporterProcess(tmp_path, config_for(sim)) as exp:
+        first = await exp.wait_for_sample(REJECTED, 0.0, network_id=network, reason="too_large")
+        assert energies(first) == dict.fromkeys(ports, 0.0)  # the first read only sets the mark
+
+        strip.fixed_usage = [
+            *history,
+            usage_point(base + 1500, {"1": 10.0, "2": 1e308, "3": -5.0, "4": None}),
+            usage_point(base + 1800, dict.fromkeys(ports, 20.0)),
+            usage_point(datetime(9999, 12, 31, tzinfo=UTC).timestamp(), dict.fromkeys(ports, 5.0)),
+        ]
+        counted = {"1": 10.0 * 300 + 20.0 * 300, "2": 20.0 * 300, "3": 20.0 * 300, "4": 20.0 * 300}
+        latest: Samples = {}
+
+        async def refused_and_counted() -> bool:
+            nonlocal latest
+            latest = await exp.metrics()
+            return energies(latest) == counted
+
+        await exp.wait_for(refused_and_counted, timeout=30, what=f"energy {counted}")
+        assert {
+            reason: value(latest, REJECTED, network_id=network, reason=reason)
+            for reason in ("future_time", "null", "not_finite", "negative", "too_large")
+        } == {"future_time": 1.0, "null": 1.0, "not_finite": 0.0, "negative": 1.0, "too_large": 1.0}
+
+        strip.fixed_usage = [*strip.fixed_usage, usage_point(base + 2100, dict.fromkeys(ports, 10.0))]
+        after = {p: joules + 10.0 * 300 for p, joules in counted.items()}
+
+        async def still_counting() -> bool:
+            nonlocal latest
+            latest = await exp.metrics()
+            return energies(latest) == after
+
+        await exp.wait_for(still_counting, timeout=30, what="the counter moves on past the year-9999 sample")
+        assert value(latest, REJECTED, network_id=network, reason="future_time") == 1.0  # seen again, counted once
+        assert "Traceback" not in exp.logs()
