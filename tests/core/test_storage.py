@@ -74,3 +74,14 @@ def test_prepare_storage_creates_the_directory_and_refuses_a_file(tmp_path: Path
     (tmp_path / "file").write_text("x")
     with pytest.raises(OSError):
         prepare_storage(tmp_path / "file")
+
+
+def test_an_unusable_storage_path_stops_the_exporter_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exporter.cli import main
+
+    (tmp_path / "file").write_text("x")
+    assert main(["--config.file", str(tmp_path / "none.yml"), "--storage.path", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("--storage.path ")
