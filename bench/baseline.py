@@ -109,7 +109,17 @@ class FleetCollector(Collector):
         fleet = self.fleet
         for network_id, data in list(fleet.networks.items()):
             energy = {s.powerstrip_id: fleet.ledger.joules(network_id, s.powerstrip_id) for s in data.strips}
-            add(ct_build_samples(network_id, data.strips, data.details, energy, data.settings, data.firmware))
+            add(
+                ct_build_samples(
+                    network_id,
+                    data.strips,
+                    data.details,
+                    energy,
+                    data.settings,
+                    data.firmware,
+                    fleet.ledger.rejected(network_id),
+                )
+            )
         for name, (entry, poll) in list(fleet.dli.items()):
             add(dli_build_samples(name, poll, aliases=entry.aliases(), humidity_unit=entry.humidity_unit))
         yield from families.values()

@@ -15,6 +15,7 @@ from exporter.config.loader import load_config
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
+from exporter.storage import prepare_storage
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
 from exporter.web.listen import parse_listen_address
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="actions_listen",
         default=None,
         help="serve the action API on this address only, instead of on --web.listen-address",
+    )
+    parser.add_argument(
+        "--storage.path",
+        dest="storage_path",
+        default=None,
+        help="directory for state kept across restarts (the CloudTrax energy counters); default: none",
     )
     parser.add_argument("--shard.count", dest="shard_count", type=int, default=1, help="replicas sharing the targets")
     parser.add_argument("--shard.index", dest="shard_index", type=int, default=0, help="this replica's index, 0-based")
@@ -178,10 +185,23 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    storage = None
+    if args.storage_path:
+        try:
+            storage = prepare_storage(args.storage_path)
+        except OSError as err:
+            print(f"--storage.path {args.storage_path}: {err.strerror or err}", file=sys.stderr)
+            return 2
     from exporter.daemon import Daemon
     from exporter.runtime import ListenError, run_daemon
 
-    daemon = Daemon(args.config_file, sources, Shard(args.shard_index, args.shard_count), args.web_config_file)
+    daemon = Daemon(
+        args.config_file,
+        sources,
+        Shard(args.shard_index, args.shard_count),
+        args.web_config_file,
+        storage_path=storage,
+    )
     try:
         asyncio.run(
             run_daemon(

@@ -59,6 +59,7 @@ class Daemon:
         sources: Mapping[str, type[Source]],
         shard: Shard | None = None,
         web_config_path: str | Path | None = None,
+        storage_path: Path | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
@@ -71,6 +72,7 @@ class Daemon:
             shard=shard,
             on_change=self.process_metrics.flush,
             discovery=self.process_metrics,
+            storage=storage_path,
         )
         self.process_metrics.set_shard(self.engine.shard.index, self.engine.shard.count)
         for name, source in self.sources.items():

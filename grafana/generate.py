@@ -1498,6 +1498,22 @@ def exporter_health() -> Dashboard:
                 ],
             )
         )
+        .with_panel(
+            ts_panel(
+                "CloudTrax energy readings refused",
+                "Usage readings the derived CloudTrax energy counter refused, by reason (future_time, null, "
+                "not_finite, negative, too_large). Each costs only its own interval; a null is a hole, not zero.",
+                "short",
+                [
+                    q(
+                        "sum by (reason) "
+                        f"(increase(cloudtrax_network_energy_samples_rejected_total{{{SEL}}}[$__rate_interval]))",
+                        "{{reason}}",
+                    )
+                ],
+                stack=True,
+            )
+        )
         .with_row(Row("Actions"))
         .with_panel(
             ts_panel(

@@ -7,6 +7,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -64,8 +65,10 @@ class Engine:
         shard: Shard | None = None,
         on_change: Callable[[], None] | None = None,
         discovery: DiscoveryObserver | None = None,
+        storage: Path | None = None,
     ) -> None:
         self.sources = dict(sources)
+        self.storage = storage
         self.discovery = discovery
         self.store = SnapshotStore(on_change)
         self.observer = observer
@@ -120,7 +123,7 @@ class Engine:
         known = self._contexts.get(source)
         if known is not None and known[0] == limit:
             return known[1]
-        ctx = SourceContext(source, limit, self.observer)
+        ctx = SourceContext(source, limit, self.observer, storage=self.storage)
         self._contexts[source] = (limit, ctx)
         return ctx
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from exporter.metrics.spec import MetricSpec, SampleSet
@@ -131,10 +132,19 @@ async def poll_timeout(seconds: float) -> AsyncIterator[None]:
 
 
 class SourceContext:
-    """What the core lends a source: a shared request limit and API instrumentation."""
+    """What the core lends a source: a shared request limit, API instrumentation and a state directory."""
 
-    def __init__(self, source: str, max_concurrent_requests: int, observer: ApiObserver | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        max_concurrent_requests: int,
+        observer: ApiObserver | None = None,
+        *,
+        storage: Path | None = None,
+    ) -> None:
         self.source = source
+        self.storage = storage
+        """`--storage.path`: where the source may keep state across restarts (None: nowhere)."""
         self.max_concurrent_requests = max_concurrent_requests
         self._slots = asyncio.Semaphore(max_concurrent_requests)
         self._observer = observer

@@ -190,6 +190,19 @@ async def test_13004_wrong_version(sim: CloudTraxSimulator) -> None:
     assert (status, body["errors"][0]["code"]) == (400, 13004)
 
 
+@pytest.mark.parametrize("version", [None, "", "0", "1"], ids=["missing", "empty", "0", "1"])
+async def test_a_missing_version_header_is_version_0_and_accepted(sim: CloudTraxSimulator, version: str | None) -> None:
+    """The vendor README: "0 assumed if this header is missing"; the simulator answers 0 like 1."""
+    headers = headers_for(sim, "/network/list", nonce=f"Version{version or 'none'}")
+    if version is None:
+        del headers["OpenMesh-API-Version"]
+    else:
+        headers["OpenMesh-API-Version"] = version
+    status, body = await raw_get(sim, "/network/list", headers)
+    assert status == 200, body
+    assert [n["id"] for n in body["networks"]] == [SEED_NETWORK]
+
+
 async def test_13009_network_key_outside_its_network(sim: CloudTraxSimulator) -> None:
     sim.state.add_network(999, "other")
     sim.add_key(OTHER_KEY, OTHER_SECRET, network_id=999)

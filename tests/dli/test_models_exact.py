@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from exporter.sources.dli.simulator import f32
 from tests.dli.conftest import FakeClock, MakeTarget, StartSim, by_family
 
@@ -145,3 +147,35 @@ async def test_unknown_energy_quantity_without_alias_is_raw(
         ("dli-epcr", "bus.0.total_energy", "kwh_counter"): 3_600_000.0,
         ("dli-epcr", "bus.1.total_energy", "kwh_counter"): 7_200_000.0,
     }
+
+
+async def test_meter_lists_its_buses_as_dli_object_model_does(start_sim: StartSim, raw_session) -> None:  # type: ignore[no-untyped-def]
+    """`meter/` holds `values` and `buses` ("Bus list"); third-party clients take a non-empty
+    `buses` as "this unit meters power"."""
+    sim = await start_sim("epcr")
+    async with raw_session().get(f"{sim.url}/restapi/meter/") as resp:
+        assert resp.status == 200
+        meter = await resp.json()
+    assert set(meter) == {"values", "buses"}
+    assert meter["buses"] == [{"name": "Bus 1"}, {"name": "Bus 2"}]
+    async with raw_session().get(f"{sim.url}/restapi/meter/buses/1/name/") as resp:
+        assert (resp.status, await resp.json()) == (200, "Bus 2")
+    din = await start_sim("din4")
+    async with raw_session().get(f"{din.url}/restapi/meter/") as resp:
+        assert resp.status == 200
+        assert (await resp.json())["buses"] == []  # meters (sensors), but no metered bus
+
+
+@pytest.mark.parametrize("buses", ["listed", "empty"])
+async def test_the_exporter_does_not_depend_on_the_bus_list(
+    start_sim: StartSim, make_target: MakeTarget, monkeypatch: pytest.MonkeyPatch, buses: str
+) -> None:
+    """Meters are enumerated from `meter/values/`; whatever `meter/buses` holds changes nothing."""
+    sim = await start_sim("epcr")
+    if buses == "empty":
+        monkeypatch.setattr(sim.device, "buses_view", list)
+    got = by_family(await make_target(sim, name="epcr1").poll())
+    assert set(got["dli_bus_voltage_volts"]) == {("epcr1", "0"), ("epcr1", "1")}
+    assert set(got["dli_bus_energy_joules_total"]) == {("epcr1", "0"), ("epcr1", "1")}
+    assert sim.stats.requests["GET /restapi/meter/values/"] == 1
+    assert "GET /restapi/meter/" not in sim.stats.requests

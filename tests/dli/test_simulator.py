@@ -38,6 +38,9 @@ async def test_digest_login_and_wrong_password(start_sim: StartSim, raw_session:
         assert resp.status == 401
 
 
+CSRF = {"X-CSRF": "x"}
+
+
 async def test_basic_off_by_default_and_optional(start_sim: StartSim, raw_session: Session) -> None:
     off = await start_sim("pro")
     on = await start_sim("pro", allow_basic=True)
@@ -47,6 +50,21 @@ async def test_basic_off_by_default_and_optional(start_sim: StartSim, raw_sessio
         assert resp.status == 200 and await resp.json() == "LPC9"
     async with raw_session(auth="basic", password="nope").get(f"{on.url}/restapi/relay/model/") as resp:
         assert resp.status == 401
+
+
+@pytest.mark.parametrize("locked", [False, True])
+async def test_lock_is_read_only_over_rest(start_sim: StartSim, raw_session: Session, locked: bool) -> None:
+    """DLI: "Locking or Unlocking Outlets: you must use the keypad or uom". Neither way over REST."""
+    sim = await start_sim("pro")
+    sim.device.outlets[2].locked = locked  # as set at the keypad
+    s = raw_session()
+    for path in ("relay/outlets/2/locked/", "relay/outlets/all;/locked/", "relay/outlets/=2/locked/"):
+        async with s.put(f"{sim.url}/restapi/{path}", data={"value": str(not locked).lower()}, headers=CSRF) as resp:
+            assert resp.status == 403, path
+            assert "cannot be set over the REST API" in await resp.text()
+    assert [o.locked for o in sim.device.outlets] == [i == 2 and locked for i in range(8)]
+    async with s.get(f"{sim.url}/restapi/relay/outlets/2/locked/") as resp:
+        assert (resp.status, await resp.json()) == (200, locked)
 
 
 async def test_csrf_required_on_writes(start_sim: StartSim, raw_session: Session) -> None:

@@ -64,6 +64,7 @@ CLOUDTRAX_METRICS = {
     "cloudtrax_network_powerstrip_mesh_enabled",
     "cloudtrax_network_powerstrip_auto_upgrade_enabled",
     "cloudtrax_network_powerstrip_firmware_info",
+    "cloudtrax_network_energy_samples_rejected_total",
 }
 
 DLI_METRICS = {
@@ -115,6 +116,7 @@ LABELS: dict[str, set[str]] = {
     "cloudtrax_powerstrip_port_info": {"network_id", "powerstrip_id", "port", "label", "connection_check"},
     "cloudtrax_network_powerstrip_settings_info": {"network_id", "firmware_tag"},
     "cloudtrax_network_powerstrip_firmware_info": {"network_id", "tag_id", "tag", "build"},
+    "cloudtrax_network_energy_samples_rejected_total": {"network_id", "reason"},
     "dli_device_info": {"device", "serial", "firmware_version", "relay_firmware_version", "model", "hostname"},
     "dli_outlet_info": {"device", "outlet", "name"},
     "dli_script_threads": {"device"},

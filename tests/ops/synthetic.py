@@ -103,6 +103,8 @@ def _one_exporter() -> list[dict[str, str]]:
     add(_series("cloudtrax_network_powerstrip_power_switch_enabled", net, const(1)))
     add(_series("cloudtrax_network_powerstrip_mesh_enabled", net, const(1)))
     add(_series("cloudtrax_network_powerstrip_auto_upgrade_enabled", net, const(0)))
+    for reason, step in (("future_time", 0), ("null", 0.1), ("not_finite", 0), ("negative", 0), ("too_large", 0)):
+        add(_series("cloudtrax_network_energy_samples_rejected_total", {**net, "reason": reason}, counter(step)))
     add(
         _series(
             "cloudtrax_network_powerstrip_firmware_info",

@@ -18,7 +18,7 @@ from typing import Any
 from exporter.metrics.spec import SampleSet, SampleSetBuilder
 from exporter.sources.cloudtrax import metrics as m
 from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
-from exporter.sources.cloudtrax.energy import EnergyLedger
+from exporter.sources.cloudtrax.energy_store import EnergyStore
 from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
 from exporter.sources.cloudtrax.gather import gather_or_fail
 from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip, PowerStripSummary
@@ -35,7 +35,7 @@ class NetworkCollector:
         usage_interval: float,
         usage_period: UsagePeriod,
         settings_interval: float,
-        ledger: EnergyLedger,
+        energy: EnergyStore,
         clock: Callable[[], float] = time.monotonic,
         concurrency: int | None = None,
     ) -> None:
@@ -46,7 +46,7 @@ class NetworkCollector:
         self.usage_interval = usage_interval
         self.usage_period: UsagePeriod = usage_period
         self.settings_interval = settings_interval
-        self.ledger = ledger
+        self.energy = energy
         self._clock = clock
         self._usage_due: dict[int, float] = {}
         self._settings: NetworkSettings | None = None
@@ -76,7 +76,7 @@ class NetworkCollector:
                 samples = await client.get_usage(strip_id, self.usage_period)
             except CloudTraxNotFoundError:
                 return
-            self.ledger.integrate(self.network_id, strip_id, samples)
+            self.energy.ledger.integrate(self.network_id, strip_id, samples, clock_offset=client.clock_offset)
             self._usage_due[strip_id] = self._clock() + self.usage_interval
 
         async def settings() -> None:
@@ -94,15 +94,18 @@ class NetworkCollector:
         if self._firmware is None or self._firmware_due <= now:
             calls.append(firmware)
         await gather_or_fail(calls, self.concurrency)
+        self.energy.request_save()
 
+        ledger = self.energy.ledger
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
         return build_samples(
             self.network_id,
             kept,
             {sid: d for sid, d in details.items() if d is not None},
-            {s.powerstrip_id: self.ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
+            {s.powerstrip_id: ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
             self._settings,
             self._firmware,
+            ledger.rejected(self.network_id),
         )
 
 
@@ -132,6 +135,7 @@ def build_samples(
     energy: Mapping[int, Mapping[str, float]],
     settings: NetworkSettings | None,
     firmware: Sequence[FirmwareVersion] | None,
+    energy_rejected: Mapping[str, int] | None = None,
 ) -> SampleSet:
     """Turn one cycle's API data into samples. Pure, so tests can feed it payloads directly."""
     b = SampleSetBuilder()
@@ -204,4 +208,6 @@ def build_samples(
         b.add(m.NETWORK_AUTO_UPGRADE_ENABLED, settings.enable_upgrade, nid)
     for version in firmware or ():
         b.add(m.NETWORK_FIRMWARE_INFO, 1, nid, version.tag_id, version.tag, version.build)
+    for reason, count in sorted((energy_rejected or {}).items()):
+        b.add(m.NETWORK_ENERGY_SAMPLES_REJECTED, count, nid, reason)
     return b.build()

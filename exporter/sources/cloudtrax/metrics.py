@@ -158,8 +158,9 @@ PORT_POWER_FACTOR = MetricSpec(
 PORT_ENERGY = MetricSpec(
     "cloudtrax_powerstrip_port_energy_joules_total",
     "Energy through the port, derived by the exporter from the usage history: each power sample times "
-    "the time since the sample before it, each sample counted once, starting with the history window of "
-    "the first read. Never decreases within a process; CloudTrax itself has no energy counter.",
+    "the time since the sample before it, each sample counted once. Starts at 0 with the first read "
+    "(history from before the start is not counted); continues across restarts with --storage.path. "
+    "CloudTrax itself has no energy counter.",
     "counter",
     PORT,
 )
@@ -197,6 +198,14 @@ NETWORK_FIRMWARE_INFO = MetricSpec(
     (*NETWORK, "tag_id", "tag", "build"),
 )
 
+NETWORK_ENERGY_SAMPLES_REJECTED = MetricSpec(
+    "cloudtrax_network_energy_samples_rejected_total",
+    "Usage readings of this network's strips the energy counter refused, by reason: future_time, null, "
+    "not_finite, negative, too_large.",
+    "counter",
+    (*NETWORK, "reason"),
+)
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     POWERSTRIP_INFO,
     POWERSTRIP_UP,
@@ -227,4 +236,5 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     NETWORK_MESH_ENABLED,
     NETWORK_AUTO_UPGRADE_ENABLED,
     NETWORK_FIRMWARE_INFO,
+    NETWORK_ENERGY_SAMPLES_REJECTED,
 )

@@ -60,6 +60,16 @@ def _number(value: object) -> float | None:
     return result if math.isfinite(result) else None
 
 
+def _reading(value: object) -> float | None:
+    """Like `_number`, but NaN and infinities stay as they are, so the energy ledger can refuse
+    them by name instead of seeing a hole."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"nan", "inf", "+inf", "-inf", "infinity", "-infinity"}:
+        return float(value.strip())
+    return _number(value)
+
+
 def _flag(value: object) -> bool | None:
     if isinstance(value, bool) or value is None:
         return value
@@ -119,6 +129,7 @@ def _identifier(value: object) -> object:
 
 Timestamp = Annotated[datetime | None, BeforeValidator(parse_time)]
 Number = Annotated[float | None, BeforeValidator(_number)]
+Reading = Annotated[float | None, BeforeValidator(_reading)]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
 Text = Annotated[str, BeforeValidator(_text)]
 OptText = Annotated[str | None, BeforeValidator(_optional_text)]
@@ -225,7 +236,8 @@ class PowerStrip(PowerStripSummary):
 
 
 class UsagePort(_Model):
-    active_power_w: Number = None
+    active_power_w: Reading = None
+    """Not bounded here: the energy ledger checks each reading and counts what it refuses."""
     voltage_v: Number = None
     current_a: Number = None
 

@@ -15,7 +15,8 @@ from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.collector import NetworkCollector
 from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
-from exporter.sources.cloudtrax.energy import DEFAULT_LEDGER, EnergyLedger
+from exporter.sources.cloudtrax.energy import EnergyLedger
+from exporter.sources.cloudtrax.energy_store import EnergyStore, shared_store
 from exporter.sources.cloudtrax.metrics import ALL_METRICS
 
 
@@ -57,14 +58,18 @@ class CloudTraxGroup(TargetGroup):
         settings: PollSettings,
         ctx: SourceContext,
         *,
-        ledger: EnergyLedger = DEFAULT_LEDGER,
+        ledger: EnergyLedger | None = None,
+        energy: EnergyStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`energy` defaults to the process-wide store for `ctx.storage`; `ledger` (tests) to an unsaved one."""
         super().__init__(entry)
         self.entry = entry
         self.settings = settings
         self.ctx = ctx
-        self.ledger = ledger
+        if energy is None:
+            energy = shared_store(ctx.storage) if ledger is None else EnergyStore(ledger)
+        self.energy = energy
         self._clock = clock
         self._client: CloudTraxClient | None = None
         self._targets: dict[int, NetworkTarget] = {}
@@ -99,7 +104,7 @@ class CloudTraxGroup(TargetGroup):
                 usage_interval=self.entry.usage_interval,
                 usage_period=self.entry.usage_period,
                 settings_interval=self.entry.settings_interval,
-                ledger=self.ledger,
+                energy=self.energy,
                 clock=self._clock,
                 concurrency=self.ctx.max_concurrent_requests,
             )
@@ -117,6 +122,7 @@ class CloudTraxGroup(TargetGroup):
         return [self._target(i) for i in dict.fromkeys(ids)]
 
     async def aclose(self) -> None:
+        await self.energy.flush()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()

@@ -165,9 +165,14 @@ class DliClient:
         session = self._open()
         url = self._base.join(URL(path))
         headers = _CSRF if write else None
+        # An empty POST (cycle, reboot) carries no body type, as other clients send it; aiohttp
+        # would add `Content-Type: application/octet-stream` on its own.
+        skip = ("Content-Type",) if data is None else ()
         async with self._ctx.request(template):
             try:
-                async with session.request(method, url, data=data, headers=headers, allow_redirects=True) as resp:
+                async with session.request(
+                    method, url, data=data, headers=headers, skip_auto_headers=skip, allow_redirects=True
+                ) as resp:
                     body = await read_limited(resp, template)
                     return _Response(resp.status, body, resp.headers.get("Content-Type", ""), dict(resp.headers))
             except Exception as exc:

@@ -7,9 +7,17 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.sources.cloudtrax.signing import API_VERSION, parse_authorization, signature
+from exporter.sources.cloudtrax.signing import parse_authorization, signature
 from exporter.sources.cloudtrax.simulator.errors import AUTH_MESSAGES, SimApiError
 from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
+
+MISSING_VERSION = "0"
+"""The vendor README: "0 assumed if this header is missing"."""
+
+
+def request_api_version(headers: Mapping[str, str]) -> str:
+    """The API version a request asks for; a missing (or empty) header means version 0."""
+    return headers.get("OpenMesh-API-Version", "").strip() or MISSING_VERSION
 
 
 @dataclass
@@ -49,7 +57,7 @@ class Authenticator:
             raise self.error(13001)
         if not headers.get("Signature", "").strip():
             raise self.error(13015)
-        if self.options.require_api_version and headers.get("OpenMesh-API-Version", "").strip() != API_VERSION:
+        if self.options.api_versions and request_api_version(headers) not in self.options.api_versions:
             raise self.error(13004)
         key = self.keys.get(parts.get("key", ""))
         if key is None:

@@ -51,8 +51,10 @@ class SimulatorOptions:
     """GUESS: 13012 exists but its maximum is not documented."""
     query_signing: Literal["strict", "lenient"] = "strict"
     """INFERRED: the signed path includes the query string. `lenient` also accepts the path alone."""
-    require_api_version: bool = True
-    """GUESS: reject a missing or wrong OpenMesh-API-Version with 13004 (the docs say 0 is assumed)."""
+    api_versions: tuple[str, ...] = ("0", "1")
+    """VERIFIED: a missing OpenMesh-API-Version header is version 0 ("0 assumed if this header is
+    missing", vendor README). GUESS: versions 0 and 1 answer alike (nothing documents a difference);
+    any other version is 13004. Empty: accept any version."""
     time_requires_auth: bool = False
     """GUESS: whether `GET /time` needs a valid signature. Clients sign it either way."""
     action_body: Literal["envelope", "empty"] = "envelope"

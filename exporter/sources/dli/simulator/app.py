@@ -200,7 +200,7 @@ class RestApi:
             "script": lambda: {"threads": dict(d.threads)},
         }
         if d.model.has_meters:
-            views["meter"] = lambda: {"values": d.meter_view()}
+            views["meter"] = lambda: {"values": d.meter_view(), "buses": d.buses_view()}
         return views
 
     def _get(self, request: web.Request, user: SimUser, segments: list[str], faults: Faults) -> web.StreamResponse:
@@ -290,7 +290,8 @@ class RestApi:
             elif field_name in setters:
                 setter = setters[field_name]
             elif field_name in ("physical_state", "locked"):
-                # The physical state is read-only; locking needs the keypad. Status is a guess.
+                # The physical state is read-only, and DLI's REST examples say "Locking or Unlocking
+                # Outlets: you must use the keypad or uom". The 403 status is a guess.
                 raise _Reply(_text(403, f"{field_name} cannot be set over the REST API"))
             else:
                 raise NotFound(field_name)
