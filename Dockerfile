@@ -17,13 +17,16 @@ COPY exporter ./exporter
 RUN python -m exporter.buildinfo --revision "$REVISION" --branch "$BRANCH" \
         ${BUILD_DATE:+--build-date "$BUILD_DATE"} \
     && pip install --no-cache-dir --constraint requirements.lock . && rm -rf /src \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter \
+    && install -d -o 10001 -g 10001 /var/lib/powerstrip-exporter
 
 USER 10001
 WORKDIR /
 EXPOSE 9795
 # Mount the config (and any *_file secrets) here.
 VOLUME ["/etc/powerstrip-exporter"]
+# State kept across restarts when started with --storage.path=/var/lib/powerstrip-exporter.
+VOLUME ["/var/lib/powerstrip-exporter"]
 # The probe reads the running exporter's flags (PID 1, or its child under `docker run --init`), so it
 # follows whatever --web.listen-address and --web.config.file (TLS) the container is started with.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
