@@ -16,6 +16,8 @@ from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.selfmetrics import ProcessMetrics
+from exporter.remediation.metrics import RemediationMetrics
+from exporter.remediation.service import RemediationService
 from exporter.sources.api import Source, Target
 from exporter.web.security import WebSecurity
 
@@ -74,6 +76,9 @@ class Daemon:
         for spec in specs:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
+        self.remediation = RemediationService(
+            self.actions, RemediationMetrics(self.registry, self.process_metrics.client_event)
+        )
         self.exposition = Exposition(
             self.engine.store,
             self.registry,
@@ -93,6 +98,7 @@ class Daemon:
         self.web.load()
         config = load_config(self.config_path, self.sources)
         self.actions.configure(config.actions)
+        self.remediation.configure(config.remediation)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
 
@@ -106,11 +112,13 @@ class Daemon:
             log.error("reload failed, keeping the running config", errors=err.messages)
             return ReloadResult(False, tuple(err.messages))
         self.actions.configure(config.actions)
+        self.remediation.configure(config.remediation)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
         log.info("config reloaded", file=str(self.config_path))
         return ReloadResult(True)
 
     async def stop(self) -> None:
+        self.remediation.close()
         await self.engine.shutdown()
         self.web.close()

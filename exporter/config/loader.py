@@ -17,6 +17,7 @@ from exporter.actions.config import ActionsConfig
 from exporter.config.errors import ConfigError, format_path, from_validation_error, show
 from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
 from exporter.config.types import TargetEntry, reveal_all
+from exporter.remediation.config import RemediationConfig, check_remediation
 from exporter.sources.api import Source
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -31,6 +32,7 @@ class Config:
     entries: tuple[TargetEntry, ...]
     actions: ActionsConfig
     model: ConfigBase
+    remediation: RemediationConfig
 
     def redacted(self) -> dict[str, Any]:
         """The config as `/config` shows it: secrets as `<secret>`."""
@@ -112,6 +114,9 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         model = model_cls.model_validate(raw)
     except ValidationError as exc:
         errors = from_validation_error(exc, set(sources)) + errors
+    if model is not None:
+        specs = (spec for source in sources.values() for spec in source.actions())
+        errors += check_remediation(model.remediation, model.actions, specs)
     if errors or model is None:
         raise ConfigError(errors)
     return Config(
@@ -120,6 +125,7 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         entries=tuple(model.targets),
         actions=model.actions,
         model=model,
+        remediation=model.remediation,
     )
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from exporter import __version__
 from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
 from exporter.metrics.spec import MetricSpec
+from exporter.remediation import metrics as remediation_metrics
 from exporter.sources.api import FAILURE_REASONS
 
 _ST = ("source", "target")
@@ -162,6 +163,10 @@ class ProcessMetrics:
         self.events += 1  # before the version: a render that sees the new version sees the event too
         self._changed()
 
+    def client_event(self) -> None:
+        """A change a client caused (such as a remediation) that the next scrape must show."""
+        self._client_event()
+
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
         for reason in ACTION_FAILURE_REASONS:
@@ -237,6 +242,7 @@ def self_specs() -> tuple[MetricSpec, ...]:
         DISCOVERY_FAILURES,
         ACTIONS,
         ACTION_FAILURES,
+        *remediation_metrics.SPECS,
     )
 
 
