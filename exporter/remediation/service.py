@@ -30,7 +30,8 @@ from exporter.remediation.templates import LabelTemplate, TemplateError
 log = structlog.get_logger("exporter.remediation")
 
 WEBHOOK_PATH = "/api/v1/remediation/alertmanager"
-MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""The listener's client_max_size: about a hundred alerts. Alertmanager's `max_alerts` keeps under it."""
 _NOTHING_CALLED = ("forbidden", "not_found", "invalid", "cooldown")
 """Action refusals that happen before anything reaches upstream: they hand their budget back."""
 
@@ -123,6 +124,8 @@ class RemediationService:
                 del self._pending[key]
         self.token_name = config.token
         self.metrics.set_rules(names)
+        for rule in rules:
+            self.metrics.breaker(rule.name, False)  # a reload closes every breaker
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -289,18 +292,14 @@ async def _method_not_allowed(request: web.Request) -> web.Response:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    body = b""
+    """The whole body, bounded by the listener's client_max_size. On the real listener it was already
+    read on the web thread (see exporter.web.thread), and read() returns that copy."""
     try:
-        while len(body) <= MAX_PAYLOAD_BYTES:
-            chunk = await request.content.read(MAX_PAYLOAD_BYTES + 1 - len(body))
-            if not chunk:
-                break
-            body += chunk
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)") from None
     except (TimeoutError, ConnectionError):
         raise WebhookError(400, "could not read the request body") from None
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")
-    return body
 
 
 def _parse(body: bytes, content_type: str) -> Notification:
