@@ -61,7 +61,8 @@ class WebhookError(Exception):
 class Decision:
     fingerprint: str
     rule: str | None
-    result: Result | str
+    result: str
+    """A Result, or `resolved` / `no_rule` for alerts no rule decides."""
     detail: str
 
     def as_json(self) -> dict[str, Any]:
@@ -184,50 +185,47 @@ class RemediationService:
         rule = next((r for r in self.rules if r.matches(alert.labels)), None)
         if rule is None:
             return Decision(alert.fingerprint, None, "no_rule", "no remediation rule matches")
-        decision = await self._decide(rule, alert, starts, token, client)
-        self.metrics.result(rule.name, decision.result)  # type: ignore[arg-type]  # _decide returns a Result
-        if decision.result != "duplicate":
+        result, detail = await self._decide(rule, alert, starts, token, client)
+        self.metrics.result(rule.name, result)
+        if result != "duplicate":
             log.info(
                 "remediation",
                 rule=rule.name,
                 alertname=alert.labels.get("alertname"),
                 fingerprint=alert.fingerprint,
                 action=rule.spec.qualified_name,
-                result=decision.result,
+                result=result,
                 dry_run=rule.config.dry_run,
-                detail=decision.detail,
+                detail=detail,
             )
-        return decision
+        return Decision(alert.fingerprint, rule.name, result, detail)
 
-    async def _decide(self, rule: _Rule, alert: Alert, starts: float, token: Token, client: str) -> Decision:
-        def decided(result: Result, detail: str) -> Decision:
-            return Decision(alert.fingerprint, rule.name, result, detail)
-
+    async def _decide(self, rule: _Rule, alert: Alert, starts: float, token: Token, client: str) -> tuple[Result, str]:
         key: EpisodeKey = (rule.name, alert.fingerprint, starts)
         wall, now = self.clock.wall(), self.clock.mono()
         if self.episodes.seen(key, now):
-            return decided("duplicate", "this firing episode was already decided")
+            return ("duplicate", "this firing episode was already decided")
         firing = wall - starts
         if firing < rule.config.min_firing:
-            return decided("too_early", f"firing for {max(firing, 0):.0f}s, less than min_firing")
+            return ("too_early", f"firing for {max(firing, 0):.0f}s, less than min_firing")
         try:
             rendered = {name: template.render(alert.labels) for name, template in rule.params.items()}
             params = parse_params(rule.spec, rendered)
         except TemplateError as err:
-            return decided("invalid", f"template yields no target: {err}")
+            return ("invalid", f"template yields no target: {err}")
         except ActionError as err:
-            return decided("invalid", err.detail)
+            return ("invalid", err.detail)
         # From here on the episode is decided once: no await before this line, so a duplicate sent at
         # the same moment by the other Alertmanager of an HA pair finds it recorded.
         self.episodes.record(key, now)
         target = rule.spec.qualified_name + " " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))
         if rule.breaker.is_open(now):
-            return decided("breaker_open", "the rule's circuit breaker is open")
+            return ("breaker_open", "the rule's circuit breaker is open")
         if not rule.limit.allows(target, now):
-            return decided("limited", f"{target}: already acted on {rule.config.max_per_target}x within target_window")
+            return ("limited", f"{target}: already acted on {rule.config.max_per_target}x within target_window")
         if not rule.breaker.take(now):
             self._breaker_opened(rule)
-            return decided("breaker_open", f"budget of {rule.config.budget_per_hour} per hour spent; breaker opened")
+            return ("breaker_open", f"budget of {rule.config.budget_per_hour} per hour spent; breaker opened")
         rule.limit.add(target, now)
         try:
             outcome = await self.actions.act(rule.spec, token, params, dry_run=rule.config.dry_run, client=client)
@@ -235,12 +233,12 @@ class RemediationService:
             if err.reason in _NOTHING_CALLED:
                 rule.breaker.refund(now)
                 rule.limit.remove(target, now)
-                return decided("refused", err.detail)
-            return decided("failed", err.detail)
+                return ("refused", err.detail)
+            return ("failed", err.detail)
         if rule.config.dry_run:
-            return decided("dry_run", outcome.detail)
+            return ("dry_run", outcome.detail)
         self._watch(rule, alert.fingerprint, starts, target)
-        return decided("acted", outcome.detail)
+        return ("acted", outcome.detail)
 
     # -- breaker and verification ----------------------------------------------------------------
 
