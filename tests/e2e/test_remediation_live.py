@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from aiohttp import web
 from exporter.sources.dli.simulator import DEFAULT_USERNAME, DliSimulator
 from tests.e2e import live
 from tests.ops import opslib
-from tests.support.process import ExporterProcess, Samples, free_port, value
+from tests.support.process import ExporterProcess, Samples, free_port, parse_metrics, value
 
 TOKEN = "alertmanager-remediation-token-5d1e"
 DLI_PASSWORD = "dli-pass-remediate"
@@ -179,6 +180,7 @@ class Rig:
     actions_url: str
     prometheus: live.Prometheus
     alertmanagers: list[live.ChildProcess]
+    alertmanager_urls: list[str]
 
     def cycles(self, outlet: int) -> int:
         """Cycle requests the simulator received for `outlet`, from its own request record."""
@@ -303,7 +305,17 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         cleanup.callback(prometheus.stop)
         prometheus.start()
         prom = live.Prometheus(f"http://127.0.0.1:{prom_port}")
-        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers)
+        am_urls = [f"http://127.0.0.1:{p}" for p in am_ports]
+        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, am_urls)
+
+        def clustered() -> bool:
+            for am in alertmanagers:
+                am.check_running()
+            if not all(live.reachable(f"{url}/-/ready") for url in am_urls):
+                return False
+            return all(len(live.http("GET", f"{url}/api/v2/status").json()["cluster"]["peers"]) == 2 for url in am_urls)
+
+        live.wait_until(clustered, timeout=60, what="the two Alertmanagers to form a cluster")
 
         def scraped() -> bool:
             for proc in (prometheus, *alertmanagers):
@@ -333,6 +345,10 @@ def test_a_firing_alert_cycles_its_outlet_exactly_once_despite_resends(rig: Rig)
     rig.wait(lambda: rig.result("cycle-once", "duplicate") >= 6, "several resends from the HA pair")
     assert rig.cycles(outlet) == 1
     assert rig.result("cycle-once", "acted") == 1
+    # Both members of the HA pair delivered notifications of their own.
+    for url in rig.alertmanager_urls:
+        sent = parse_metrics(live.http("GET", f"{url}/metrics").body.decode())
+        assert (value(sent, "alertmanager_notifications_total", integration="webhook") or 0) > 0, url
     # The host comes back: the alert resolves, Alertmanager says so, the remediation is verified.
     rig.probes.set("host-once", up=True)
     rig.wait(lambda: rig.result("cycle-once", "recovered") == 1, "the remediation to be verified")
@@ -399,3 +415,12 @@ def test_an_alert_for_a_critical_outlet_is_refused_and_audited(rig: Rig) -> None
     decisions = [e["result"] for e in events if e.get("event") == "remediation" and e.get("rule") == "cycle-critical"]
     assert [d for d in decisions if d != "too_early"] == ["refused"]
     rig.probes.set("host-critical", up=True)
+
+
+def test_the_remediation_metrics_pass_promtool(rig: Rig) -> None:
+    text = live.http("GET", f"{rig.exporter.url}/metrics").body.decode()
+    assert "powerstrip_exporter_remediations_total{" in text
+    assert "powerstrip_exporter_remediation_breaker_open{" in text
+    promtool = _require("promtool")
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
