@@ -53,7 +53,7 @@ actions:
   tokens:
   - name: alertmanager
     token_sha256: {hashlib.sha256(AM.encode()).hexdigest()}
-    allow: [{{actions: [fake.port_reset, fake.reboot], targets: [a-d0, a-d1]}}]
+    allow: [{{actions: [fake.port_reset, fake.reboot], targets: [a-d0, a-d1, a-d9]}}]
   - name: ops
     token: {OPS}
     allow: [{{actions: ["*"], targets: ["*"]}}]
@@ -280,6 +280,17 @@ async def test_the_tokens_allow_rules_and_the_shared_cooldown_bound_remediation(
         value(m, "powerstrip_exporter_action_failures_total", source="fake", action="port_reset", reason="cooldown")
         == 1
     )
+
+
+async def test_a_target_not_in_the_latest_snapshot_is_refused_and_costs_no_budget(live: Live) -> None:
+    rules = RESET.replace("min_firing: 1m", "min_firing: 1m\n    budget_per_hour: 1")
+    d = await started(live, rules)
+    _, data = await send(d, payload(alert(fp="941", device="a-d9")))  # allowed for the token, but not polled
+    assert results(data) == ["refused"]
+    assert "not in the latest snapshot" in data["decisions"][0]["detail"]
+    _, data = await send(d, payload(alert(fp="942")))  # the budget of one is still there
+    assert results(data) == ["acted"]
+    assert ACTION_CALLS == [("port_reset", "a-d0", 1)]
 
 
 async def test_alerts_no_rule_matches_are_ignored(live: Live) -> None:

@@ -17,6 +17,8 @@ import json
 import os
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,11 +331,41 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             assert proc.stop() == 0, f"{proc.name} did not exit cleanly:\n{proc.logs()}"
 
 
+def post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        text = err.read()
+        with contextlib.suppress(ValueError):
+            return err.code, json.loads(text)
+        return err.code, {"text": text.decode(errors="replace")}
+
+
 def test_the_webhook_is_on_the_actions_listener_only(rig: Rig) -> None:
     main = live.http("POST", f"{rig.exporter.url}/api/v1/remediation/alertmanager", form={})
     assert main.status == 404
     hook = live.http("POST", f"{rig.actions_url}/api/v1/remediation/alertmanager", form={})
     assert hook.status == 401  # there, and it wants the token
+
+
+def test_bad_payloads_through_the_real_listener_call_nothing(rig: Rig) -> None:
+    hook = f"{rig.actions_url}/api/v1/remediation/alertmanager"
+    before = live.http("GET", f"{rig.dli.url}/_sim/stats").json()["requests"]
+    status, body = post(hook, b"{not json")
+    assert (status, body["detail"]) == (400, "request body is not valid JSON")
+    status, body = post(hook, json.dumps({"version": "3", "status": "firing", "receiver": "x", "alerts": []}).encode())
+    assert status == 400 and "version" in body["detail"]
+    status, _ = post(hook, b"[" + b" " * (64 * 1024) + b"]")
+    assert status == 413
+    status, body = post(hook, b"{}", token="some-other-token-entirely")
+    assert (status, body["detail"]) == (401, "invalid token")
+    cycles = {k: v for k, v in before.items() if "/cycle/" in k}
+    after = live.http("GET", f"{rig.dli.url}/_sim/stats").json()["requests"]
+    assert {k: v for k, v in after.items() if "/cycle/" in k} == cycles
 
 
 def test_a_firing_alert_cycles_its_outlet_exactly_once_despite_resends(rig: Rig) -> None:
