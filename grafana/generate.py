@@ -1518,7 +1518,7 @@ def with_remediation_row(dash: Dashboard) -> Dashboard:
                 [
                     q(
                         "60 * sum by (rule, result) "
-                        f"(rate(powerstrip_exporter_remediations_total{{{SEL}}}[$__rate_interval])) > 0",
+                        f"(rate(powerstrip_exporter_remediations_total{{{SEL}}}[$__rate_interval]))",
                         "{{rule}}: {{result}}",
                     )
                 ],
