@@ -16,6 +16,8 @@ from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition_cache import Exposition
 from exporter.metrics.selfmetrics import ProcessMetrics
+from exporter.remediation.metrics import RemediationMetrics
+from exporter.remediation.service import RemediationService
 from exporter.sources.api import Source, Target
 from exporter.web.security import WebSecurity
 
@@ -81,6 +83,9 @@ class Daemon:
         for spec in specs:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
+        self.remediation = RemediationService(
+            self.actions, RemediationMetrics(self.registry, self.process_metrics.client_event)
+        )
         self.exposition = Exposition(
             self.engine.store,
             self.registry,
@@ -101,6 +106,7 @@ class Daemon:
         config = load_config(self.config_path, self.sources)
         _log_warnings(self.config_path, config)
         self.actions.configure(config.actions)
+        self.remediation.configure(config.remediation)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
 
@@ -115,11 +121,13 @@ class Daemon:
             return ReloadResult(False, tuple(err.messages))
         _log_warnings(self.config_path, config)
         self.actions.configure(config.actions)
+        self.remediation.configure(config.remediation)
         await self.engine.apply(config)
         self.process_metrics.reload_result(True)
         log.info("config reloaded", file=str(self.config_path))
         return ReloadResult(True)
 
     async def stop(self) -> None:
+        self.remediation.close()
         await self.engine.shutdown()
         self.web.close()

@@ -1571,7 +1571,42 @@ def exporter_health() -> Dashboard:
             )
         )
     )
-    return dash
+    return with_remediation_row(dash)
+
+
+def with_remediation_row(dash: Dashboard) -> Dashboard:
+    """Alertmanager-driven remediation: what the rules decided, and whose circuit breaker is open."""
+    return (
+        dash.with_row(Row("Remediation"))
+        .with_panel(
+            timeline_panel(
+                "Remediation breakers",
+                "Each remediation rule's circuit breaker: open once the rule was asked for more actions in an hour "
+                "than its budget allows; it then acts on nothing until breaker_reset passes or a reload.",
+                "none",
+                [q(f"max by (rule) (powerstrip_exporter_remediation_breaker_open{{{SEL}}})", "{{rule}}")],
+                _map(("0", "closed", "green"), ("1", "open", "red")),
+                span=12,
+            )
+        )
+        .with_panel(
+            ts_panel(
+                "Remediation results",
+                "Alerts the remediation rules decided on per minute, by rule and result (acted, dry_run, duplicate, "
+                "too_early, invalid, refused, limited, breaker_open, failed), and the verification of acted ones "
+                "(recovered, not_recovered).",
+                "opm",
+                [
+                    q(
+                        "60 * sum by (rule, result) "
+                        f"(rate(powerstrip_exporter_remediations_total{{{SEL}}}[$__rate_interval]))",
+                        "{{rule}}: {{result}}",
+                    )
+                ],
+                span=12,
+            )
+        )
+    )
 
 
 DASHBOARDS = {

@@ -53,6 +53,8 @@ class Resolved:
 
     description: str
     perform: Callable[[], Awaitable[Outcome]]
+    protected: str | None = None
+    """Why automation must leave this target alone (e.g. an outlet marked critical), if it must."""
 
 
 class ActionError(Exception):

@@ -45,7 +45,7 @@ def _parse_bool(value: str) -> bool:
     raise ActionError(400, "invalid", f"dry_run: expected true or false, got {value!r}")
 
 
-def _parse_params(spec: ActionSpec, match_info: Mapping[str, str]) -> dict[str, int | str]:
+def parse_params(spec: ActionSpec, match_info: Mapping[str, str]) -> dict[str, int | str]:
     values: dict[str, int | str] = {}
     for param in spec.params:
         raw = match_info[param.name]
@@ -118,23 +118,9 @@ class ActionService:
         try:
             token, dry_run, params = await self._admit(spec, request, client, headers)
             target = str(params[spec.target_param])  # normalised: 0001 and 1 are the same strip
-            resolved = spec.resolve(self.env, params)
-            wait = self.cooldown.remaining(spec.qualified_name, target)
-            if wait > 0:
-                headers["Retry-After"] = str(max(1, round(wait)))
-                raise ActionError(429, "cooldown", f"{spec.action} on {target} is cooling down; retry in {wait:.0f}s")
-            if dry_run:
-                outcome = Outcome(None, f"dry run: would {resolved.description}")
-            else:
-                self.cooldown.start(spec.qualified_name, target)
-                outcome = await self._perform(resolved.perform)
+            outcome = await self._execute(spec, params, dry_run, headers)
         except Exception as exc:  # a bug must still answer in the one JSON shape, audited
-            if isinstance(exc, ActionError):
-                err = exc
-            else:
-                log.error("action failed unexpectedly", action=spec.qualified_name, exc_info=exc)
-                err = ActionError(500, "upstream", "internal error; see the exporter's log")
-            self.metrics.action_failure(spec.source, spec.action, err.reason)
+            err = self._failure(spec, exc)
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
             self._audit(spec, token, client, target, err.reason, err.detail, err.upstream_status, start, dry_run, peer)
@@ -144,6 +130,62 @@ class ActionService:
         upstream = outcome.upstream_status
         self._audit(spec, token, client, target, "allowed", outcome.detail, upstream, start, dry_run, peer)
         return web.json_response(_body(True, spec, target, outcome.detail, outcome.upstream_status))
+
+    async def act(
+        self, spec: ActionSpec, token: Token, params: Mapping[str, int | str], *, dry_run: bool, client: str
+    ) -> Outcome:
+        """An action on behalf of an already authenticated caller inside the exporter (remediation):
+        the same authorization, validation, cooldown, upstream call, metrics and audit as a request.
+        Raises ActionError, already counted and audited."""
+        start = time.perf_counter()
+        target = str(params[spec.target_param])
+        self.metrics.action_attempt(spec.source, spec.action)
+        try:
+            if not token.allows(spec.qualified_name, target):
+                raise ActionError(403, "forbidden", f"token {token.name!r} may not {spec.qualified_name} on {target}")
+            outcome = await self._execute(spec, params, dry_run, {}, automated=True)
+        except Exception as exc:
+            err = self._failure(spec, exc)
+            upstream = err.upstream_status
+            self._audit(spec, token, client, target, err.reason, err.detail, upstream, start, dry_run, client)
+            raise err from None
+        upstream = outcome.upstream_status
+        self._audit(spec, token, client, target, "allowed", outcome.detail, upstream, start, dry_run, client)
+        return outcome
+
+    async def _execute(
+        self,
+        spec: ActionSpec,
+        params: Mapping[str, int | str],
+        dry_run: bool,
+        headers: dict[str, str],
+        *,
+        automated: bool = False,
+    ) -> Outcome:
+        """After admission: validate against the snapshot, check the cooldown, then call upstream.
+        Automation never touches a target its source marks protected."""
+        target = str(params[spec.target_param])
+        resolved = spec.resolve(self.env, params)
+        if automated and resolved.protected:
+            raise ActionError(403, "forbidden", f"protected: {resolved.protected}")
+        wait = self.cooldown.remaining(spec.qualified_name, target)
+        if wait > 0:
+            headers["Retry-After"] = str(max(1, round(wait)))
+            raise ActionError(429, "cooldown", f"{spec.action} on {target} is cooling down; retry in {wait:.0f}s")
+        if dry_run:
+            return Outcome(None, f"dry run: would {resolved.description}")
+        self.cooldown.start(spec.qualified_name, target)
+        return await self._perform(resolved.perform)
+
+    def _failure(self, spec: ActionSpec, exc: Exception) -> ActionError:
+        """Any exception as the ActionError it answers with, counted."""
+        if isinstance(exc, ActionError):
+            err = exc
+        else:
+            log.error("action failed unexpectedly", action=spec.qualified_name, exc_info=exc)
+            err = ActionError(500, "upstream", "internal error; see the exporter's log")
+        self.metrics.action_failure(spec.source, spec.action, err.reason)
+        return err
 
     async def _admit(
         self, spec: ActionSpec, request: web.Request, client: str, headers: dict[str, str]
@@ -168,7 +210,7 @@ class ActionService:
         unknown = sorted(set(request.query) - {"dry_run"})
         if unknown:
             raise ActionError(400, "invalid", f"unknown query parameter: {', '.join(unknown)}")
-        params = _parse_params(spec, request.match_info)
+        params = parse_params(spec, request.match_info)
         target = str(params[spec.target_param])
         if not token.allows(spec.qualified_name, target):
             raise ActionError(403, "forbidden", f"token {token.name!r} may not {spec.qualified_name} on {target}")

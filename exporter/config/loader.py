@@ -19,6 +19,7 @@ from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, buil
 from exporter.config.suggest import did_you_mean
 from exporter.config.types import TargetEntry, reveal_all
 from exporter.config.yamlerrors import yaml_syntax_error
+from exporter.remediation.config import RemediationConfig, check_remediation
 from exporter.sources.api import Source
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -33,6 +34,7 @@ class Config:
     entries: tuple[TargetEntry, ...]
     actions: ActionsConfig
     model: ConfigBase
+    remediation: RemediationConfig
     warnings: tuple[str, ...] = ()
     """Deprecated keys that were read under their new names; shown by --config.check and logged at load."""
 
@@ -138,6 +140,9 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         model = model_cls.model_validate(raw)
     except ValidationError as exc:
         errors = from_validation_error(exc, set(sources), model_cls) + errors
+    if model is not None:
+        specs = (spec for source in sources.values() for spec in source.actions())
+        errors += check_remediation(model.remediation, model.actions, specs)
     if errors or model is None:
         raise ConfigError(errors)
     return Config(
@@ -147,6 +152,7 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
         actions=model.actions,
         model=model,
         warnings=tuple(warnings),
+        remediation=model.remediation,
     )
 
 

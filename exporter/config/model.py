@@ -8,6 +8,7 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, fi
 
 from exporter.actions.config import ActionsConfig
 from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
+from exporter.remediation.config import RemediationConfig
 from exporter.sources.api import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings, Source
 
 
@@ -51,6 +52,7 @@ class ConfigBase(StrictModel):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     targets: list[Any] = Field(default_factory=list)
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    remediation: RemediationConfig = Field(default_factory=RemediationConfig)
 
 
 def _source_tag(value: Any) -> str | None:

@@ -17,6 +17,7 @@ from prometheus_client import (
 from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
 from exporter.buildinfo import build_info
 from exporter.metrics.spec import MetricSpec
+from exporter.remediation import metrics as remediation_metrics
 from exporter.sources.api import FAILURE_REASONS
 
 _ST = ("source", "target")
@@ -178,6 +179,10 @@ class ProcessMetrics:
         self.events += 1  # before the version: a render that sees the new version sees the event too
         self._changed()
 
+    def client_event(self) -> None:
+        """A change a client caused (such as a remediation) that the next scrape must show."""
+        self._client_event()
+
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
         for reason in ACTION_FAILURE_REASONS:
@@ -251,6 +256,7 @@ def self_specs() -> tuple[MetricSpec, ...]:
         DISCOVERY_FAILURES,
         ACTIONS,
         ACTION_FAILURES,
+        *remediation_metrics.SPECS,
     )
 
 

@@ -81,6 +81,7 @@ def add_action_routes(app: web.Application, daemon: Daemon) -> None:
 
     app.router.add_get("/api/v1/openapi.json", openapi)
     daemon.actions.add_routes(app)
+    daemon.remediation.add_routes(app)
 
 
 @web_thread_safe

@@ -22,7 +22,8 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (tmp_path / "config.yml").write_text(text)
     config = load_config(tmp_path / "config.yml", load_sources())
     assert [e.source for e in config.entries] == ["cloudtrax", "dli", "dli"]
-    assert len(config.actions.tokens) == 2
+    assert len(config.actions.tokens) == 3
+    assert [r.name for r in config.remediation.rules] == ["cycle-unreachable-host"]
 
 
 def test_example_config_mentions_every_key() -> None:
@@ -31,3 +32,12 @@ def test_example_config_mentions_every_key() -> None:
     for source in sources.values():
         for key in source.entry_model.model_fields:
             assert f"{key}:" in text, f"config.example.yaml does not show {source.name} key {key!r}"
+
+
+def test_example_config_shows_every_remediation_key() -> None:
+    from exporter.remediation.config import RemediationConfig, RuleConfig
+
+    text = (ROOT / "config.example.yaml").read_text()
+    for model in (RemediationConfig, RuleConfig):
+        for key in model.model_fields:
+            assert f"{key}:" in text, f"config.example.yaml does not show remediation key {key!r}"

@@ -71,6 +71,28 @@ def exporter_config(cloudtrax: cloudtrax_demo.CloudTraxDemo, dli: dli_demo.DliDe
             "jitter": 0.0,
         },
         "targets": targets,
+        # A dry-run remediation rule, so the dashboard's Remediation row has series (it never acts: the
+        # shipped Alertmanager config does not notify the exporter).
+        "actions": {
+            "tokens": [
+                {
+                    "name": "alertmanager",
+                    "token": "e2e-remediation-token-unused",
+                    "allow": [{"actions": ["dli.outlet_cycle"], "targets": ["*"]}],
+                }
+            ]
+        },
+        "remediation": {
+            "token": "alertmanager",
+            "rules": [
+                {
+                    "name": "dashboard-demo",
+                    "matchers": ['alertname="HostProbeFailing"'],
+                    "action": "dli.outlet_cycle",
+                    "params": {"device": "{{ .Labels.pdu }}", "outlet": "{{ .Labels.outlet }}"},
+                }
+            ],
+        },
     }
     return yaml.safe_dump(config, sort_keys=False)
 

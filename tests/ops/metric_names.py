@@ -21,6 +21,8 @@ SELF_METRICS = {
     "powerstrip_exporter_shard_info",
     "powerstrip_exporter_discovery_up",
     "powerstrip_exporter_discovery_failures_total",
+    "powerstrip_exporter_remediations_total",
+    "powerstrip_exporter_remediation_breaker_open",
 }
 
 SELF_HISTOGRAMS = {"powerstrip_exporter_api_request_duration_seconds"}
@@ -112,6 +114,8 @@ LABELS: dict[str, set[str]] = {
     "powerstrip_exporter_discovery_up": {"source", "group"},
     "powerstrip_exporter_discovery_failures_total": {"source", "group", "reason"},
     "cloudtrax_powerstrip_cloud_status_info": {"network_id", "powerstrip_id", "status"},
+    "powerstrip_exporter_remediations_total": {"rule", "result"},
+    "powerstrip_exporter_remediation_breaker_open": {"rule"},
     "cloudtrax_powerstrip_info": {"network_id", "powerstrip_id", "mac", "name", "model", "firmware_version", "role"},
     "cloudtrax_powerstrip_port_info": {"network_id", "powerstrip_id", "port", "label", "connection_check"},
     "cloudtrax_network_powerstrip_settings_info": {"network_id", "firmware_tag"},

@@ -97,6 +97,9 @@ def _one_exporter() -> list[dict[str, str]]:
         add(_series("powerstrip_exporter_actions_total", a, counter(0.1)))
         for reason in ACTION_REASONS:
             add(_series("powerstrip_exporter_action_failures_total", {**a, "reason": reason}, const(0)))
+    add(_series("powerstrip_exporter_remediation_breaker_open", {"rule": "cycle-host"}, const(0)))
+    add(_series("powerstrip_exporter_remediations_total", {"rule": "cycle-host", "result": "acted"}, counter(0.1)))
+    add(_series("powerstrip_exporter_remediations_total", {"rule": "cycle-host", "result": "recovered"}, counter(0.1)))
     # --- CloudTrax: one network, a strip that is up and one that is down
     net = {"network_id": NETWORK}
     add(_series("cloudtrax_network_powerstrip_settings_info", {**net, "firmware_tag": "stable"}, const(1)))

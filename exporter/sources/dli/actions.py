@@ -40,7 +40,16 @@ def _resolve_cycle(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
         result = await client.cycle(outlet)
         return Outcome(result.status, f"outlet {outlet} of {device} is cycling")
 
-    return Resolved(f"cycle outlet {outlet} of {device}", perform)
+    return Resolved(f"cycle outlet {outlet} of {device}", perform, _protection(env, device, outlet))
+
+
+def _protection(env: ActionEnv, device: str, outlet: int) -> str | None:
+    """Outlets the device marks critical or locked are never switched by automation."""
+    state = env.states()[(SOURCE, device)]
+    for spec, word in ((metrics.OUTLET_CRITICAL, "critical"), (metrics.OUTLET_LOCKED, "locked")):
+        if any(int(labels[1]) == outlet and value for labels, value in state.samples.get(spec.name)):
+            return f"outlet {outlet} of {device} is marked {word}"
+    return None
 
 
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:

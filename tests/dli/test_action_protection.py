@@ -1,0 +1,37 @@
+"""Outlets a DLI unit marks critical or locked are reported as protected, from the latest snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exporter.engine.state import TargetKey, TargetState
+from exporter.sources.api import Target
+from exporter.sources.dli.actions import ACTIONS
+from exporter.sources.dli.source import DliTarget
+from tests.dli.conftest import MakeTarget, StartSim
+
+CYCLE = next(spec for spec in ACTIONS if spec.action == "outlet_cycle")
+
+
+class Env:
+    def __init__(self, target: DliTarget, state: TargetState) -> None:
+        self._target, self._state = target, state
+
+    def states(self) -> Mapping[TargetKey, TargetState]:
+        return {("dli", self._target.name): self._state}
+
+    def target(self, source: str, name: str) -> Target | None:
+        return self._target if (source, name) == ("dli", self._target.name) else None
+
+
+async def test_critical_and_locked_outlets_are_protected(start_sim: StartSim, make_target: MakeTarget) -> None:
+    sim = await start_sim("pro")
+    sim.set_faults(locked_outlets=[5])
+    target = make_target(sim, name="pdu")
+    state = TargetState("dli", "pdu").after_success(await target.poll(), 0.1, 0.0)
+    env = Env(target, state)
+    protected = {outlet: CYCLE.resolve(env, {"device": "pdu", "outlet": outlet}).protected for outlet in range(8)}
+    assert protected[0] == "outlet 0 of pdu is marked critical"  # the Pro simulator's default critical outlet
+    assert protected[5] == "outlet 5 of pdu is marked locked"
+    assert {o for o, why in protected.items() if why} == {0, 5}
+    assert sim.stats.requests.get("POST /restapi/relay/outlets/5/cycle/") is None  # resolving calls nothing
