@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from exporter.redaction import SECRETS, redact
 from exporter.sources.api import PollError
 
 _SNIPPET = 80
@@ -42,7 +43,7 @@ def classify_transport_error(exc: BaseException, what: str) -> PollError:
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return PollError("connection", f"{what}: connection dropped ({type(exc).__name__})")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return PollError("connection", f"{what}: {type(exc).__name__}: {exc}")
+        return PollError("connection", redact(f"{what}: {type(exc).__name__}: {exc}"))
     return PollError("bad_response", f"{what}: {type(exc).__name__}")
 
 
@@ -59,8 +60,12 @@ async def read_limited(resp: aiohttp.ClientResponse, what: str, limit: int = MAX
 
 
 def snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", "replace").replace("\n", " ").strip()
-    return text + ("..." if len(body) > _SNIPPET else "")
+    """The start of an upstream body for an error message, redacted before it is cut: a secret
+    straddling the cut is still whole (or a piece long enough to be recognised) when redaction runs."""
+    head = body[: _SNIPPET + SECRETS.longest].decode("utf-8", "replace").replace("\n", " ").strip()
+    text = SECRETS.redact(head)
+    cut = len(text) > _SNIPPET or len(body) > _SNIPPET + SECRETS.longest
+    return text[:_SNIPPET] + ("..." if cut else "")
 
 
 def decode_json(body: bytes, content_type: str, what: str) -> Any:

@@ -1,0 +1,119 @@
+"""One redaction for every text an upstream can shape: error messages, logs, pages and API answers.
+
+Upstreams echo what they were sent (a password in an error page, a key in a JSON message), and
+messages are cut to a readable length. So secrets are registered once, process-wide, and every
+piece of `MIN_PIECE` characters or more of any registered secret is replaced, in whichever form
+an upstream may echo it (raw, URL-encoded, JSON-escaped, or inside an HTTP Basic credential).
+Redact before cutting; what a cut leaves behind later is shorter than `MIN_PIECE` by then.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+MIN_PIECE = 8
+"""Any run of this many characters copied from a secret is redacted, wherever it stands."""
+MIN_EXACT = 4
+"""Secrets shorter than `MIN_PIECE` are redacted only where they appear whole, and only from this length
+on: shorter values match ordinary text everywhere and cannot be kept apart from it."""
+REDACTED = "<redacted>"
+
+
+def echo_forms(secret: str) -> set[str]:
+    """The spellings of `secret` an upstream is likely to echo."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    forms |= {form.lower() for form in forms if "%" in form}  # percent-escapes in lower-case hex
+    return {form for form in forms if form}
+
+
+def basic_credential(username: str, password: str) -> str:
+    """The token an HTTP Basic `Authorization` header carries; an upstream may echo that header."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+class SecretRegistry:
+    """Secrets known to the process, and the redaction that keeps them out of any text.
+
+    Registration happens where a secret is read (config, clients); redaction may run on any thread,
+    so the lookup tables are replaced whole, never changed in place."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        self._pieces: frozenset[str] = frozenset()
+        self._exact: tuple[str, ...] = ()
+        self.longest = 0
+        """Length of the longest registered form: how far past a cut a secret may reach."""
+
+    def register(self, *secrets: str) -> None:
+        new = {s for s in secrets if s and s not in self._secrets}
+        if not new:
+            return
+        with self._lock:
+            known = self._secrets | new
+            forms = {form for secret in known for form in echo_forms(secret)}
+            pieces = {form[i : i + MIN_PIECE] for form in forms for i in range(len(form) - MIN_PIECE + 1)}
+            exact = sorted((f for f in forms if MIN_EXACT <= len(f) < MIN_PIECE), key=len, reverse=True)
+            self._pieces = frozenset(pieces)
+            self._exact = tuple(exact)
+            self.longest = max((len(form.encode()) for form in forms), default=0)
+            self._secrets = frozenset(known)
+
+    def redact(self, text: str) -> str:
+        """`text` with every piece of `MIN_PIECE`+ characters of a registered secret replaced."""
+        pieces, exact = self._pieces, self._exact
+        if not text:
+            return text
+        if pieces and len(text) >= MIN_PIECE:
+            text = _replace_runs(text, pieces)
+        for short in exact:
+            if short in text:
+                text = text.replace(short, REDACTED)
+        return text
+
+    def redact_all(self, texts: Iterable[str]) -> list[str]:
+        return [self.redact(text) for text in texts]
+
+
+def _replace_runs(text: str, pieces: frozenset[str]) -> str:
+    """Every window of `MIN_PIECE` characters found in `pieces` is covered; overlapping windows
+    merge into one run, so any longer copied stretch (a union of its windows) goes whole."""
+    runs: list[tuple[int, int]] = []
+    for i in range(len(text) - MIN_PIECE + 1):
+        if text[i : i + MIN_PIECE] in pieces:
+            end = i + MIN_PIECE
+            if runs and i <= runs[-1][1]:
+                runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+            else:
+                runs.append((i, end))
+    if not runs:
+        return text
+    out: list[str] = []
+    last = 0
+    for start, end in runs:
+        out += (text[last:start], REDACTED)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+SECRETS = SecretRegistry()
+"""The process's registry: config secrets register when read, clients register what they send."""
+
+
+def register_secret(*secrets: str) -> None:
+    SECRETS.register(*secrets)
+
+
+def redact(text: str) -> str:
+    return SECRETS.redact(text)
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """Redact, then cut to `limit` characters (with "..." when cut): the order that leaks nothing."""
+    text = SECRETS.redact(text)
+    return text if len(text) <= limit else text[:limit] + "..."
