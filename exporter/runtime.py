@@ -11,6 +11,7 @@ from aiohttp import web
 from exporter.daemon import Daemon
 from exporter.gcpolicy import collect_periodically, settle_heap
 from exporter.web.app import build_actions_app, build_app
+from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import parse_listen_address
 from exporter.web.thread import WebThread
 
@@ -19,21 +20,18 @@ log = structlog.get_logger("exporter")
 STOP_TIMEOUT_SECONDS = 4.0
 
 
-async def _serve(app: web.Application, address: str, daemon: Daemon) -> web.AppRunner:
+async def _serve(app: web.Application, address: str, daemon: Daemon, limits: HttpLimits) -> Site:
     host, port = parse_listen_address(address)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=daemon.web.ssl_context)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    return runner
+    return await start_site(app, host, port, limits, ssl_context=daemon.web.ssl_context)
 
 
 async def run_daemon(
-    daemon: Daemon, listen_address: str, *, actions_listen_address: str | None = None, announce: bool = True
+    daemon: Daemon,
+    listen_address: str,
+    *,
+    actions_listen_address: str | None = None,
+    announce: bool = True,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Start polling and serving; returns after a clean stop.
 
@@ -43,13 +41,15 @@ async def run_daemon(
     loop = asyncio.get_running_loop()
     web_thread = WebThread()
     web_thread.start()
-    runners: list[web.AppRunner] = []
+    limits = limits or HttpLimits()
+    runners: list[Site] = []
     try:
-        app = build_app(daemon, with_actions=actions_listen_address is None, main_loop=loop)
-        runners.append(await web_thread.run(_serve(app, listen_address, daemon)))
+        with_actions = actions_listen_address is None
+        app = build_app(daemon, with_actions=with_actions, main_loop=loop, body_timeout=limits.body_timeout)
+        runners.append(await web_thread.run(_serve(app, listen_address, daemon, limits)))
         if actions_listen_address is not None:
-            actions_app = build_actions_app(daemon, main_loop=loop)
-            runners.append(await web_thread.run(_serve(actions_app, actions_listen_address, daemon)))
+            actions_app = build_actions_app(daemon, main_loop=loop, body_timeout=limits.body_timeout)
+            runners.append(await web_thread.run(_serve(actions_app, actions_listen_address, daemon, limits)))
     except BaseException:
         await _stop_web(web_thread, runners)
         web_thread.stop()
@@ -84,7 +84,7 @@ async def run_daemon(
             collector.cancel()
 
 
-async def _stop_web(web_thread: WebThread, runners: list[web.AppRunner]) -> None:
+async def _stop_web(web_thread: WebThread, runners: list[Site]) -> None:
     """Close the listeners first: no request reaches a daemon that is stopping."""
     for runner in runners:
-        await web_thread.run(runner.cleanup())
+        await web_thread.run(runner.close())
