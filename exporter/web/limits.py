@@ -48,15 +48,6 @@ class HttpLimits:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
-class _Refused(asyncio.Protocol):
-    """A connection over the cap: answered 503 and closed without reading anything."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(_TOO_MANY)
-        transport.close()
-
-
 class _Guarded(asyncio.Protocol):
     """aiohttp's protocol for one connection, with a deadline for each request's headers.
 
@@ -69,6 +60,7 @@ class _Guarded(asyncio.Protocol):
         self._listener = listener
         self._transport: asyncio.WriteTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._admitted = False
 
     def _idle(self) -> bool:
         waiter: asyncio.Future[None] | None = getattr(self._inner, "_waiter", None)
@@ -93,13 +85,22 @@ class _Guarded(asyncio.Protocol):
         self._transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Counted here, not when the protocol is made: connections accepted in one batch are made
+        before any is connected, and a failed TLS handshake never connects at all."""
         assert isinstance(transport, asyncio.WriteTransport)
+        if self._listener.open >= self._listener.limits.max_connections:
+            transport.write(_TOO_MANY)  # over the cap: answered and closed without reading anything
+            transport.close()
+            return
+        self._admitted = True
         self._transport = transport
         self._listener.open += 1
         self._inner.connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if not self._admitted:
+            return
         was_idle = self._idle()
         self._inner.data_received(data)
         if getattr(self._inner, "_messages", None) or not self._idle():
@@ -108,15 +109,21 @@ class _Guarded(asyncio.Protocol):
             self._arm()  # first bytes of a request: its headers are now on the clock
 
     def eof_received(self) -> None:
-        self._inner.eof_received()
+        if self._admitted:
+            self._inner.eof_received()
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        if self._admitted:
+            self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if self._admitted:
+            self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return
+        self._admitted = False
         self._disarm()
         self._transport = None
         self._listener.open -= 1
@@ -132,8 +139,6 @@ class _Listener:
         self.open = 0
 
     def __call__(self) -> asyncio.Protocol:
-        if self.open >= self.limits.max_connections:
-            return _Refused()
         return _Guarded(self.server(), self)
 
 
