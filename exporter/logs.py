@@ -66,6 +66,17 @@ class _DropClientProtocolErrors(logging.Filter):
         return not isinstance(exc, HttpProcessingError)
 
 
+class _RedactSecrets(logging.Filter):
+    """The same guard for libraries that log through stdlib logging (aiohttp's server errors)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     renderer: structlog.typing.Processor
     if fmt == "json":
@@ -92,3 +103,6 @@ def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _DropClientProtocolErrors) for f in server_log.filters):
         server_log.addFilter(_DropClientProtocolErrors())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactSecrets) for f in handler.filters):
+            handler.addFilter(_RedactSecrets())

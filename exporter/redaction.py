@@ -21,6 +21,7 @@ MIN_EXACT = 4
 """Secrets shorter than `MIN_PIECE` are redacted only where they appear whole, and only from this length
 on: shorter values match ordinary text everywhere and cannot be kept apart from it."""
 REDACTED = "<redacted>"
+_MEMO_LIMIT = 100_000
 
 
 def echo_forms(secret: str) -> set[str]:
@@ -48,6 +49,7 @@ class SecretRegistry:
         self._exact: tuple[str, ...] = ()
         self.longest = 0
         """Length of the longest registered form: how far past a cut a secret may reach."""
+        self._memo: dict[str, str] = {}
 
     def register(self, *secrets: str) -> None:
         new = {s for s in secrets if s and s not in self._secrets}
@@ -62,6 +64,7 @@ class SecretRegistry:
             self._exact = tuple(exact)
             self.longest = max((len(form.encode()) for form in forms), default=0)
             self._secrets = frozenset(known)
+            self._memo = {}
 
     def redact(self, text: str) -> str:
         """`text` with every piece of `MIN_PIECE`+ characters of a registered secret replaced."""
@@ -77,6 +80,23 @@ class SecretRegistry:
 
     def redact_all(self, texts: Iterable[str]) -> list[str]:
         return [self.redact(text) for text in texts]
+
+    @property
+    def active(self) -> bool:
+        return bool(self._secrets)
+
+    def redact_label(self, value: str) -> str:
+        """`redact` for label values: the same few thousand strings every poll, so answers are memoised."""
+        if len(value) < MIN_EXACT or not self._secrets:
+            return value
+        memo = self._memo
+        out = memo.get(value)
+        if out is None:
+            out = self.redact(value)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[value] = out
+        return out
 
 
 def _replace_runs(text: str, pieces: frozenset[str]) -> str:

@@ -161,3 +161,16 @@ async def test_action_errors_echoing_secrets_leak_nothing(rig: Rig, mode: Mode) 
     await rig.assert_nothing_leaked(answers)
     audit = [line for line in rig.exporter.logs().splitlines() if "event=action " in line]
     assert len([line for line in audit if "decision=upstream" in line]) == 2, audit
+
+
+async def test_names_echoing_secrets_are_redacted_in_labels(rig: Rig) -> None:
+    """A unit or the cloud putting a secret into a name: the `_info` label shows `<redacted>` instead."""
+    rig.cloudtrax.name_echo = f"strip {KEY} {SECRET}"
+    rig.dli.name_echo = f"outlet {PASSWORD}"
+
+    async def renamed() -> bool:
+        text = await rig.exporter.metrics_text()
+        return 'name="outlet <redacted>"' in text and 'name="strip <redacted> <redacted>"' in text
+
+    await rig.exporter.wait_for(renamed, timeout=30, what="name labels redacted")
+    await rig.assert_nothing_leaked()

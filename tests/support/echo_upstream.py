@@ -10,6 +10,7 @@ the path and headers are the same), so a target can be healthy first and then st
 from __future__ import annotations
 
 import base64
+import json
 from types import TracebackType
 from typing import Literal
 
@@ -31,6 +32,8 @@ class EchoingUpstream:
         self.write_mode: Mode | None = None
         """When set, writes are answered in this mode, whatever `mode` says (see `is_write`)."""
         self.echoed = 0
+        self.name_echo: str | None = None
+        """When set, every `name` field of a passed-through JSON answer becomes this text."""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
@@ -93,6 +96,8 @@ class EchoingUpstream:
             request.method, self.upstream_url + request.path_qs, headers=headers, data=body or None
         ) as resp:
             data = await resp.read()
+            if self.name_echo is not None and resp.content_type == "application/json":
+                data = json.dumps(_rename(json.loads(data), self.name_echo)).encode()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
             return web.Response(status=resp.status, body=data, headers=out)
 
@@ -100,6 +105,14 @@ class EchoingUpstream:
 def is_write(request: web.Request) -> bool:
     """DLI writes are POST/PUT; CloudTrax reboots and port resets are GETs."""
     return request.method != "GET" or request.path.endswith(("/reboot", "/reset"))
+
+
+def _rename(data: object, name: str) -> object:
+    if isinstance(data, dict):
+        return {k: (name if k == "name" and isinstance(v, str) else _rename(v, name)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_rename(item, name) for item in data]
+    return data
 
 
 def _envelope(code: int, message: str) -> dict[str, object]:
