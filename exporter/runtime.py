@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 
 import structlog
@@ -41,7 +42,11 @@ async def run_daemon(
     loop = asyncio.get_running_loop()
     web_thread = WebThread()
     web_thread.start()
-    limits = limits or HttpLimits()
+
+    def dropped(reason: str) -> None:  # listeners run on the web thread; metrics change on this loop
+        loop.call_soon_threadsafe(daemon.process_metrics.http_connection_dropped, reason)
+
+    limits = dataclasses.replace(limits or HttpLimits(), on_drop=dropped)
     runners: list[Site] = []
     try:
         with_actions = actions_listen_address is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,18 @@ DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 256
 
 
+def _ignore(reason: str) -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    on_drop: Callable[[str], None] = _ignore
+    """Told `header_timeout` or `too_many_connections` each time a connection is closed for a limit;
+    called on the listener's loop (hand it on to wherever the metrics live)."""
 
 
 class _Guarded(asyncio.Protocol):
@@ -83,6 +91,7 @@ class _Guarded(asyncio.Protocol):
         self._transport.write(_TIMED_OUT)
         self._inner.force_close()
         self._transport.close()
+        self._listener.limits.on_drop("header_timeout")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Counted here, not when the protocol is made: connections accepted in one batch are made
@@ -91,6 +100,7 @@ class _Guarded(asyncio.Protocol):
         if self._listener.open >= self._listener.limits.max_connections:
             transport.write(_TOO_MANY)  # over the cap: answered and closed without reading anything
             transport.close()
+            self._listener.limits.on_drop("too_many_connections")
             return
         self._admitted = True
         self._transport = transport

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_process import GOOD, FakeExporter
+from tests.support.process import value
 from tests.support.rawhttp import RawAnswer, exchange, parse_answer, request
 
+DROPPED = "powerstrip_exporter_http_connections_dropped_total"
 HEADER_TIMEOUT = 2.0
 MARGIN = 15.0
 """How much later than the timeout a close may come on a loaded machine; the defect was minutes."""
@@ -47,6 +49,7 @@ async def test_stalled_request_is_closed_after_the_header_timeout(exporter: Fake
     assert_timed_out(answer)
     if answer.status == 408:
         assert answer.headers["connection"] == "close"
+    await exporter.wait_for_sample(DROPPED, 1.0, reason="header_timeout")
 
 
 async def test_slow_drip_of_headers_is_cut_at_the_timeout(exporter: FakeExporter) -> None:
@@ -155,3 +158,10 @@ async def test_connections_over_the_cap_are_refused_until_others_go(tmp_path: Pa
             return answer.status == 200
 
         await exp.wait_for(metrics_answer, timeout=MARGIN, what="/metrics once the held connections closed")
+
+        async def counted() -> bool:
+            samples = await exp.metrics()
+            return (value(samples, DROPPED, reason="too_many_connections") or 0) >= 2
+
+        await exp.wait_for(counted, timeout=MARGIN, what="refusals counted")
+        assert value(await exp.metrics(), DROPPED, reason="header_timeout") == 0.0
