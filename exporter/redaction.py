@@ -56,14 +56,14 @@ class SecretRegistry:
         if not new:
             return
         with self._lock:
-            known = self._secrets | new
-            forms = {form for secret in known for form in echo_forms(secret)}
+            new -= self._secrets
+            forms = {form for secret in new for form in echo_forms(secret)}
             pieces = {form[i : i + MIN_PIECE] for form in forms for i in range(len(form) - MIN_PIECE + 1)}
-            exact = sorted((f for f in forms if MIN_EXACT <= len(f) < MIN_PIECE), key=len, reverse=True)
-            self._pieces = frozenset(pieces)
-            self._exact = tuple(exact)
-            self.longest = max((len(form.encode()) for form in forms), default=0)
-            self._secrets = frozenset(known)
+            exact = {f for f in forms if MIN_EXACT <= len(f) < MIN_PIECE} | set(self._exact)
+            self._pieces = self._pieces | pieces
+            self._exact = tuple(sorted(exact, key=len, reverse=True))
+            self.longest = max(self.longest, *(len(form.encode()) for form in forms), 0)
+            self._secrets = self._secrets | new
             self._memo = {}
 
     def redact(self, text: str) -> str:
