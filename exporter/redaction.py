@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -18,8 +19,9 @@ from urllib.parse import quote, quote_plus
 MIN_PIECE = 8
 """Any run of this many characters copied from a secret is redacted, wherever it stands."""
 MIN_EXACT = 4
-"""Secrets shorter than `MIN_PIECE` are redacted only where they appear whole, and only from this length
-on: shorter values match ordinary text everywhere and cannot be kept apart from it."""
+"""Secrets shorter than `MIN_PIECE` are redacted only where they appear whole, as a word of their own
+(`1234` in `password 1234`, not in `12345`), only from this length on, and never in label values:
+shorter values match ordinary text everywhere and cannot be kept apart from it."""
 REDACTED = "<redacted>"
 _MEMO_LIMIT = 100_000
 
@@ -47,6 +49,7 @@ class SecretRegistry:
         self._secrets: frozenset[str] = frozenset()
         self._pieces: frozenset[str] = frozenset()
         self._exact: tuple[str, ...] = ()
+        self._short: re.Pattern[str] | None = None
         self.longest = 0
         """Length of the longest registered form: how far past a cut a secret may reach."""
         self._memo: dict[str, str] = {}
@@ -62,21 +65,32 @@ class SecretRegistry:
             exact = {f for f in forms if MIN_EXACT <= len(f) < MIN_PIECE} | set(self._exact)
             self._pieces = self._pieces | pieces
             self._exact = tuple(sorted(exact, key=len, reverse=True))
+            words = "|".join(map(re.escape, self._exact))
+            self._short = re.compile(rf"(?<![0-9A-Za-z])(?:{words})(?![0-9A-Za-z])") if words else None
             self.longest = max(self.longest, *(len(form.encode()) for form in forms), 0)
             self._secrets = self._secrets | new
             self._memo = {}
 
-    def redact(self, text: str) -> str:
-        """`text` with every piece of `MIN_PIECE`+ characters of a registered secret replaced."""
-        pieces, exact = self._pieces, self._exact
+    def redact(self, text: str, *, short: bool = True) -> str:
+        """`text` with every piece of `MIN_PIECE`+ characters of a registered secret replaced, and
+        (unless `short` is False) every short secret standing as a word of its own."""
+        pieces, pattern = self._pieces, self._short
         if not text:
             return text
         if pieces and len(text) >= MIN_PIECE:
             text = _replace_runs(text, pieces)
-        for short in exact:
-            if short in text:
-                text = text.replace(short, REDACTED)
+        if short and pattern is not None:
+            text = pattern.sub(REDACTED, text)
         return text
+
+    def snapshot(self) -> tuple[object, ...]:
+        """The registry's whole state, for `restore` (tests keep one test's secrets from the next)."""
+        return (self._secrets, self._pieces, self._exact, self._short, self.longest)
+
+    def restore(self, state: tuple[object, ...]) -> None:
+        with self._lock:
+            self._secrets, self._pieces, self._exact, self._short, self.longest = state  # type: ignore[assignment]
+            self._memo = {}
 
     def redact_all(self, texts: Iterable[str]) -> list[str]:
         return [self.redact(text) for text in texts]
@@ -87,12 +101,12 @@ class SecretRegistry:
 
     def redact_label(self, value: str) -> str:
         """`redact` for label values: the same few thousand strings every poll, so answers are memoised."""
-        if len(value) < MIN_EXACT or not self._secrets:
+        if len(value) < MIN_PIECE or not self._pieces:
             return value
         memo = self._memo
         out = memo.get(value)
         if out is None:
-            out = self.redact(value)
+            out = self.redact(value, short=False)
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
             memo[value] = out

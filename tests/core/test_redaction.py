@@ -75,6 +75,8 @@ def test_short_secrets_are_redacted_whole_only() -> None:
     reg = registry("1234", "ab")
     assert reg.redact("code 1234 at 12:34") == f"code {REDACTED} at 12:34"
     assert reg.redact("ab cd") == "ab cd", "two characters are too common to redact"
+    assert reg.redact("network 12345, strip 41234") == "network 12345, strip 41234", "only as a word of its own"
+    assert reg.redact_label("1234") == "1234", "label values are data: short secrets are not redacted there"
 
 
 @settings(max_examples=200, deadline=None)
