@@ -12,11 +12,18 @@ from exporter import healthcheck
 from exporter.buildinfo import VersionAction
 from exporter.config.errors import ConfigError
 from exporter.config.loader import load_config
+from exporter.config.types import parse_duration
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
 from exporter.storage import prepare_storage
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
+from exporter.web.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    HttpLimits,
+)
 from exporter.web.listen import parse_listen_address
 
 DEFAULT_LISTEN = ":9795"
@@ -41,6 +48,19 @@ def _common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
     )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
         dest="storage_path",
         default=None,
         help="directory for state kept across restarts (the CloudTrax energy counters); default: none",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_duration,
+        default=DEFAULT_HEADER_TIMEOUT,
+        help="close a connection whose request line and headers take longer than this (default 10s)",
+    )
+    parser.add_argument(
+        "--web.read-body-timeout",
+        dest="read_body_timeout",
+        type=_duration,
+        default=DEFAULT_BODY_TIMEOUT,
+        help="give up on a request body (the action API's) that takes longer than this; answered 408 (default 10s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open connections per listener; one more is answered 503 and closed (default 256)",
     )
     parser.add_argument("--shard.count", dest="shard_count", type=int, default=1, help="replicas sharing the targets")
     parser.add_argument("--shard.index", dest="shard_index", type=int, default=0, help="this replica's index, 0-based")
@@ -203,9 +244,14 @@ def _run(args: argparse.Namespace) -> int:
         storage_path=storage,
     )
     try:
+        limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections)
         asyncio.run(
             run_daemon(
-                daemon, args.listen, telemetry_path=args.telemetry_path, actions_listen_address=args.actions_listen
+                daemon,
+                args.listen,
+                telemetry_path=args.telemetry_path,
+                actions_listen_address=args.actions_listen,
+                limits=limits,
             )
         )
     except ConfigError as err:

@@ -16,6 +16,8 @@ from typing import Literal
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
 
+from exporter.redaction import redact
+
 LogFormat = Literal["logfmt", "json"]
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -44,6 +46,16 @@ def _escaped(char: str) -> str:
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _redact_secrets(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """The last guard: no registered secret (or piece of one) reaches a log line, whoever logged it."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+        elif isinstance(value, list | tuple):
+            event[key] = [redact(item) if isinstance(item, str) else item for item in value]
+    return event
 
 
 def _escape_control_chars(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
@@ -97,6 +109,7 @@ def _shared_processors(fmt: LogFormat) -> list[structlog.typing.Processor]:
         structlog.stdlib.add_logger_name,
         _timestamp,
         structlog.processors.format_exc_info,
+        _redact_secrets,
         structlog.processors.EventRenamer("msg"),
         *([_join_lists] if fmt == "logfmt" else []),
         _escape_control_chars,

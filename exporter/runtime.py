@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from aiohttp import web
 from exporter.daemon import Daemon
 from exporter.gcpolicy import collect_periodically, settle_heap
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app
+from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import listen_url, parse_listen_address
 from exporter.web.thread import WebThread
 
@@ -69,17 +71,8 @@ def _bind_all(addresses: Sequence[str]) -> list[socket.socket]:
     return bound
 
 
-async def _serve(app: web.Application, sockets: Sequence[socket.socket], daemon: Daemon) -> web.AppRunner:
-    """One runner for the app, one site per bound socket."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        for sock in sockets:
-            await web.SockSite(runner, sock, ssl_context=daemon.web.ssl_context).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+async def _serve(app: web.Application, sockets: Sequence[socket.socket], daemon: Daemon, limits: HttpLimits) -> Site:
+    return await start_site(app, sockets, limits, ssl_context=daemon.web.ssl_context)
 
 
 async def run_daemon(
@@ -90,6 +83,7 @@ async def run_daemon(
     actions_listen_address: str | None = None,
     announce: bool = True,
     on_listening: Callable[[], None] | None = None,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Start polling and serving; returns after a clean stop.
 
@@ -112,15 +106,24 @@ async def run_daemon(
     loop = asyncio.get_running_loop()
     web_thread = WebThread()
     web_thread.start()
-    runners: list[web.AppRunner] = []
+
+    def dropped(reason: str) -> None:  # listeners run on the web thread; metrics change on this loop
+        loop.call_soon_threadsafe(daemon.process_metrics.http_connection_dropped, reason)
+
+    limits = dataclasses.replace(limits or HttpLimits(), on_drop=dropped)
+    runners: list[Site] = []
     try:
         app = build_app(
-            daemon, with_actions=actions_listen_address is None, main_loop=loop, telemetry_path=telemetry_path
+            daemon,
+            with_actions=actions_listen_address is None,
+            main_loop=loop,
+            telemetry_path=telemetry_path,
+            body_timeout=limits.body_timeout,
         )
-        runners.append(await web_thread.run(_serve(app, main_sockets, daemon)))
+        runners.append(await web_thread.run(_serve(app, main_sockets, daemon, limits)))
         if action_sockets:
-            actions_app = build_actions_app(daemon, main_loop=loop)
-            runners.append(await web_thread.run(_serve(actions_app, action_sockets, daemon)))
+            actions_app = build_actions_app(daemon, main_loop=loop, body_timeout=limits.body_timeout)
+            runners.append(await web_thread.run(_serve(actions_app, action_sockets, daemon, limits)))
     except BaseException:
         await _stop_web(web_thread, runners)
         web_thread.stop()
@@ -161,7 +164,7 @@ async def run_daemon(
             collector.cancel()
 
 
-async def _stop_web(web_thread: WebThread, runners: list[web.AppRunner]) -> None:
+async def _stop_web(web_thread: WebThread, runners: list[Site]) -> None:
     """Close the listeners first: no request reaches a daemon that is stopping."""
     for runner in runners:
-        await web_thread.run(runner.cleanup())
+        await web_thread.run(runner.close())

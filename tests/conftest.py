@@ -10,6 +10,7 @@ import aiohttp
 import aioresponses.core as _aioresponses_core
 import pytest
 
+from exporter.redaction import SECRETS
 from tests.support.process import LOG_FILES
 
 # Every credential the suite hands to an exporter process. None may ever reach its logs.
@@ -36,6 +37,15 @@ def _no_secret_in_any_exporter_log() -> Iterator[None]:
             text = path.read_text(errors="replace")
             leaks += [f"{path.name}: {secret[:6]}..." for secret in SUITE_SECRETS if secret in text]
     assert not leaks, f"secrets found in exporter logs: {leaks}"
+
+
+@pytest.fixture(autouse=True)
+def _secrets_registered_by_one_test_stay_with_it() -> Iterator[None]:
+    """The secret registry is process-wide: a password one test configures would otherwise be redacted
+    from the messages another test compares."""
+    state = SECRETS.snapshot()
+    yield
+    SECRETS.restore(state)
 
 
 # aioresponses 0.7.x builds ClientResponse without the `stream_writer` argument that

@@ -14,6 +14,7 @@ _ERRORS = {
     "403": "Actions are disabled (no tokens configured), or the token's allow rules do not cover this.",
     "404": "The target, port or outlet is not in the latest snapshot.",
     "405": "Only POST is allowed.",
+    "408": "A request body was announced but did not arrive within the body read timeout.",
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
     "415": "A body was sent that is not application/json.",
     "429": "Cooling down, or too many failed authentication attempts; see Retry-After.",

@@ -19,7 +19,9 @@ from aiohttp import web
 from exporter.actions.api import ActionEnv, ActionError, ActionSpec, FailureReason, Outcome
 from exporter.actions.auth import AuthError, Cooldown, FailureLimiter, Network, Token, TokenStore, client_address
 from exporter.actions.config import ActionsConfig
+from exporter.redaction import redact
 from exporter.sources.api import PollError
+from exporter.web.body import body_of, reads_body
 
 log = structlog.get_logger("exporter.actions")
 
@@ -92,6 +94,7 @@ class ActionService:
             app.router.add_route("*", path, self._method_not_allowed(spec))
 
     def _handler(self, spec: ActionSpec) -> Any:
+        @reads_body(MAX_BODY_BYTES)
         async def handle(request: web.Request) -> web.Response:
             return await self.handle(spec, request)
 
@@ -99,8 +102,16 @@ class ActionService:
 
     def _method_not_allowed(self, spec: ActionSpec) -> Any:
         async def handle(request: web.Request) -> web.Response:
+            """Audited and counted like any refusal: a probe with the wrong method is still an attempt."""
+            start = time.perf_counter()
+            peer = request.remote or "unknown"
+            client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
             target = request.match_info.get(spec.target_param, "")
-            body = _body(False, spec, target, f"method {request.method} not allowed; use POST", None)
+            detail = f"method {request.method} not allowed; use POST"
+            self.metrics.action_attempt(spec.source, spec.action)
+            self.metrics.action_failure(spec.source, spec.action, "invalid")
+            self._audit(spec, None, client, target, "invalid", detail, None, start, False, peer, status=405)
+            body = _body(False, spec, target, detail, None)
             return web.json_response(body, status=405, headers={"Allow": "POST"})
 
         return handle
@@ -110,26 +121,31 @@ class ActionService:
         peer = request.remote or "unknown"
         client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
         target = request.match_info.get(spec.target_param, "")
-        token: Token | None = None
+        caller = _Caller()
         self.metrics.action_attempt(spec.source, spec.action)
         headers: dict[str, str] = {}
         outcome: Outcome | None = None
         dry_run = False
         try:
-            token, dry_run, params = await self._admit(spec, request, client, headers)
+            dry_run, params = await self._admit(spec, request, client, headers, caller)
             target = str(params[spec.target_param])  # normalised: 0001 and 1 are the same strip
             outcome = await self._execute(spec, params, dry_run, headers)
         except Exception as exc:  # a bug must still answer in the one JSON shape, audited
             err = self._failure(spec, exc)
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
-            self._audit(spec, token, client, target, err.reason, err.detail, err.upstream_status, start, dry_run, peer)
+            detail = redact(err.detail)
+            self._audit(
+                spec, caller.token, client, target, err.reason, detail, err.upstream_status, start, dry_run, peer,
+                status=err.status,
+            )  # fmt: skip
             return web.json_response(
-                _body(False, spec, target, err.detail, err.upstream_status), status=err.status, headers=headers
+                _body(False, spec, target, detail, err.upstream_status), status=err.status, headers=headers
             )
         upstream = outcome.upstream_status
-        self._audit(spec, token, client, target, "allowed", outcome.detail, upstream, start, dry_run, peer)
-        return web.json_response(_body(True, spec, target, outcome.detail, outcome.upstream_status))
+        detail = redact(outcome.detail)
+        self._audit(spec, caller.token, client, target, "allowed", detail, upstream, start, dry_run, peer, status=200)
+        return web.json_response(_body(True, spec, target, detail, outcome.upstream_status))
 
     async def act(
         self, spec: ActionSpec, token: Token, params: Mapping[str, int | str], *, dry_run: bool, client: str
@@ -147,10 +163,14 @@ class ActionService:
         except Exception as exc:
             err = self._failure(spec, exc)
             upstream = err.upstream_status
-            self._audit(spec, token, client, target, err.reason, err.detail, upstream, start, dry_run, client)
+            detail = redact(err.detail)
+            self._audit(
+                spec, token, client, target, err.reason, detail, upstream, start, dry_run, client, status=err.status
+            )
             raise err from None
         upstream = outcome.upstream_status
-        self._audit(spec, token, client, target, "allowed", outcome.detail, upstream, start, dry_run, client)
+        detail = redact(outcome.detail)
+        self._audit(spec, token, client, target, "allowed", detail, upstream, start, dry_run, client, status=200)
         return outcome
 
     async def _execute(
@@ -188,9 +208,11 @@ class ActionService:
         return err
 
     async def _admit(
-        self, spec: ActionSpec, request: web.Request, client: str, headers: dict[str, str]
-    ) -> tuple[Token, bool, dict[str, int | str]]:
-        """Everything that happens before a target is looked up; no upstream I/O."""
+        self, spec: ActionSpec, request: web.Request, client: str, headers: dict[str, str], caller: _Caller
+    ) -> tuple[bool, dict[str, int | str]]:
+        """Everything that happens before a target is looked up; no upstream I/O.
+
+        Once the token is known it is kept in `caller`, so a later refusal is audited with its name."""
         if not self.tokens.enabled:
             raise ActionError(403, "forbidden", "actions are disabled: no tokens are configured under actions.tokens")
         length = request.content_length
@@ -205,7 +227,8 @@ class ActionService:
         except AuthError as err:
             self.limiter.record(client)
             raise ActionError(401, "unauthenticated", str(err)) from None
-        await self._check_body(request)
+        caller.token = token
+        self._check_body(request)
         dry_run = _parse_bool(request.query.get("dry_run", "false"))
         unknown = sorted(set(request.query) - {"dry_run"})
         if unknown:
@@ -214,20 +237,19 @@ class ActionService:
         target = str(params[spec.target_param])
         if not token.allows(spec.qualified_name, target):
             raise ActionError(403, "forbidden", f"token {token.name!r} may not {spec.qualified_name} on {target}")
-        return token, dry_run, params
+        return dry_run, params
 
-    async def _check_body(self, request: web.Request) -> None:
-        body = b""
-        try:
-            while len(body) <= MAX_BODY_BYTES:
-                chunk = await request.content.read(MAX_BODY_BYTES + 1 - len(body))
-                if not chunk:
-                    break
-                body += chunk
-        except (TimeoutError, ConnectionError):
-            raise ActionError(400, "invalid", "could not read the request body") from None
-        if len(body) > MAX_BODY_BYTES:
+    @staticmethod
+    def _check_body(request: web.Request) -> None:
+        """The body as the listener read it (`exporter.web.body`): at most one byte over the limit."""
+        read = body_of(request)
+        if read.problem == "too_large":
             raise ActionError(413, "invalid", f"request body too large (limit {MAX_BODY_BYTES} bytes)")
+        if read.problem == "timeout":
+            raise ActionError(408, "invalid", "the request body did not arrive in time")
+        if read.problem is not None:
+            raise ActionError(400, "invalid", "could not read the request body")
+        body = read.data
         if not body.strip():
             return
         if request.content_type != "application/json":
@@ -267,6 +289,8 @@ class ActionService:
         start: float,
         dry_run: bool,
         peer: str,
+        *,
+        status: int,
     ) -> None:
         # Behind a trusted proxy the client comes from X-Forwarded-For: the peer that said so is kept too.
         via = {"peer": peer} if peer != client else {}
@@ -278,11 +302,21 @@ class ActionService:
             client=client,
             **via,
             decision=decision,
+            status=status,
             dry_run=dry_run,
-            detail=detail,
+            detail=redact(detail),
             upstream_status=upstream_status,
             seconds=round(time.perf_counter() - start, 4),
         )
+
+
+class _Caller:
+    """Who is asking, once the bearer token has been checked."""
+
+    __slots__ = ("token",)
+
+    def __init__(self) -> None:
+        self.token: Token | None = None
 
 
 def _body(ok: bool, spec: ActionSpec, target: str, detail: str, upstream_status: int | None) -> dict[str, Any]:

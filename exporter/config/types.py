@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from exporter.config.errors import show
+from exporter.redaction import register_secret
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -66,6 +67,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(value)  # from here on, any echo of it is redacted from logs, pages and answers
 
     def reveal(self) -> str:
         return self._value

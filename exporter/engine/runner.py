@@ -14,20 +14,23 @@ import structlog
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
 from exporter.metrics.spec import SampleSet
+from exporter.redaction import redact
 from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
 
 
 def classify(exc: BaseException) -> tuple[FailureReason, str, float | None]:
-    """Reason, message and Retry-After of a failed poll; sources should raise PollError."""
+    """Reason, message and Retry-After of a failed poll; sources should raise PollError.
+
+    The message is redacted here too: it reaches the log, the landing page and the action API."""
     if isinstance(exc, PollError):
-        return exc.reason, str(exc), exc.retry_after
+        return exc.reason, redact(str(exc)), exc.retry_after
     if isinstance(exc, TimeoutError):
         return "timeout", "poll timed out", None
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return "connection", f"{type(exc).__name__}: {exc}", None
-    return "bad_response", f"unexpected {type(exc).__name__}: {exc}", None
+        return "connection", redact(f"{type(exc).__name__}: {exc}"), None
+    return "bad_response", redact(f"unexpected {type(exc).__name__}: {exc}"), None
 
 
 class TargetRunner:

@@ -113,6 +113,13 @@ ACTION_FAILURES = MetricSpec(
     "counter",
     ("source", "action", "reason"),
 )
+HTTP_CONNECTIONS_DROPPED = MetricSpec(
+    "powerstrip_exporter_http_connections_dropped_total",
+    "Connections the listeners closed for a limit, by reason (header_timeout, too_many_connections).",
+    "counter",
+    ("reason",),
+)
+HTTP_DROP_REASONS = ("header_timeout", "too_many_connections")
 
 PROCESS_SPECS = (
     MetricSpec("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter"),
@@ -160,6 +167,9 @@ class ProcessMetrics:
         self.discovery_failures = Counter(*_metric_args(DISCOVERY_FAILURES), registry=registry)
         self.actions = Counter(*_metric_args(ACTIONS), registry=registry)
         self.action_failures = Counter(*_metric_args(ACTION_FAILURES), registry=registry)
+        self.http_dropped = Counter(*_metric_args(HTTP_CONNECTIONS_DROPPED), registry=registry)
+        for reason in HTTP_DROP_REASONS:
+            self.http_dropped.labels(reason)
         self._endpoints: set[tuple[str, str]] = set()
         self._discovering: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, float]] = []
@@ -195,6 +205,11 @@ class ProcessMetrics:
     def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
         self._client_event()
+
+    def http_connection_dropped(self, reason: str) -> None:
+        """A listener closed a connection for a limit (called on the main loop, like every change here)."""
+        self.http_dropped.labels(reason).inc()
+        self._changed()
 
     def set_shard(self, index: int, count: int) -> None:
         self.shard.labels(str(index), str(count)).set(1)
@@ -257,6 +272,7 @@ def self_specs() -> tuple[MetricSpec, ...]:
         ACTIONS,
         ACTION_FAILURES,
         *remediation_metrics.SPECS,
+        HTTP_CONNECTIONS_DROPPED,
     )
 
 

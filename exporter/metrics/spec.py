@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Literal
+
+from exporter.redaction import SECRETS
 
 MetricType = Literal["gauge", "counter", "histogram"]
 
@@ -106,4 +110,18 @@ class SampleSetBuilder:
             entry[1].extend(fam.samples)
 
     def build(self) -> SampleSet:
-        return SampleSet(tuple(FamilySamples(spec, tuple(s)) for spec, s in self._data.values() if s))
+        """The immutable set; label values (free text from upstream: names, hostnames) are redacted
+        like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
+        return SampleSet(tuple(FamilySamples(spec, _redacted(s)) for spec, s in self._data.values() if s))
+
+
+def _redacted(samples: list[Sample]) -> tuple[Sample, ...]:
+    """Samples with every label value redacted; rebuilt only in the rare set where one changes."""
+    if not SECRETS.active:
+        return tuple(samples)
+    label = SECRETS.redact_label
+    values = set(chain.from_iterable(map(itemgetter(0), samples)))
+    changed = {value: out for value in values if (out := label(value)) != value}
+    if not changed:
+        return tuple(samples)
+    return tuple((tuple(changed.get(v, v) for v in labels), x) for labels, x in samples)

@@ -26,6 +26,7 @@ from exporter.remediation.matchers import Matcher
 from exporter.remediation.metrics import RemediationMetrics, Result
 from exporter.remediation.payload import Alert, Notification
 from exporter.remediation.templates import LabelTemplate, TemplateError
+from exporter.web.body import body_of, reads_body
 
 log = structlog.get_logger("exporter.remediation")
 
@@ -131,7 +132,11 @@ class RemediationService:
     # -- HTTP ------------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(WEBHOOK_PATH, self.handle)
+        @reads_body(MAX_PAYLOAD_BYTES)
+        async def webhook(request: web.Request) -> web.Response:
+            return await self.handle(request)
+
+        app.router.add_post(WEBHOOK_PATH, webhook)
         app.router.add_route("*", WEBHOOK_PATH, _method_not_allowed)
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -141,7 +146,7 @@ class RemediationService:
         headers: dict[str, str] = {}
         try:
             token = self._authenticate(request, client, headers)
-            notification = _parse(await _read_body(request), request.content_type)
+            notification = _parse(_read_body(request), request.content_type)
         except WebhookError as err:
             log.info("remediation webhook refused", client=client, status=err.status, detail=err.detail)
             return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
@@ -289,15 +294,16 @@ async def _method_not_allowed(request: web.Request) -> web.Response:
     return web.json_response({"ok": False, "detail": "use POST"}, status=405, headers={"Allow": "POST"})
 
 
-async def _read_body(request: web.Request) -> bytes:
-    """The whole body, bounded by the listener's client_max_size. On the real listener it was already
-    read on the web thread (see exporter.web.thread), and read() returns that copy."""
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)") from None
-    except (TimeoutError, ConnectionError):
-        raise WebhookError(400, "could not read the request body") from None
+def _read_body(request: web.Request) -> bytes:
+    """The body as the listener read it (`exporter.web.body`), bounded in size and time."""
+    read = body_of(request)
+    if read.problem == "too_large":
+        raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")
+    if read.problem == "timeout":
+        raise WebhookError(408, "the request body did not arrive in time")
+    if read.problem is not None:
+        raise WebhookError(400, "could not read the request body")
+    return read.data
 
 
 def _parse(body: bytes, content_type: str) -> Notification:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from exporter.redaction import SECRETS, redact
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError
 
 _SNIPPET = 80
@@ -62,7 +63,7 @@ def classify_transport_error(exc: BaseException, what: str) -> PollError:
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return PollError("connection", f"{what}: connection dropped ({type(exc).__name__})")
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return PollError("connection", f"{what}: {type(exc).__name__}: {exc}")
+        return PollError("connection", redact(f"{what}: {type(exc).__name__}: {exc}"))
     return PollError("bad_response", f"{what}: {type(exc).__name__}")
 
 
@@ -79,8 +80,12 @@ async def read_limited(resp: aiohttp.ClientResponse, what: str, limit: int = MAX
 
 
 def snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", "replace").replace("\n", " ").strip()
-    return text + ("..." if len(body) > _SNIPPET else "")
+    """The start of an upstream body for an error message, redacted before it is cut: a secret
+    straddling the cut is still whole (or a piece long enough to be recognised) when redaction runs."""
+    head = body[: _SNIPPET + SECRETS.longest].decode("utf-8", "replace").replace("\n", " ").strip()
+    text = SECRETS.redact(head)
+    cut = len(text) > _SNIPPET or len(body) > _SNIPPET + SECRETS.longest
+    return text[:_SNIPPET] + ("..." if cut else "")
 
 
 def load_json(body: bytes, what: str) -> Any:

@@ -11,7 +11,9 @@ from yarl import URL
 
 from exporter.actions.openapi import build_openapi
 from exporter.daemon import Daemon
+from exporter.web.body import body_reader
 from exporter.web.landing import render_landing
+from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
 from exporter.web.thread import to_main_loop, web_thread_safe
 
@@ -21,9 +23,11 @@ DEFAULT_TELEMETRY_PATH = "/metrics"
 RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload"})
 
 
-def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None) -> list[Any]:
-    """Authentication first; then, when the app runs on the web thread, the hop to the main loop."""
-    return [daemon.web.middleware(), *([to_main_loop(main_loop)] if main_loop is not None else [])]
+def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None, body_timeout: float) -> list[Any]:
+    """Authentication first; then the body, read on the listener's loop for the handlers that want one;
+    then, when the app runs on the web thread, the hop to the main loop."""
+    hop = [to_main_loop(main_loop)] if main_loop is not None else []
+    return [daemon.web.middleware(), body_reader(body_timeout), *hop]
 
 
 def check_telemetry_path(path: str) -> str:
@@ -42,12 +46,13 @@ def build_app(
     with_actions: bool = True,
     main_loop: asyncio.AbstractEventLoop | None = None,
     telemetry_path: str = DEFAULT_TELEMETRY_PATH,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """The main listener's app; without actions when they have a listener of their own.
 
     `main_loop`: the daemon's loop, when the app is served from the web thread (`exporter.web.thread`).
     """
-    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop, body_timeout))
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
@@ -62,9 +67,14 @@ def build_app(
     return app
 
 
-def build_actions_app(daemon: Daemon, *, main_loop: asyncio.AbstractEventLoop | None = None) -> web.Application:
+def build_actions_app(
+    daemon: Daemon,
+    *,
+    main_loop: asyncio.AbstractEventLoop | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+) -> web.Application:
     """The app for `--web.actions-listen-address`: the action API and a health check only."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop))
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop, body_timeout))
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app.router.add_get("/-/healthy", healthy)

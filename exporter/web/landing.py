@@ -7,6 +7,7 @@ from html import escape
 
 from exporter import __version__
 from exporter.engine.state import TargetState
+from exporter.redaction import redact
 
 _LINKS = (
     ("/config", "Configuration (redacted)"),
@@ -25,7 +26,7 @@ def _discovery_section(failures: list[tuple[str, str, str]]) -> str:
     if not failures:
         return ""
     rows = "".join(
-        f'<tr><td>{escape(source)}</td><td>{escape(group)}</td><td class="down">{escape(error)}</td></tr>'
+        f'<tr><td>{escape(source)}</td><td>{escape(group)}</td><td class="down">{escape(redact(error))}</td></tr>'
         for source, group, error in sorted(failures)
     )
     return (
@@ -49,7 +50,7 @@ def render_landing(
             f"<td>{escape(st.source)}</td><td>{escape(st.name)}</td>"
             f'<td class="{status}">{status}{" (stale)" if st.stale else ""}</td>'
             f"<td>{escape(_when(st.last_success))}</td>"
-            f"<td>{escape(st.last_error or '')}</td>"
+            f"<td>{escape(redact(st.last_error or ''))}</td>"
             "</tr>"
         )
     links = "".join(

@@ -25,6 +25,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from exporter.redaction import redact, register_secret
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError
 from exporter.sources.cloudtrax import endpoints as ep
 from exporter.sources.cloudtrax.errors import (
@@ -69,7 +70,6 @@ USAGE_PERIODS: tuple[UsagePeriod, ...] = ("2hours", "day", "week", "month")
 
 RequestSlot = Callable[[str], AbstractAsyncContextManager[None]]
 _M = TypeVar("_M", bound=BaseModel)
-_REDACTED = "<redacted>"
 _MAX_ERROR_DETAILS = 10
 """Elements of an `errors[]` envelope that are read; the rest are only counted."""
 
@@ -114,6 +114,7 @@ class CloudTraxClient:
     ) -> None:
         self._key = key
         self._secret = secret
+        register_secret(key, secret)
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path.rstrip("/")
         self.timeout = timeout
@@ -153,11 +154,9 @@ class CloudTraxClient:
             )
         return self._session
 
-    def _redact(self, text: str) -> str:
-        for secret in (self._secret, self._key):
-            if secret:
-                text = text.replace(secret, _REDACTED)
-        return text
+    @staticmethod
+    def _redact(text: str) -> str:
+        return redact(text)
 
     # -- transport ---------------------------------------------------------
 
@@ -176,7 +175,7 @@ class CloudTraxClient:
                     raw = await read_limited(resp, what)
                     response = _Response(resp.status, raw, resp.content_type or "", dict(resp.headers))
             except PollError as exc:
-                raise CloudTraxBadResponse("bad_response", str(exc), request=what) from None
+                raise CloudTraxBadResponse("bad_response", self._redact(str(exc)), request=what) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 failure = classify_transport_error(exc, what)
                 raise CloudTraxTransportError(failure.reason, self._redact(str(failure)), request=what) from None

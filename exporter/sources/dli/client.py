@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
+from exporter.redaction import basic_credential, register_secret
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
 from exporter.sources.dli.errors import DliAuthError, DliBadResponse, DliError, DliHttpError, OutletLockedError
 from exporter.sources.dli.models import (
@@ -107,6 +108,8 @@ class DliClient:
     def __init__(self, settings: ClientSettings, ctx: SourceContext) -> None:
         self._settings = settings
         self._ctx = ctx
+        # What the unit is sent, in every form, so an echo of it is redacted wherever it lands.
+        register_secret(settings.password, basic_credential(settings.username, settings.password))
         self._base = URL(settings.url.rstrip("/") + "/restapi/")
         self._session: aiohttp.ClientSession | None = None
 
