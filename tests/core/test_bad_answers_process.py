@@ -197,7 +197,7 @@ async def test_hostile_answers_fail_only_their_targets(fleet: tuple[ExporterProc
     assert "Traceback" not in logs
     assert "unexpected poll error" not in logs
     discovery_warnings = [
-        line for line in logs.splitlines() if "level=warning" in line and 'event="discovery failed"' in line
+        line for line in logs.splitlines() if "level=warn " in line and 'msg="discovery failed"' in line
     ]
     assert len(discovery_warnings) == 1, discovery_warnings
     assert "exceeds max_items_per_answer" in discovery_warnings[0]
@@ -205,8 +205,8 @@ async def test_hostile_answers_fail_only_their_targets(fleet: tuple[ExporterProc
         warnings = [
             line
             for line in logs.splitlines()
-            if "level=warning" in line
-            and 'event="poll failed"' in line
+            if "level=warn " in line
+            and 'msg="poll failed"' in line
             and re.search(rf"\btarget={re.escape(case.target)}(\s|$)", line)
         ]
         assert len(warnings) == 1, f"{case}: {warnings}"
