@@ -8,7 +8,6 @@ module directly; it goes through `exporter.sources.registry`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from abc import ABC, abstractmethod
@@ -207,26 +206,6 @@ class TargetGroup(ABC):
         """Release shared sessions after all targets have stopped."""
 
 
-class Simulator(Protocol):
-    """A vendor API simulator, runnable standalone (`powerstrip-exporter simulate NAME`)."""
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
-
-    async def serve(self, args: argparse.Namespace) -> None:
-        """Start serving, print the URL, and run until cancelled."""
-
-
-class DemoFleet(Protocol):
-    """A running simulator fleet for `powerstrip-exporter demo`."""
-
-    entries: list[dict[str, object]]
-    """Raw config entries (as YAML would give them) pointing at the simulator."""
-
-    description: str
-
-    async def aclose(self) -> None: ...
-
-
 class Source(ABC):
     """A vendor integration. Subclasses are registered in `exporter.sources.registry`."""
 
@@ -240,14 +219,6 @@ class Source(ABC):
     @abstractmethod
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
         """Turn a validated entry into a group. No I/O here."""
-
-    @classmethod
-    def simulator(cls) -> Simulator | None:
-        return None
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        return None
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:

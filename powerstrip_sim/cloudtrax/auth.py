@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.sources.cloudtrax.signing import API_VERSION, parse_authorization, signature
-from exporter.sources.cloudtrax.simulator.errors import AUTH_MESSAGES, SimApiError
-from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
+from powerstrip_sim.cloudtrax.errors import AUTH_MESSAGES, SimApiError
+from powerstrip_sim.cloudtrax.options import SimulatorOptions
 
 
 @dataclass

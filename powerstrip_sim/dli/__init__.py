@@ -1,10 +1,10 @@
 """A faithful-where-verified, configurable-where-guessed DLI controller simulator."""
 
-from exporter.sources.dli.simulator.app import Behaviour, Stats
-from exporter.sources.dli.simulator.device import FLOAT32_ZERO, SimDevice, f32
-from exporter.sources.dli.simulator.faults import Faults
-from exporter.sources.dli.simulator.models import MODELS, MeterNaming
-from exporter.sources.dli.simulator.server import DEFAULT_PASSWORD, DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.dli.app import Behaviour, Stats
+from powerstrip_sim.dli.device import FLOAT32_ZERO, SimDevice, f32
+from powerstrip_sim.dli.faults import Faults
+from powerstrip_sim.dli.models import MODELS, MeterNaming
+from powerstrip_sim.dli.server import DEFAULT_PASSWORD, DEFAULT_USERNAME, DliSimulator
 
 __all__ = [
     "DEFAULT_PASSWORD",

@@ -11,7 +11,7 @@ import pytest
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.errors import CloudTraxAuthError, CloudTraxError, CloudTraxNotFoundError
 from exporter.sources.cloudtrax.signing import signed_headers
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, SimulatorOptions
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK
 
 OTHER_KEY = "ab" * 32

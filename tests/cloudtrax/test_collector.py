@@ -14,8 +14,8 @@ from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
 from exporter.sources.cloudtrax.source import CloudTraxGroup, NetworkTarget
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import (
     KEY,
     SECRET,

@@ -9,8 +9,8 @@ import pytest
 from exporter.engine.runner import TargetRunner
 from exporter.engine.state import SnapshotStore
 from exporter.sources.api import FailureReason
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, FaultKind
 from exporter.sources.cloudtrax.source import CloudTraxGroup
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, FaultKind
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK, make_entry, make_group
 
 OTHER_NETWORK = 100001

@@ -10,7 +10,7 @@ from typing import ClassVar
 from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
-from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.collector import NetworkCollector
 from exporter.sources.cloudtrax.config import CloudTraxEntry
@@ -136,18 +136,6 @@ class CloudTraxSource(Source):
         if not isinstance(entry, CloudTraxEntry):
             raise TypeError(f"expected a CloudTraxEntry, got {type(entry).__name__}")
         return CloudTraxGroup(entry, defaults, ctx)
-
-    @classmethod
-    def simulator(cls) -> Simulator | None:
-        from exporter.sources.cloudtrax.simulator.cli import SimulatorCommand
-
-        return SimulatorCommand()
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        from exporter.sources.cloudtrax.demo import start_demo
-
-        return await start_demo(host)
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:

@@ -9,7 +9,7 @@ from typing import ClassVar
 from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
-from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
@@ -92,18 +92,6 @@ class DliSource(Source):
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
         assert isinstance(entry, DliEntry)
         return DliGroup(entry, defaults, ctx)
-
-    @classmethod
-    def simulator(cls) -> Simulator | None:
-        from exporter.sources.dli.simulator.cli import DliSimulatorCommand
-
-        return DliSimulatorCommand()
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        from exporter.sources.dli.demo import start_demo
-
-        return await start_demo(host)
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:
