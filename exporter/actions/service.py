@@ -16,9 +16,10 @@ from typing import Any, Protocol
 import structlog
 from aiohttp import web
 
-from exporter.actions.api import ActionEnv, ActionError, ActionSpec, FailureReason, Outcome
 from exporter.actions.auth import AuthError, Cooldown, FailureLimiter, Network, Token, TokenStore, client_address
-from exporter.actions.config import ActionsConfig
+from exporter.config.actions import ActionsConfig
+from exporter.metrics.reasons import ActionFailureReason
+from exporter.sources.action_api import ActionEnv, ActionError, ActionSpec, Outcome
 from exporter.sources.api import PollError
 
 log = structlog.get_logger("exporter.actions")
@@ -33,7 +34,7 @@ class ActionMetrics(Protocol):
 
     def action_attempt(self, source: str, action: str) -> None: ...
 
-    def action_failure(self, source: str, action: str, reason: FailureReason) -> None: ...
+    def action_failure(self, source: str, action: str, reason: ActionFailureReason) -> None: ...
 
 
 def _parse_bool(value: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from exporter.actions.config import ActionsConfig
+from exporter.config.actions import ActionsConfig
 from exporter.config.errors import ConfigError, format_path, from_validation_error, key_text, show
 from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
 from exporter.config.suggest import did_you_mean

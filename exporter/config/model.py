@@ -6,7 +6,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator
 
-from exporter.actions.config import ActionsConfig
+from exporter.config.actions import ActionsConfig
 from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
 from exporter.sources.api import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings, Source
 

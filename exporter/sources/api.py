@@ -15,24 +15,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from exporter.metrics.reasons import PollFailureReason
 from exporter.metrics.spec import MetricSpec, SampleSet
 
 if TYPE_CHECKING:
-    from exporter.actions.api import ActionSpec
     from exporter.config.types import TargetEntry
-
-FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"]
-FAILURE_REASONS: tuple[FailureReason, ...] = (
-    "timeout",
-    "connection",
-    "http_status",
-    "auth",
-    "rate_limited",
-    "bad_response",
-    "sample_limit",
-)
+    from exporter.sources.action_api import ActionSpec
 
 DEFAULT_SAMPLE_LIMIT = 50_000
 """Most device samples one poll of one target may publish (`sample_limit`; 0: no limit).
@@ -54,9 +44,9 @@ class PollError(Exception):
     Messages must never contain secrets: they reach logs and the landing page.
     """
 
-    def __init__(self, reason: FailureReason, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, reason: PollFailureReason, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.reason: FailureReason = reason
+        self.reason: PollFailureReason = reason
         self.retry_after = retry_after
 
 
@@ -222,5 +212,5 @@ class Source(ABC):
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:
-        """Action routes this source offers (see exporter.actions.api)."""
+        """Action routes this source offers (see exporter.sources.action_api)."""
         return ()

@@ -21,6 +21,7 @@ from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
 from exporter.sources.cloudtrax.gather import gather_or_fail
+from exporter.sources.cloudtrax.inventory import NetworkInventory, network_inventory
 from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip, PowerStripSummary
 
 
@@ -53,6 +54,8 @@ class NetworkCollector:
         self._settings_due = 0.0
         self._firmware: list[FirmwareVersion] | None = None
         self._firmware_due = 0.0
+        self.inventory: NetworkInventory | None = None
+        """The strips and ports of the last successful collect, for actions."""
 
     async def collect(self) -> SampleSet:
         client = self._client()
@@ -96,14 +99,17 @@ class NetworkCollector:
         await gather_or_fail(calls, self.concurrency)
 
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
-        return build_samples(
+        read = {sid: d for sid, d in details.items() if d is not None}
+        samples = build_samples(
             self.network_id,
             kept,
-            {sid: d for sid, d in details.items() if d is not None},
+            read,
             {s.powerstrip_id: self.ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
             self._settings,
             self._firmware,
         )
+        self.inventory = network_inventory(kept, read)
+        return samples
 
 
 def _ts(value: Any) -> float | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exporter.sources.api import FailureReason, PollError
+from exporter.metrics.reasons import PollFailureReason
+from exporter.sources.api import PollError
 
 AUTH_CODES = frozenset(range(13000, 13017))
 """13000-13016: signature, nonce, timestamp, version, key and scope failures (error_codes.md)."""
@@ -45,7 +46,7 @@ class CloudTraxError(PollError):
 
     def __init__(
         self,
-        reason: FailureReason,
+        reason: PollFailureReason,
         message: str,
         *,
         request: str,
@@ -100,7 +101,7 @@ class CloudTraxRateLimitedError(CloudTraxError):
     """HTTP 429; `retry_after` carries the server's Retry-After in seconds when given."""
 
 
-def classify_status(status: int, errors: Sequence[ApiErrorDetail]) -> tuple[type[CloudTraxError], FailureReason]:
+def classify_status(status: int, errors: Sequence[ApiErrorDetail]) -> tuple[type[CloudTraxError], PollFailureReason]:
     """Which error class and reason a non-2xx answer maps to. The envelope's codes decide first."""
     codes = {e.code for e in errors if e.code is not None}
     if codes & (AUTH_CODES | PERMISSION_CODES):

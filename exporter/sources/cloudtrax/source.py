@@ -7,15 +7,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
+from exporter.sources.action_api import ActionSpec
 from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.collector import NetworkCollector
 from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from exporter.sources.cloudtrax.energy import DEFAULT_LEDGER, EnergyLedger
+from exporter.sources.cloudtrax.inventory import NetworkInventory
 from exporter.sources.cloudtrax.metrics import ALL_METRICS
 
 
@@ -37,6 +38,11 @@ class NetworkTarget(Target):
     def client(self) -> CloudTraxClient:
         """The entry's shared signed client, for actions on this network's strips."""
         return self._client()
+
+    @property
+    def inventory(self) -> NetworkInventory | None:
+        """The strips and ports of the last successful poll (None before one)."""
+        return self.collector.inventory
 
     async def poll(self) -> SampleSet:
         return await self.collector.collect()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from exporter.sources.api import FailureReason, PollError
+from exporter.metrics.reasons import PollFailureReason
+from exporter.sources.api import PollError
 
 
 class DliError(PollError):
     """Any failed DLI call; `reason` is the engine's failure reason."""
 
     def __init__(
-        self, reason: FailureReason, message: str, *, status: int | None = None, retry_after: float | None = None
+        self, reason: PollFailureReason, message: str, *, status: int | None = None, retry_after: float | None = None
     ) -> None:
         super().__init__(reason, message, retry_after=retry_after)
         self.status = status
@@ -26,7 +27,7 @@ class DliHttpError(DliError):
     """Any other unexpected HTTP status."""
 
     def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
-        reason: FailureReason = "rate_limited" if status == 429 else "http_status"
+        reason: PollFailureReason = "rate_limited" if status == 429 else "http_status"
         super().__init__(reason, message, status=status, retry_after=retry_after)
 
 

@@ -6,14 +6,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
+from exporter.sources.action_api import ActionSpec
 from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
 from exporter.sources.dli.config import DliEntry
+from exporter.sources.dli.inventory import DeviceInventory, device_inventory
 from exporter.sources.dli.models import Identity
 
 
@@ -49,6 +50,8 @@ class DliTarget(Target):
         self._identity_due = float("-inf")
         # Non-admin users get 403 on script/threads; re-try only when identity is re-read.
         self._threads_due = float("-inf")
+        self.inventory: DeviceInventory | None = None
+        """The outlets (and their critical/locked flags) of the last successful poll, for actions."""
 
     async def poll(self) -> SampleSet:
         outlets = await self.client.outlets()
@@ -63,7 +66,9 @@ class DliTarget(Target):
             self._identity = await self.client.identity()
             self._identity_due = now + self.entry.identity_interval
         data = PollData(outlets=outlets, meters=meters, identity=self._identity, script_threads=threads)
-        return build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
+        samples = build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
+        self.inventory = device_inventory(outlets)
+        return samples
 
     async def aclose(self) -> None:
         await self.client.aclose()
