@@ -14,28 +14,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from exporter.config.types import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings
 from exporter.metrics.reasons import PollFailureReason
 from exporter.metrics.spec import MetricSpec, SampleSet
+
+# Re-exported: a target's schedule and limits are part of the source contract.
+__all__ = ["DEFAULT_MAX_ITEMS", "DEFAULT_SAMPLE_LIMIT", "PollSettings"]
 
 if TYPE_CHECKING:
     from exporter.config.types import TargetEntry
     from exporter.sources.action_api import ActionSpec
-
-DEFAULT_SAMPLE_LIMIT = 50_000
-"""Most device samples one poll of one target may publish (`sample_limit`; 0: no limit).
-
-The biggest real target, a CloudTrax network, has about 60 series per strip, so this fits
-networks of some 800 strips, while an upstream inventing outlets by the hundred thousand
-cannot grow `/metrics` by more than a few megabytes."""
-
-DEFAULT_MAX_ITEMS = 10_000
-"""Most elements one JSON list or object of an upstream answer may hold (`max_items_per_answer`).
-
-The largest real answers are a CloudTrax network's strip list (hundreds of strips) and a usage
-history (at most 288 samples); a DLI unit has a handful of outlets and meters."""
 
 
 class PollError(Exception):
@@ -48,19 +38,6 @@ class PollError(Exception):
         super().__init__(message)
         self.reason: PollFailureReason = reason
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class PollSettings:
-    """Per-target schedule, all in seconds."""
-
-    interval: float
-    timeout: float
-    stale_after: float
-    sample_limit: int = DEFAULT_SAMPLE_LIMIT
-    """Polls producing more device samples fail as `sample_limit`; 0 turns the check off."""
-    max_items_per_answer: int = DEFAULT_MAX_ITEMS
-    """Answers with a longer list or object fail as `bad_response` before they are validated."""
 
 
 class ApiObserver(Protocol):
