@@ -211,8 +211,7 @@ class ActionService:
         except PollError as err:
             if err.reason == "timeout":
                 raise ActionError(504, "timeout", str(err)) from None
-            status = getattr(err, "status", None)  # vendor errors carry the upstream HTTP status
-            raise ActionError(502, "upstream", str(err), status if isinstance(status, int) else None) from None
+            raise ActionError(502, "upstream", str(err), err.status) from None
 
     def _audit(
         self,

@@ -29,14 +29,24 @@ if TYPE_CHECKING:
 
 
 class PollError(Exception):
-    """A poll failed for a reason the engine counts; the message names the cause.
+    """A poll or an upstream call failed for a reason the engine counts; the message names the cause.
 
-    Messages must never contain secrets: they reach logs and the landing page.
+    `status` is the upstream HTTP status when an answer arrived (the action API reports it);
+    `retry_after` the seconds the upstream asked to wait. Messages must never contain secrets:
+    they reach logs and the landing page.
     """
 
-    def __init__(self, reason: PollFailureReason, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: PollFailureReason,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason: PollFailureReason = reason
+        self.status = status
         self.retry_after = retry_after
 
 
