@@ -89,7 +89,7 @@ class FleetCollector(Collector):
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.specs = (*ct_metrics.ALL_METRICS, *dli_metrics.ALL)
+        self.specs = (*ct_metrics.ALL_METRICS, *dli_metrics.ALL_METRICS)
 
     def describe(self) -> Iterator[Metric]:
         for spec in self.specs:
@@ -168,7 +168,7 @@ class Poller:
             if isinstance(entry, CloudTraxEntry):
                 client = CloudTraxClient(
                     entry.key.reveal(),
-                    entry.secret_value().reveal(),
+                    entry.credential().reveal(),
                     base_url=entry.base_url,
                     timeout=settings.timeout,
                     request_slot=self.ct_ctx.request,
@@ -185,7 +185,7 @@ class Poller:
                     ClientSettings(
                         url=entry.url,
                         username=entry.username,
-                        password=entry.secret(),
+                        password=entry.credential().reveal(),
                         auth=entry.auth,
                         ca_file=entry.ca_file,
                         insecure_skip_verify=entry.insecure_skip_verify,

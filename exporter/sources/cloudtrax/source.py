@@ -87,7 +87,7 @@ class CloudTraxGroup(TargetGroup):
                 ssl_context = ssl.create_default_context(cafile=self.entry.ca_file)
             self._client = CloudTraxClient(
                 self.entry.key.reveal(),
-                self.entry.secret_value().reveal(),
+                self.entry.credential().reveal(),
                 base_url=self.entry.base_url,
                 timeout=self.settings.timeout,
                 request_slot=self.ctx.request,

@@ -56,7 +56,7 @@ METER_INFO = MetricSpec(
     ("device", "meter", "name", "quantity"),
 )
 
-ALL: tuple[MetricSpec, ...] = (
+ALL_METRICS: tuple[MetricSpec, ...] = (
     DEVICE_INFO,
     OUTLET_INFO,
     OUTLET_STATE,

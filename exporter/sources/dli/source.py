@@ -35,7 +35,7 @@ class DliTarget(Target):
             ClientSettings(
                 url=entry.url,
                 username=entry.username,
-                password=entry.secret(),
+                password=entry.credential().reveal(),
                 auth=entry.auth,
                 ca_file=entry.ca_file,
                 insecure_skip_verify=entry.insecure_skip_verify,
@@ -89,7 +89,7 @@ class DliSource(Source):
     """Digital Loggers web power switches (Pro, EPCR, DIN4) over the REST-style API."""
 
     name: ClassVar[str] = "dli"
-    metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL
+    metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL_METRICS
     api_endpoints: ClassVar[tuple[str, ...]] = ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = DliEntry
 
