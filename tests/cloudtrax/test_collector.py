@@ -140,7 +140,7 @@ async def test_one_call_per_object_per_cycle_and_slow_reads_on_their_intervals(
     assert len(strips) == 6
     try:
         target = await only_target(group)
-        assert target.collector.concurrency == 3, "a poll's calls are bounded by the source's request slots"
+        assert target.concurrency == 3, "a poll's calls are bounded by the source's request slots"
 
         first = await target.poll()
         counts = fleet.request_counts()
