@@ -1,4 +1,4 @@
-"""The comparison exporter of issue 7: a scrape-time exporter built the usual way.
+"""The benchmark's comparison exporter: a scrape-time exporter built the usual way.
 
 It reads the same config file and fetches the same data with the project's own
 API clients, on the same schedule and with the same request limits, but it keeps
