@@ -1,4 +1,4 @@
-"""The comparison exporter of issue 7: a scrape-time exporter built the usual way.
+"""The benchmark's comparison exporter: a scrape-time exporter built the usual way.
 
 It reads the same config file and fetches the same data with the project's own
 API clients, on the same schedule and with the same request limits, but it keeps
@@ -89,7 +89,7 @@ class FleetCollector(Collector):
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.specs = (*ct_metrics.ALL_METRICS, *dli_metrics.ALL)
+        self.specs = (*ct_metrics.ALL_METRICS, *dli_metrics.ALL_METRICS)
 
     def describe(self) -> Iterator[Metric]:
         for spec in self.specs:
@@ -178,7 +178,7 @@ class Poller:
             if isinstance(entry, CloudTraxEntry):
                 client = CloudTraxClient(
                     entry.key.reveal(),
-                    entry.secret_value().reveal(),
+                    entry.credential().reveal(),
                     base_url=entry.base_url,
                     timeout=settings.timeout,
                     request_slot=self.ct_ctx.request,
@@ -195,7 +195,7 @@ class Poller:
                     ClientSettings(
                         url=entry.url,
                         username=entry.username,
-                        password=entry.secret(),
+                        password=entry.credential().reveal(),
                         auth=entry.auth,
                         ca_file=entry.ca_file,
                         insecure_skip_verify=entry.insecure_skip_verify,

@@ -163,7 +163,7 @@ def growth(sizes: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
 
 
 def targets(sizes: list[dict[str, Any]], exponents: dict[str, dict[str, float | None]]) -> list[dict[str, Any]]:
-    """Issue 7's targets, checked at 1,000 strips (or the size closest to it)."""
+    """The benchmark's targets, checked at 1,000 strips (or the size closest to it)."""
     if not sizes:
         return []
     size = min(sizes, key=lambda s: abs(s["strips"] - 1000))
@@ -318,7 +318,7 @@ def markdown(results: dict[str, Any]) -> str:
     if checks:
         size = min(results["sizes"], key=lambda s: abs(s["strips"] - 1000))
         lines += [
-            f"## Targets of issue 7 at {size['strips']:,} strips",
+            f"## Targets at {size['strips']:,} strips",
             "",
             "| target | measured | goal | met |",
             "|---|---:|---|---|",

@@ -1,4 +1,4 @@
-"""The benchmark of issue 7: our exporter and a scrape-time baseline, side by side, at several fleet sizes.
+"""The benchmark: our exporter and a scrape-time baseline, side by side, at several fleet sizes.
 
     python -m bench.run                 # 100, 1,000 and 5,000 strips; ~30 minutes on 2 cores
     python -m bench.run --sizes 1000    # one size

@@ -1,4 +1,8 @@
-"""Command line: run the exporter, check a config, run the demo or a simulator."""
+"""Command line: run the exporter, check a config, run the demo or a simulator.
+
+The composition root, above everything else (docs/architecture.md): the one module that may reach
+both the exporter and the simulator package, and it imports the latter only inside the `demo` and
+`simulate` commands, so a plain run loads no simulator."""
 
 from __future__ import annotations
 
@@ -124,19 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
             help="probe a running exporter's /-/healthy, following its listen address and web config (TLS)",
         )
     )
-    simulate = commands.add_parser("simulate", help="run one vendor API simulator")
-    sim_sources = simulate.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    for name, source in load_sources().items():
-        sim = source.simulator()
-        if sim is not None:
-            sub = sim_sources.add_parser(name, help=f"simulate the {name} API")
-            sim.add_arguments(sub)
-            sub.set_defaults(simulator=sim)
+    # The simulators parse their own arguments (powerstrip_sim.cli): building this parser, which every
+    # run of the exporter does, must not import them.
+    simulate = commands.add_parser(
+        "simulate", help="run one vendor API simulator (simulate --help lists them)", add_help=False
+    )
+    simulate.add_argument("simulator_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "simulate":
+        # `simulate --help` and options before the simulator's name arrive here unparsed.
+        args.simulator_args = unknown + args.simulator_args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if hasattr(args, "listen"):
         args.listen = args.listen or [args.default_listen]
     configure_logging(args.log_level if hasattr(args, "log_level") else "info", getattr(args, "log_format", "logfmt"))
@@ -146,8 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "healthcheck":
             return healthcheck.run(args, build_parser)
         if args.command == "simulate":
-            asyncio.run(args.simulator.serve(args))
-            return 0
+            from powerstrip_sim.cli import simulate
+
+            return simulate(args.simulator_args)
         return _run(args)
     except KeyboardInterrupt:
         return 0
@@ -193,8 +202,8 @@ def _check_web_flags(args: argparse.Namespace) -> str | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from exporter.demo import run_demo
     from exporter.runtime import ListenError
+    from powerstrip_sim.demo import run_demo
 
     problem = _check_web_flags(args)
     if problem:

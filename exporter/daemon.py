@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +13,9 @@ from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
 from exporter.engine.engine import Engine, Shard
-from exporter.engine.state import TargetKey, TargetState
 from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.remediation import RemediationMetrics
 from exporter.metrics.selfmetrics import ProcessMetrics
-from exporter.remediation.metrics import RemediationMetrics
 from exporter.remediation.service import RemediationService
 from exporter.sources.api import Source, Target
 from exporter.web.security import WebSecurity
@@ -36,11 +35,15 @@ class _EngineView:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def states(self) -> Mapping[TargetKey, TargetState]:
-        return self._engine.store.states
-
     def target(self, source: str, name: str) -> Target | None:
         return self._engine.target(source, name)
+
+    def targets(self, source: str) -> Sequence[Target]:
+        return self._engine.targets(source)
+
+    def has_data(self, source: str, name: str) -> bool:
+        state = self._engine.store.states.get((source, name))
+        return state is not None and not state.stale and bool(state.samples.families)
 
 
 MAX_STALE_SECONDS = 1.0

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exporter.actions.config import ActionsConfig, AllowRule
+from exporter.config.actions import ActionsConfig, AllowRule
 
 _MAX_TRACKED_CLIENTS = 10_000
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter import __version__
-from exporter.actions.api import ActionParam, ActionSpec
 from exporter.actions.service import API_PREFIX, MAX_BODY_BYTES
+from exporter.sources.action_api import ActionParam, ActionSpec
 
 _ERRORS = {
     "400": "Invalid parameter, query, or body.",

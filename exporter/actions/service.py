@@ -16,12 +16,13 @@ from typing import Any, Protocol
 import structlog
 from aiohttp import web
 
-from exporter.actions.api import ActionEnv, ActionError, ActionSpec, FailureReason, Outcome
 from exporter.actions.auth import AuthError, Cooldown, FailureLimiter, Network, Token, TokenStore, client_address
-from exporter.actions.config import ActionsConfig
+from exporter.actions.body import body_of, reads_body
+from exporter.config.actions import ActionsConfig
+from exporter.metrics.reasons import ActionFailureReason
 from exporter.redaction import redact
+from exporter.sources.action_api import ActionEnv, ActionError, ActionSpec, Outcome
 from exporter.sources.api import PollError
-from exporter.web.body import body_of, reads_body
 
 log = structlog.get_logger("exporter.actions")
 
@@ -35,7 +36,7 @@ class ActionMetrics(Protocol):
 
     def action_attempt(self, source: str, action: str) -> None: ...
 
-    def action_failure(self, source: str, action: str, reason: FailureReason) -> None: ...
+    def action_failure(self, source: str, action: str, reason: ActionFailureReason) -> None: ...
 
 
 def _parse_bool(value: str) -> bool:
@@ -241,7 +242,7 @@ class ActionService:
 
     @staticmethod
     def _check_body(request: web.Request) -> None:
-        """The body as the listener read it (`exporter.web.body`): at most one byte over the limit."""
+        """The body as the listener read it (`exporter.actions.body`): at most one byte over the limit."""
         read = body_of(request)
         if read.problem == "too_large":
             raise ActionError(413, "invalid", f"request body too large (limit {MAX_BODY_BYTES} bytes)")
@@ -274,8 +275,7 @@ class ActionService:
         except PollError as err:
             if err.reason == "timeout":
                 raise ActionError(504, "timeout", str(err)) from None
-            status = getattr(err, "status", None)  # vendor errors carry the upstream HTTP status
-            raise ActionError(502, "upstream", str(err), status if isinstance(status, int) else None) from None
+            raise ActionError(502, "upstream", str(err), err.status) from None
 
     def _audit(
         self,

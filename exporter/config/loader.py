@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from exporter.actions.config import ActionsConfig
+from exporter.config.actions import ActionsConfig
 from exporter.config.errors import ConfigError, format_path, from_validation_error, key_text, show
-from exporter.config.model import ConfigBase, GlobalConfig, SourceSettings, build_config_model
+from exporter.config.model import ConfigBase, EntrySchema, GlobalConfig, SourceSettings, build_config_model
+from exporter.config.remediation import RemediationConfig, check_remediation
 from exporter.config.suggest import did_you_mean
 from exporter.config.types import TargetEntry, reveal_all
 from exporter.config.yamlerrors import yaml_syntax_error
-from exporter.remediation.config import RemediationConfig, check_remediation
-from exporter.sources.api import Source
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
 
@@ -94,7 +94,7 @@ def _check_unique_names(raw: dict[str, Any], errors: list[str]) -> None:
 
 
 def _rename_deprecated(
-    raw: dict[str, Any], sources: dict[str, type[Source]], errors: list[str], warnings: list[str]
+    raw: dict[str, Any], sources: Mapping[str, EntrySchema], errors: list[str], warnings: list[str]
 ) -> None:
     """Read each source's deprecated key names as their new ones, once, with a warning."""
     targets = raw.get("targets")
@@ -115,7 +115,7 @@ def _rename_deprecated(
             entry[new] = entry.pop(old)
 
 
-def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<config>") -> Config:
+def parse_config(text: str, sources: Mapping[str, EntrySchema], origin: str = "<config>") -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -156,7 +156,7 @@ def parse_config(text: str, sources: dict[str, type[Source]], origin: str = "<co
     )
 
 
-def load_config(path: str | Path, sources: dict[str, type[Source]]) -> Config:
+def load_config(path: str | Path, sources: Mapping[str, EntrySchema]) -> Config:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Protocol, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, create_model, field_validator
 
-from exporter.actions.config import ActionsConfig
-from exporter.config.types import Duration, StrictModel, TargetEntry, format_duration
-from exporter.remediation.config import RemediationConfig
-from exporter.sources.api import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings, Source
+from exporter.config.actions import ActionsConfig
+from exporter.config.remediation import ActionShape, RemediationConfig
+from exporter.config.types import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_SAMPLE_LIMIT,
+    Duration,
+    PollSettings,
+    StrictModel,
+    TargetEntry,
+    format_duration,
+)
+
+
+class EntrySchema(Protocol):
+    """What the config needs of a source (`exporter.sources.api.Source` is one): the model of its entries."""
+
+    @property
+    def entry_model(self) -> type[TargetEntry]: ...
+
+    def actions(self) -> Sequence[ActionShape]: ...
 
 
 class GlobalConfig(StrictModel):
@@ -62,7 +79,7 @@ def _source_tag(value: Any) -> str | None:
     return getattr(value, "source", None)
 
 
-def build_config_model(sources: dict[str, type[Source]]) -> type[ConfigBase]:
+def build_config_model(sources: Mapping[str, EntrySchema]) -> type[ConfigBase]:
     """A model whose `targets` is a union discriminated by each entry's `source`."""
     choices = tuple(Annotated[src.entry_model, Tag(name)] for name, src in sources.items())
     entry_type: Any

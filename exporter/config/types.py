@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -20,6 +21,33 @@ from pydantic import (
 
 from exporter.config.errors import show
 from exporter.redaction import register_secret
+
+DEFAULT_SAMPLE_LIMIT = 50_000
+"""Most device samples one poll of one target may publish (`sample_limit`; 0: no limit).
+
+The biggest real target, a CloudTrax network, has about 60 series per strip, so this fits
+networks of some 800 strips, while an upstream inventing outlets by the hundred thousand
+cannot grow `/metrics` by more than a few megabytes."""
+
+DEFAULT_MAX_ITEMS = 10_000
+"""Most elements one JSON list or object of an upstream answer may hold (`max_items_per_answer`).
+
+The largest real answers are a CloudTrax network's strip list (hundreds of strips) and a usage
+history (at most 288 samples); a DLI unit has a handful of outlets and meters."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """Per-target schedule, all in seconds."""
+
+    interval: float
+    timeout: float
+    stale_after: float
+    sample_limit: int = DEFAULT_SAMPLE_LIMIT
+    """Polls producing more device samples fail as `sample_limit`; 0 turns the check off."""
+    max_items_per_answer: int = DEFAULT_MAX_ITEMS
+    """Answers with a longer list or object fail as `bad_response` before they are validated."""
+
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}

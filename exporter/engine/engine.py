@@ -111,6 +111,10 @@ class Engine:
         runner = self._runners.get((source, name))
         return runner.target if runner is not None else None
 
+    def targets(self, source: str) -> list[Target]:
+        """Every target of `source` being polled."""
+        return [runner.target for (s, _), runner in list(self._runners.items()) if s == source]
+
     def interval(self, key: TargetKey) -> float | None:
         """The target's effective poll interval (None once it is gone); safe from any thread."""
         runner = self._runners.get(key)

@@ -13,14 +13,15 @@ import structlog
 
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
+from exporter.metrics.reasons import PollFailureReason
 from exporter.metrics.spec import SampleSet
 from exporter.redaction import redact
-from exporter.sources.api import FailureReason, PollError, Target, poll_timeout
+from exporter.sources.api import PollError, Target, poll_timeout
 
 log = structlog.get_logger("exporter.engine")
 
 
-def classify(exc: BaseException) -> tuple[FailureReason, str, float | None]:
+def classify(exc: BaseException) -> tuple[PollFailureReason, str, float | None]:
     """Reason, message and Retry-After of a failed poll; sources should raise PollError.
 
     The message is redacted here too: it reaches the log, the landing page and the action API."""

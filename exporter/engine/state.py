@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from exporter.metrics.reasons import POLL_FAILURE_REASONS, PollFailureReason
 from exporter.metrics.render import RenderedFamily, render_families
 from exporter.metrics.spec import EMPTY, SampleSet
-from exporter.sources.api import FAILURE_REASONS, FailureReason
 
 TargetKey = tuple[str, str]
 """(source, target name)"""
@@ -25,12 +25,12 @@ class TargetState:
     up: bool = False
     attempted: bool = False
     polls: int = 0
-    failures: Mapping[FailureReason, int] = field(
-        default_factory=lambda: MappingProxyType(dict.fromkeys(FAILURE_REASONS, 0))
+    failures: Mapping[PollFailureReason, int] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(POLL_FAILURE_REASONS, 0))
     )
     last_success: float | None = None
     last_error: str | None = None
-    last_reason: FailureReason | None = None
+    last_reason: PollFailureReason | None = None
     last_duration: float | None = None
     stale: bool = False
     samples: SampleSet = EMPTY
@@ -56,7 +56,7 @@ class TargetState:
             rendered=render_families(samples.families),
         )
 
-    def after_failure(self, reason: FailureReason, error: str, duration: float) -> TargetState:
+    def after_failure(self, reason: PollFailureReason, error: str, duration: float) -> TargetState:
         failures = dict(self.failures)
         failures[reason] = failures.get(reason, 0) + 1
         return replace(

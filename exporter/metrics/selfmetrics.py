@@ -14,11 +14,10 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from exporter.actions.api import ACTION_FAILURE_REASONS, FailureReason
 from exporter.buildinfo import build_info
+from exporter.metrics import remediation as remediation_metrics
+from exporter.metrics.reasons import ACTION_FAILURE_REASONS, POLL_FAILURE_REASONS, ActionFailureReason
 from exporter.metrics.spec import MetricSpec
-from exporter.remediation import metrics as remediation_metrics
-from exporter.sources.api import FAILURE_REASONS
 
 _ST = ("source", "target")
 
@@ -202,7 +201,7 @@ class ProcessMetrics:
         self.actions.labels(source, action).inc()
         self._client_event()
 
-    def action_failure(self, source: str, action: str, reason: FailureReason) -> None:
+    def action_failure(self, source: str, action: str, reason: ActionFailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
         self._client_event()
 
@@ -236,7 +235,7 @@ class ProcessMetrics:
         self.discovery_up.labels(source, group).set(1 if reason is None else 0)
         if (source, group) not in self._discovering:
             self._discovering.add((source, group))
-            for known in FAILURE_REASONS:
+            for known in POLL_FAILURE_REASONS:
                 self.discovery_failures.labels(source, group, known)
         if reason is not None:
             self.discovery_failures.labels(source, group, reason).inc()
@@ -247,7 +246,7 @@ class ProcessMetrics:
         if (source, group) in self._discovering:
             self._discovering.discard((source, group))
             self.discovery_up.remove(source, group)
-            for known in FAILURE_REASONS:
+            for known in POLL_FAILURE_REASONS:
                 self.discovery_failures.remove(source, group, known)
             self._changed()
 
@@ -276,4 +275,4 @@ def self_specs() -> tuple[MetricSpec, ...]:
     )
 
 
-__all__ = ["FAILURE_REASONS", "ProcessMetrics", "self_specs"]
+__all__ = ["ProcessMetrics", "self_specs"]

@@ -17,16 +17,16 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from exporter.actions.api import ActionError, ActionSpec
 from exporter.actions.auth import AuthError, Token, client_address
+from exporter.actions.body import body_of, reads_body
 from exporter.actions.service import ActionService, parse_params
-from exporter.remediation.config import RemediationConfig, RuleConfig
+from exporter.config.alert_matchers import Matcher
+from exporter.config.label_templates import LabelTemplate, TemplateError
+from exporter.config.remediation import RemediationConfig, RuleConfig
+from exporter.metrics.remediation import RemediationMetrics, Result
 from exporter.remediation.guards import Breaker, EpisodeKey, Episodes, TargetLimit
-from exporter.remediation.matchers import Matcher
-from exporter.remediation.metrics import RemediationMetrics, Result
 from exporter.remediation.payload import Alert, Notification
-from exporter.remediation.templates import LabelTemplate, TemplateError
-from exporter.web.body import body_of, reads_body
+from exporter.sources.action_api import ActionError, ActionSpec
 
 log = structlog.get_logger("exporter.remediation")
 
@@ -295,7 +295,7 @@ async def _method_not_allowed(request: web.Request) -> web.Response:
 
 
 def _read_body(request: web.Request) -> bytes:
-    """The body as the listener read it (`exporter.web.body`), bounded in size and time."""
+    """The body as the listener read it (`exporter.actions.body`), bounded in size and time."""
     read = body_of(request)
     if read.problem == "too_large":
         raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")

@@ -8,71 +8,47 @@ module directly; it goes through `exporter.sources.registry`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from exporter.config.types import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings
+from exporter.metrics.reasons import PollFailureReason
 from exporter.metrics.spec import MetricSpec, SampleSet
 
+# Re-exported: a target's schedule and limits are part of the source contract.
+__all__ = ["DEFAULT_MAX_ITEMS", "DEFAULT_SAMPLE_LIMIT", "PollSettings"]
+
 if TYPE_CHECKING:
-    from exporter.actions.api import ActionSpec
     from exporter.config.types import TargetEntry
-
-FailureReason = Literal["timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"]
-FAILURE_REASONS: tuple[FailureReason, ...] = (
-    "timeout",
-    "connection",
-    "http_status",
-    "auth",
-    "rate_limited",
-    "bad_response",
-    "sample_limit",
-)
-
-DEFAULT_SAMPLE_LIMIT = 50_000
-"""Most device samples one poll of one target may publish (`sample_limit`; 0: no limit).
-
-The biggest real target, a CloudTrax network, has about 60 series per strip, so this fits
-networks of some 800 strips, while an upstream inventing outlets by the hundred thousand
-cannot grow `/metrics` by more than a few megabytes."""
-
-DEFAULT_MAX_ITEMS = 10_000
-"""Most elements one JSON list or object of an upstream answer may hold (`max_items_per_answer`).
-
-The largest real answers are a CloudTrax network's strip list (hundreds of strips) and a usage
-history (at most 288 samples); a DLI unit has a handful of outlets and meters."""
+    from exporter.sources.action_api import ActionSpec
 
 
 class PollError(Exception):
-    """A poll failed for a reason the engine counts; the message names the cause.
+    """A poll or an upstream call failed for a reason the engine counts; the message names the cause.
 
-    Messages must never contain secrets: they reach logs and the landing page.
+    `status` is the upstream HTTP status when an answer arrived (the action API reports it);
+    `retry_after` the seconds the upstream asked to wait. Messages must never contain secrets:
+    they reach logs and the landing page.
     """
 
-    def __init__(self, reason: FailureReason, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: PollFailureReason,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
-        self.reason: FailureReason = reason
+        self.reason: PollFailureReason = reason
+        self.status = status
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class PollSettings:
-    """Per-target schedule, all in seconds."""
-
-    interval: float
-    timeout: float
-    stale_after: float
-    sample_limit: int = DEFAULT_SAMPLE_LIMIT
-    """Polls producing more device samples fail as `sample_limit`; 0 turns the check off."""
-    max_items_per_answer: int = DEFAULT_MAX_ITEMS
-    """Answers with a longer list or object fail as `bad_response` before they are validated."""
 
 
 class ApiObserver(Protocol):
@@ -217,26 +193,6 @@ class TargetGroup(ABC):
         """Release shared sessions after all targets have stopped."""
 
 
-class Simulator(Protocol):
-    """A vendor API simulator, runnable standalone (`powerstrip-exporter simulate NAME`)."""
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
-
-    async def serve(self, args: argparse.Namespace) -> None:
-        """Start serving, print the URL, and run until cancelled."""
-
-
-class DemoFleet(Protocol):
-    """A running simulator fleet for `powerstrip-exporter demo`."""
-
-    entries: list[dict[str, object]]
-    """Raw config entries (as YAML would give them) pointing at the simulator."""
-
-    description: str
-
-    async def aclose(self) -> None: ...
-
-
 class Source(ABC):
     """A vendor integration. Subclasses are registered in `exporter.sources.registry`."""
 
@@ -252,14 +208,6 @@ class Source(ABC):
         """Turn a validated entry into a group. No I/O here."""
 
     @classmethod
-    def simulator(cls) -> Simulator | None:
-        return None
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        return None
-
-    @classmethod
     def actions(cls) -> Sequence[ActionSpec]:
-        """Action routes this source offers (see exporter.actions.api)."""
+        """Action routes this source offers (see exporter.sources.action_api)."""
         return ()

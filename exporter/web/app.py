@@ -3,19 +3,58 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from aiohttp import web
 from yarl import URL
 
+from exporter.actions.body import body_reader
 from exporter.actions.openapi import build_openapi
-from exporter.daemon import Daemon
-from exporter.web.body import body_reader
+from exporter.actions.service import ActionService
+from exporter.config.loader import Config
+from exporter.engine.engine import Engine
+from exporter.metrics.exposition_cache import Exposition
+from exporter.remediation.service import RemediationService
 from exporter.web.landing import render_landing
 from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
+from exporter.web.security import WebSecurity
 from exporter.web.thread import to_main_loop, web_thread_safe
+
+
+class ReloadOutcome(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def messages(self) -> tuple[str, ...]: ...
+
+
+class Daemon(Protocol):
+    """What the HTTP layer serves; `exporter.daemon.Daemon` is one. The daemon sits above this
+    layer (it owns the web config), so the web layer names only what it uses."""
+
+    @property
+    def web(self) -> WebSecurity: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def exposition(self) -> Exposition: ...
+
+    @property
+    def actions(self) -> ActionService: ...
+
+    @property
+    def config(self) -> Config | None: ...
+
+    @property
+    def remediation(self) -> RemediationService: ...
+
+    async def reload(self) -> ReloadOutcome: ...
+
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 TELEMETRY_PATH_KEY = web.AppKey("telemetry_path", str)

@@ -7,7 +7,7 @@ holds a socket, a buffer and a task for as long as it likes. Here:
 - the request line and headers must arrive within `header_timeout` of the connection opening, or of
   the first byte of the next request on a kept-alive connection; otherwise the client gets a 408 and
   the connection is closed;
-- a body a handler reads must arrive within `body_timeout` (`exporter.web.body`);
+- a body a handler reads must arrive within `body_timeout` (`exporter.actions.body`);
 - at most `max_connections` connections are open per listener; one more is answered 503 with
   `Retry-After` and closed at once, so a flood cannot starve the listener of file descriptors;
 - an idle kept-alive connection is closed after `IDLE_TIMEOUT`.

@@ -11,7 +11,7 @@ Handlers that change or drive the daemon (reload, the action API) are not
 thread-safe and don't need to be fast: `to_main_loop` runs them on the main loop,
 exactly as before. Handlers marked `@web_thread_safe` run where they are. A handler
 on the main loop never touches the request stream: what body it wants is read on
-this loop first (`exporter.web.body`).
+this loop first (`exporter.actions.body`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def to_main_loop(main: asyncio.AbstractEventLoop) -> Any:
     async def dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
         if getattr(handler, _SAFE, False) or asyncio.get_running_loop() is main:
             return await handler(request)
-        # The stream belongs to this loop: a handler that wants the body declares it (`exporter.web.body`)
+        # The stream belongs to this loop: a handler that wants the body declares it (`exporter.actions.body`)
         # and it is read here, before the hop, within the body read timeout.
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(handler, request), main))
 

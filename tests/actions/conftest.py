@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
-from exporter.sources.dli.simulator import DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
+from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
 from tests.support.process import ExporterProcess
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
-from exporter.sources.dli.simulator import DliSimulator
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
+from powerstrip_sim.dli import DliSimulator
 from tests.actions.conftest import ADMIN, KEY, NARROW, NETWORK, SECRET, STRIP, exporter_config
 from tests.actions.test_action_matrix import ct_calls, dli_writes
 from tests.support.process import ExporterProcess, free_port

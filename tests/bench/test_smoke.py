@@ -1,4 +1,4 @@
-"""A tiny run of the benchmark harness (issue 7), so it cannot rot. It checks structure and sanity, not speed."""
+"""A tiny run of the benchmark harness, so it cannot rot. It checks structure and sanity, not speed."""
 
 from __future__ import annotations
 

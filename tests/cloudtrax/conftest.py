@@ -12,8 +12,8 @@ from exporter.sources.api import PollSettings, SourceContext
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.energy import EnergyLedger
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
 from exporter.sources.cloudtrax.source import CloudTraxGroup
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.support.clock import FakeClock
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

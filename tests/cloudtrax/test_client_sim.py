@@ -9,17 +9,17 @@ import aiohttp
 import pytest
 
 from exporter.sources.cloudtrax.client import CloudTraxClient
-from exporter.sources.cloudtrax.errors import CloudTraxAuthError, CloudTraxError, CloudTraxNotFoundError
+from exporter.sources.cloudtrax.errors import CloudTraxError, CloudTraxNotFoundError
 from exporter.sources.cloudtrax.signing import signed_headers
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, SimulatorOptions
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK
 
 OTHER_KEY = "ab" * 32
 OTHER_SECRET = "cd" * 32
 
 
-async def auth_error(coro: Any) -> CloudTraxAuthError:
-    with pytest.raises(CloudTraxAuthError) as info:
+async def auth_error(coro: Any) -> CloudTraxError:
+    with pytest.raises(CloudTraxError) as info:
         await coro
     err = info.value
     assert err.reason == "auth"

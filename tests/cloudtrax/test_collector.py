@@ -14,8 +14,8 @@ from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
 from exporter.sources.cloudtrax.source import CloudTraxGroup, NetworkTarget
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import (
     KEY,
     SECRET,
@@ -140,7 +140,7 @@ async def test_one_call_per_object_per_cycle_and_slow_reads_on_their_intervals(
     assert len(strips) == 6
     try:
         target = await only_target(group)
-        assert target.collector.concurrency == 3, "a poll's calls are bounded by the source's request slots"
+        assert target.concurrency == 3, "a poll's calls are bounded by the source's request slots"
 
         first = await target.poll()
         counts = fleet.request_counts()

@@ -32,7 +32,7 @@ def test_defaults() -> None:
     assert entry.networks == (12345, 67890)
     assert (entry.usage_interval, entry.usage_period) == (900.0, "2hours")
     assert (entry.settings_interval, entry.discovery_interval) == (3600.0, 600.0)
-    assert entry.secret_value().reveal() == "s"
+    assert entry.credential().reveal() == "s"
 
 
 def test_all_and_overrides(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_all_and_overrides(tmp_path: Path) -> None:
     assert isinstance(entry, CloudTraxEntry)
     assert entry.networks == "all"
     assert entry.base_url == "http://127.0.0.1:8080"
-    assert entry.secret_value().reveal() == "from-file"
+    assert entry.credential().reveal() == "from-file"
     assert (entry.usage_interval, entry.usage_period, entry.settings_interval) == (3600.0, "day", 1800.0)
 
 
@@ -127,7 +127,7 @@ def test_env_expansion_for_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CT_SECRET", "env-secret")
     entry = load("    key: k\n    secret: ${CT_SECRET}\n    networks: [1]\n").entries[0]
     assert isinstance(entry, CloudTraxEntry)
-    assert entry.secret_value().reveal() == "env-secret"
+    assert entry.credential().reveal() == "env-secret"
 
 
 def test_base_entry_checks_still_apply() -> None:

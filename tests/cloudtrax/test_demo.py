@@ -8,12 +8,12 @@ from exporter.config.loader import parse_config
 from exporter.config.model import effective_settings
 from exporter.sources.api import SourceContext
 from exporter.sources.cloudtrax import CloudTraxSource
+from powerstrip_sim.registry import DEMOS
 from tests.cloudtrax.conftest import by_labels
 
 
 async def test_demo_fleet_is_polled_through_its_own_entries() -> None:
-    fleet = await CloudTraxSource.start_demo("127.0.0.1")
-    assert fleet is not None
+    fleet = await DEMOS["cloudtrax"]("127.0.0.1")
     try:
         config = parse_config(yaml.safe_dump({"targets": fleet.entries}), {"cloudtrax": CloudTraxSource})
         (entry,) = config.entries

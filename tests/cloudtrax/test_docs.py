@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from exporter.sources.cloudtrax.metrics import ALL_METRICS
-from exporter.sources.cloudtrax.simulator import FAULT_KINDS, SimulatorOptions
+from powerstrip_sim.cloudtrax import FAULT_KINDS, SimulatorOptions
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sources" / "cloudtrax.md"
 ROW = re.compile(

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, SimulatorOptions
-from exporter.sources.cloudtrax.simulator.options import DEFAULT_USAGE_LAYOUT
-from exporter.sources.cloudtrax.simulator.state import SimStrip, iso_seconds
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
+from powerstrip_sim.cloudtrax.options import DEFAULT_USAGE_LAYOUT
+from powerstrip_sim.cloudtrax.state import SimStrip, iso_seconds
 from tests.cloudtrax.conftest import KEY, SECRET
 from tests.support.process import ExporterProcess, Samples, value
 

@@ -10,7 +10,7 @@ import yaml
 
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, FaultKind
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, FaultKind
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK
 from tests.support.process import ExporterProcess, Samples, find, value
 

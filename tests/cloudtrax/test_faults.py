@@ -8,15 +8,15 @@ import pytest
 
 from exporter.engine.runner import TargetRunner
 from exporter.engine.state import SnapshotStore
-from exporter.sources.api import FailureReason
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, FaultKind
+from exporter.metrics.reasons import PollFailureReason
 from exporter.sources.cloudtrax.source import CloudTraxGroup
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, FaultKind
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK, make_entry, make_group
 
 OTHER_NETWORK = 100001
 TIMEOUT = 0.5
 
-CASES: list[tuple[FaultKind, dict[str, float | int], FailureReason]] = [
+CASES: list[tuple[FaultKind, dict[str, float | int], PollFailureReason]] = [
     ("latency", {"seconds": 3.0}, "timeout"),
     ("http_5xx", {}, "http_status"),
     ("http_5xx", {"status": 502}, "http_status"),
@@ -58,7 +58,7 @@ async def test_fault_fails_only_its_network_and_clears(
     scope: str,
     kind: FaultKind,
     params: dict[str, float | int],
-    reason: FailureReason,
+    reason: PollFailureReason,
 ) -> None:
     seed, other = runners[str(SEED_NETWORK)], runners[str(OTHER_NETWORK)]
     await poll_all(runners)
@@ -92,7 +92,7 @@ async def test_global_fault_fails_every_network(
     runners: dict[str, TargetRunner],
     kind: FaultKind,
     params: dict[str, float | int],
-    reason: FailureReason,
+    reason: PollFailureReason,
 ) -> None:
     two_networks.set_fault(kind, **params)  # type: ignore[arg-type]
     await poll_all(runners)

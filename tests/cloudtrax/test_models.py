@@ -15,7 +15,7 @@ from exporter.sources.cloudtrax.models import (
     UsageResponse,
     parse_time,
 )
-from exporter.sources.cloudtrax.simulator import seed
+from powerstrip_sim.cloudtrax import seed
 
 
 def summary(**fields: object) -> PowerStripSummary:

@@ -12,12 +12,11 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from exporter.sources.api import Simulator
-from exporter.sources.cloudtrax import CloudTraxSource
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.errors import CloudTraxError
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator, SimulatorOptions
-from exporter.sources.cloudtrax.simulator.cli import SimulatorCommand
+from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
+from powerstrip_sim.cloudtrax.cli import SimulatorCommand
+from powerstrip_sim.registry import SIMULATORS, Simulator
 from tests.cloudtrax.conftest import KEY, SECRET
 
 NET = 100001
@@ -231,9 +230,9 @@ async def test_fleet_scales_to_5000_strips_over_10_networks() -> None:
 
 
 async def test_cli_arguments_and_serve(capsys: pytest.CaptureFixture[str]) -> None:
-    command = CloudTraxSource.simulator()
+    command = SIMULATORS["cloudtrax"]
     assert isinstance(command, SimulatorCommand)
-    sim_protocol: Simulator = command  # the protocol is static; mypy checks source.py's return type
+    sim_protocol: Simulator = command  # the protocol is static; mypy checks the registry's
     assert callable(sim_protocol.add_arguments) and callable(sim_protocol.serve)
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from exporter.sources.api import PollError
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import KEY, SECRET, by_labels, make_entry, make_group
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from exporter.actions.api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
 from exporter.config.types import SecretFile, SecretStr, TargetEntry, pick_secret
 from exporter.metrics.spec import MetricSpec, SampleSet, SampleSetBuilder
+from exporter.sources.action_api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
 from exporter.sources.api import PollError, PollSettings, Source, SourceContext, Target, TargetGroup
 
 VALUE = MetricSpec("fake_device_value", "Generation number of the poll that produced it.", "gauge", ("device",))
@@ -70,6 +70,8 @@ class FakeTarget(Target):
         self.entry = entry
         self.ctx = ctx
         self.closed = False
+        self.inventory: dict[str, int] = {}
+        """Device -> its port count, from the last successful poll."""
         sc = script(name)
         sc.devices, sc.ports = entry.devices, entry.ports
         if entry.mode == "hang":
@@ -98,6 +100,7 @@ class FakeTarget(Target):
             finally:
                 sc.in_flight -= 1
                 FLEET["in_flight"] -= 1
+        self.inventory = {f"{self.name}-d{d}": sc.ports for d in range(sc.devices)}
         b = SampleSetBuilder()
         for d in range(sc.devices):
             device = f"{self.name}-d{d}"
@@ -160,13 +163,9 @@ ACTION_SCRIPT = ActionScript()
 
 
 def _find_device(env: ActionEnv, device: str) -> tuple[str, int]:
-    for (source, _name), state in env.states().items():
-        if source != "fake":
-            continue
-        for labels, _ in state.samples.get("fake_device_value"):
-            if labels[0] == device:
-                ports = sum(1 for lbl, _ in state.samples.get("fake_port_value") if lbl[0] == device)
-                return device, ports
+    for target in env.targets("fake"):
+        if isinstance(target, FakeTarget) and env.has_data("fake", target.name) and device in target.inventory:
+            return device, target.inventory[device]
     raise not_found(f"device {device!r} is not in the latest snapshot")
 
 

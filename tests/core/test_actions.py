@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exporter.actions.api import upstream_failed
+from exporter.sources.action_api import upstream_failed
 from tests.core.conftest import LiveDaemon, eventually
 from tests.core.fake_source import ACTION_CALLS, ACTION_SCRIPT, script
 from tests.support.process import value

@@ -22,7 +22,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exporter.sources.dli.simulator import DliSimulator
+from powerstrip_sim.dli import DliSimulator
 from tests.support.process import ExporterProcess, Samples, value
 
 ROOT = Path(__file__).resolve().parents[2]

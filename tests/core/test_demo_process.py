@@ -60,3 +60,43 @@ async def test_demo_prints_its_url_and_token_once_they_work() -> None:
             proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), timeout=30)
     assert proc.returncode == 0
+
+
+async def test_simulate_serves_each_simulator_through_the_command_line() -> None:
+    """`powerstrip-exporter simulate NAME` reaches the simulator package, which parses its own options."""
+    for name, args, ready, path, status in (
+        ("dli", ["--model", "pro"], "dli pro simulator: ", "/restapi/relay/outlets/", 401),  # digest auth asked for
+        ("cloudtrax", ["--strips", "2", "--networks", "1"], "CloudTrax simulator listening on ", "/time", 200),
+    ):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "exporter", "simulate", name, "--port", "0", *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            async with asyncio.timeout(120):
+                while True:
+                    line = (await proc.stdout.readline()).decode()
+                    assert line, f"simulate {name} ended early"
+                    if line.startswith(ready):
+                        break
+            url = line.removeprefix(ready).strip()
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+                session.get(url + path) as resp,
+            ):
+                assert resp.status == status, await resp.text()
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=60)
+
+
+async def test_simulate_help_lists_the_simulators() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "simulate", "--help",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0
+    assert "cloudtrax" in out.decode() and "dli" in out.decode()

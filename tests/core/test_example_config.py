@@ -35,7 +35,7 @@ def test_example_config_mentions_every_key() -> None:
 
 
 def test_example_config_shows_every_remediation_key() -> None:
-    from exporter.remediation.config import RemediationConfig, RuleConfig
+    from exporter.config.remediation import RemediationConfig, RuleConfig
 
     text = (ROOT / "config.example.yaml").read_text()
     for model in (RemediationConfig, RuleConfig):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from exporter.sources.request_ledger import CutTooEarly, RequestLedger, parse_before
+from powerstrip_sim.request_ledger import CutTooEarly, RequestLedger, parse_before
 
 
 def test_counts_cut_at_an_instant() -> None:

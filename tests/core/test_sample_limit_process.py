@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.sources.api import DEFAULT_SAMPLE_LIMIT
-from exporter.sources.dli.simulator import DliSimulator
+from powerstrip_sim.dli import DliSimulator
 from tests.support.process import ExporterProcess, Samples, find, value
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from exporter.redaction import basic_credential
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
-from exporter.sources.dli.simulator import DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
+from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
 from tests.support.echo_upstream import EchoingUpstream, Mode, leaks
 from tests.support.process import ExporterProcess, value
 

@@ -12,8 +12,8 @@ import pytest
 from exporter.metrics.spec import SampleSet
 from exporter.sources.api import PollSettings, SourceContext
 from exporter.sources.dli.config import DliEntry
-from exporter.sources.dli.simulator import DliSimulator
 from exporter.sources.dli.source import DliTarget
+from powerstrip_sim.dli import DliSimulator
 from tests.support.clock import FakeClock
 
 PASSWORD = "s3cr3t-Pa55w0rd"

@@ -12,7 +12,7 @@ from aioresponses import aioresponses
 
 from exporter.sources.api import PollError, SourceContext
 from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
-from exporter.sources.dli.errors import DliAuthError, DliBadResponse, DliHttpError, OutletLockedError
+from exporter.sources.dli.errors import DliAuthError, DliError
 from exporter.sources.dli.models import Identity
 from exporter.sources.dli.source import DliSource
 from tests.dli.conftest import PASSWORD
@@ -64,10 +64,10 @@ def url(path: str) -> str:
     [
         (401, DliAuthError, "auth"),
         (403, DliAuthError, "auth"),
-        (404, DliHttpError, "http_status"),
-        (500, DliHttpError, "http_status"),
-        (502, DliHttpError, "http_status"),
-        (503, DliHttpError, "http_status"),
+        (404, DliError, "http_status"),
+        (500, DliError, "http_status"),
+        (502, DliError, "http_status"),
+        (503, DliError, "http_status"),
     ],
 )
 async def test_status_mapping_on_reads(
@@ -83,7 +83,7 @@ async def test_status_mapping_on_reads(
 
 async def test_429_is_rate_limited_with_retry_after(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("relay/outlets/"), status=429, headers={"Retry-After": "7"})
-    with pytest.raises(DliHttpError) as info:
+    with pytest.raises(DliError) as info:
         await client.outlets()
     assert (info.value.reason, info.value.retry_after) == ("rate_limited", 7.0)
 
@@ -94,9 +94,9 @@ async def test_409_is_locked_outlet(client: DliClient, mock: aioresponses, call:
     mock.put(url("relay/outlets/5/state/"), status=409)
     mock.put(url("relay/outlets/5/transient_state/"), status=409)
     args: tuple[Any, ...] = (5,) if call == "cycle" else (5, True)
-    with pytest.raises(OutletLockedError) as info:
+    with pytest.raises(DliError) as info:
         await getattr(client, call)(*args)
-    assert (info.value.outlet, info.value.status) == (5, 409)
+    assert (info.value.reason, info.value.status) == ("http_status", 409)
     assert "outlet 5 is locked" in str(info.value)
 
 
@@ -129,7 +129,7 @@ async def test_reads_send_no_csrf(client: DliClient, mock: aioresponses) -> None
 
 async def test_write_unexpected_status(client: DliClient, mock: aioresponses) -> None:
     mock.post(url("system/reboot/"), status=500)
-    with pytest.raises(DliHttpError):
+    with pytest.raises(DliError):
         await client.reboot()
 
 
@@ -155,8 +155,9 @@ async def test_bad_outlet_responses(client: DliClient, mock: aioresponses, body:
 
 async def test_outlet_state_as_string_is_bad_response(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("relay/outlets/"), payload=[{**OUTLET, "physical_state": "true"}])
-    with pytest.raises(DliBadResponse, match="physical_state is not a boolean"):
+    with pytest.raises(DliError, match="physical_state is not a boolean") as bad:
         await client.outlets()
+    assert bad.value.reason == "bad_response"
 
 
 async def test_outlets_parse(client: DliClient, mock: aioresponses) -> None:
@@ -196,8 +197,9 @@ async def test_meters_noise_rounding(client: DliClient, mock: aioresponses) -> N
 )
 async def test_bad_meter_shapes(client: DliClient, mock: aioresponses, payload: Any, message: str) -> None:
     mock.get(url("meter/values/"), payload=payload)
-    with pytest.raises(DliBadResponse, match=re.escape(message)):
+    with pytest.raises(DliError, match=re.escape(message)) as bad:
         await client.meters()
+    assert bad.value.reason == "bad_response"
 
 
 async def test_identity_fields_missing_are_empty(client: DliClient, mock: aioresponses) -> None:
@@ -211,8 +213,9 @@ async def test_identity_fields_missing_are_empty(client: DliClient, mock: aiores
 
 async def test_identity_structured_value_is_bad_response(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("config/serial/"), payload={"serial": "x"})
-    with pytest.raises(DliBadResponse, match="expected a single value"):
+    with pytest.raises(DliError, match="expected a single value") as bad:
         await client.identity()
+    assert bad.value.reason == "bad_response"
 
 
 async def test_identity_401_is_auth(client: DliClient, mock: aioresponses) -> None:
@@ -231,8 +234,9 @@ async def test_script_threads_counted(client: DliClient, mock: aioresponses) -> 
     mock.get(url("script/threads/"), payload={"1": {"label": "a"}, "7": {"label": "b"}})
     assert await client.script_threads() == 2
     mock.get(url("script/threads/"), payload=["1"])
-    with pytest.raises(DliBadResponse):
+    with pytest.raises(DliError) as bad:
         await client.script_threads()
+    assert bad.value.reason == "bad_response"
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_minimal_entry_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(entry, DliEntry)
     assert (entry.name, entry.url, entry.username, entry.auth) == ("rack1-pdu", "https://10.0.0.5", "admin", "digest")
     assert (entry.identity_interval, entry.insecure_skip_verify, entry.ca_file) == (3600.0, False, None)
-    assert entry.secret() == "from-env"
+    assert entry.credential().reveal() == "from-env"
     assert "from-env" not in repr(entry) and "from-env" not in str(cfg.redacted())
     assert cfg.redacted()["targets"][0]["password"] == "<secret>"
 
@@ -52,7 +52,7 @@ def test_password_file_and_tls_options(tmp_path: Path) -> None:
     )
     (entry,) = parse_config(text, SOURCES).entries
     assert isinstance(entry, DliEntry)
-    assert entry.secret() == "file-secret"
+    assert entry.credential().reveal() == "file-secret"
     assert (entry.auth, entry.identity_interval, entry.interval, entry.timeout) == ("basic", 600.0, 15.0, 5.0)
     assert entry.aliases()["kwh"] == "energy" and entry.aliases()["voltage"] == "voltage"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.sources.dli.simulator import DliSimulator
+from powerstrip_sim.dli import DliSimulator
 from tests.support.process import ExporterProcess, Samples, value
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from exporter.sources.dli.simulator import f32
+from powerstrip_sim.dli import f32
 from tests.dli.conftest import FakeClock, MakeTarget, StartSim, by_family
 
 ON = {"0", "1", "3"}  # the simulator's default: outlets 0, 1 and 3 on

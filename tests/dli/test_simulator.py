@@ -9,8 +9,8 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from exporter.sources.dli.simulator import DliSimulator, Faults
-from exporter.sources.dli.simulator.digest import parse_auth_params
+from powerstrip_sim.dli import DliSimulator, Faults
+from powerstrip_sim.dli.digest import parse_auth_params
 from tests.dli.conftest import PASSWORD, FakeClock, StartSim
 
 Session = Callable[..., aiohttp.ClientSession]

@@ -14,8 +14,9 @@ from exporter.engine.engine import Engine
 from exporter.sources.api import PollSettings, SourceContext
 from exporter.sources.dli import DliSource
 from exporter.sources.dli.config import DliEntry
-from exporter.sources.dli.simulator.cli import DliSimulatorCommand
 from exporter.sources.dli.source import DliGroup, DliTarget
+from powerstrip_sim.dli.cli import DliSimulatorCommand
+from powerstrip_sim.registry import DEMOS, SIMULATORS
 from tests.dli.conftest import PASSWORD, FakeClock, MakeTarget, StartSim, by_family
 
 IDENTITY = (
@@ -109,8 +110,7 @@ async def test_engine_polls_devices_independently(start_sim: StartSim) -> None:
 
 
 async def test_demo_fleet() -> None:
-    fleet = await DliSource.start_demo("127.0.0.1")
-    assert fleet is not None
+    fleet = await DEMOS["dli"]("127.0.0.1")
     try:
         cfg = parse_config(yaml.safe_dump({"targets": fleet.entries}), {"dli": DliSource})
         assert [e.name for e in cfg.entries] == ["dli-pro", "dli-epcr", "dli-din4"]
@@ -133,7 +133,7 @@ async def test_demo_fleet() -> None:
 
 
 async def test_simulator_command(capsys: pytest.CaptureFixture[str]) -> None:
-    cmd = DliSource.simulator()
+    cmd = SIMULATORS["dli"]
     assert isinstance(cmd, DliSimulatorCommand)
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.sources.cloudtrax import demo as cloudtrax_demo
-from exporter.sources.dli import demo as dli_demo
+from powerstrip_sim.cloudtrax import demo as cloudtrax_demo
+from powerstrip_sim.dli import demo as dli_demo
 from tests.e2e import live
 from tests.ops import opslib
 from tests.support.process import ExporterProcess, free_port

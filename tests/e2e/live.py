@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
-from exporter.sources.dli.simulator import DliSimulator
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
+from powerstrip_sim.dli import DliSimulator
 from tests.support.process import ExporterProcess, Samples, find
 
 T = TypeVar("T")

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from exporter.sources.dli.simulator import DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
 from tests.e2e import live
 from tests.ops import opslib
 from tests.support.process import ExporterProcess, Samples, free_port, parse_metrics, value

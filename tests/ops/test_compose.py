@@ -71,7 +71,7 @@ def test_exporter_is_built_from_the_repo_and_reads_the_mounted_config(compose: d
 def test_repo_dockerfile_exists() -> None:
     dockerfile = opslib.REPO / "Dockerfile"
     if not dockerfile.exists():
-        pytest.skip("the Dockerfile is part of the exporter core (issue 2) and is not on this branch yet")
+        pytest.skip("the Dockerfile is part of the exporter core and is not on this branch yet")
     assert "9795" in dockerfile.read_text() or "HEALTHCHECK" in dockerfile.read_text()
 
 

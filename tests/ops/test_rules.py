@@ -130,7 +130,7 @@ def test_alertmanager_receivers_are_webhooks() -> None:
 # --------------------------------------------------------------------------- alert conventions
 
 REQUIRED_ALERTS = {
-    # The 14 situations issue 6 asks for, and the alert that covers each.
+    # The 14 situations operators must be alerted to, and the alert that covers each.
     "strip down in the cloud": "PowerStripCloudDown",
     "strip needs pairing": "PowerStripNeedsPairing",
     "surge protection inactive": "PowerStripSurgeProtectionInactive",

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.remediation.matchers import parse_matcher
-from exporter.remediation.templates import TemplateError, parse_template
+from exporter.config.alert_matchers import parse_matcher
+from exporter.config.label_templates import TemplateError, parse_template
 
 
 @pytest.mark.parametrize(

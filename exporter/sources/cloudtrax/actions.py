@@ -1,16 +1,14 @@
 """CloudTrax actions: reboot a power strip, reset one of its ports.
 
-Both are validated against the latest snapshot: the strip must be in some
-network's last poll, and the port in that strip's port list.
+Both are validated against the networks' inventories from their last polls: the
+strip must be in some network's, and the port in that strip's port list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.actions.api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
-from exporter.sources.cloudtrax import metrics
-from exporter.sources.cloudtrax.client import CloudTraxClient
+from exporter.sources.action_api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
 from exporter.sources.cloudtrax.source import NetworkTarget
 
 SOURCE = "cloudtrax"
@@ -18,29 +16,21 @@ _STRIP = ActionParam("powerstrip_id", "CloudTrax power-strip id (the powerstrip_
 _PORT = ActionParam("port", "CloudTrax port_id, 1-based (the port label).", "integer", 1, 64)
 
 
-def _locate(env: ActionEnv, powerstrip_id: int) -> tuple[str, set[int]]:
-    """The network the strip was last seen in, and the strip's ports."""
-    wanted = str(powerstrip_id)
-    for (source, network_id), state in env.states().items():
-        if source != SOURCE:
+def _locate(env: ActionEnv, powerstrip_id: int) -> tuple[NetworkTarget, frozenset[int]]:
+    """The network the strip was last seen in, and the strip's ports, from the networks' inventories."""
+    for target in env.targets(SOURCE):
+        if not isinstance(target, NetworkTarget) or target.inventory is None:
             continue
-        if any(labels[1] == wanted for labels, _ in state.samples.get(metrics.POWERSTRIP_INFO.name)):
-            ports = {int(labels[2]) for labels, _ in state.samples.get(metrics.PORT_INFO.name) if labels[1] == wanted}
-            return network_id, ports
+        ports = target.inventory.ports.get(powerstrip_id)
+        if ports is not None and env.has_data(SOURCE, target.name):
+            return target, ports
     raise not_found(f"power strip {powerstrip_id} is not in the latest snapshot")
-
-
-def _client(env: ActionEnv, network_id: str) -> CloudTraxClient:
-    target = env.target(SOURCE, network_id)
-    if not isinstance(target, NetworkTarget):
-        raise not_found(f"network {network_id} is not being polled")
-    return target.client()
 
 
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
     strip = int(params["powerstrip_id"])
-    network_id, _ = _locate(env, strip)
-    client = _client(env, network_id)
+    target, _ = _locate(env, strip)
+    network_id, client = target.name, target.client()
 
     async def perform() -> Outcome:
         result = await client.reboot_powerstrip(strip)
@@ -51,10 +41,10 @@ def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved
 
 def _resolve_port_reset(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
     strip, port = int(params["powerstrip_id"]), int(params["port"])
-    network_id, ports = _locate(env, strip)
+    target, ports = _locate(env, strip)
     if port not in ports:
         raise not_found(f"power strip {strip} has no port {port}")
-    client = _client(env, network_id)
+    network_id, client = target.name, target.client()
 
     async def perform() -> Outcome:
         result = await client.reset_port(strip, port)

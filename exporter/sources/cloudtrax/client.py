@@ -31,9 +31,7 @@ from exporter.sources.cloudtrax import endpoints as ep
 from exporter.sources.cloudtrax.errors import (
     CLOCK_SKEW,
     ApiErrorDetail,
-    CloudTraxBadResponse,
     CloudTraxError,
-    CloudTraxTransportError,
     classify_status,
 )
 from exporter.sources.cloudtrax.models import (
@@ -175,10 +173,10 @@ class CloudTraxClient:
                     raw = await read_limited(resp, what)
                     response = _Response(resp.status, raw, resp.content_type or "", dict(resp.headers))
             except PollError as exc:
-                raise CloudTraxBadResponse("bad_response", self._redact(str(exc)), request=what) from None
+                raise CloudTraxError("bad_response", self._redact(str(exc)), request=what) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 failure = classify_transport_error(exc, what)
-                raise CloudTraxTransportError(failure.reason, self._redact(str(failure)), request=what) from None
+                raise CloudTraxError(failure.reason, self._redact(str(failure)), request=what) from None
         log.debug(
             "cloudtrax request",
             request=what,
@@ -293,12 +291,10 @@ class CloudTraxClient:
         try:
             data = decode_json(response.body, response.content_type, what, self.max_items)
         except PollError as exc:  # bad_response: HTML or malformed JSON
-            raise CloudTraxBadResponse(
-                "bad_response", self._redact(str(exc)), request=what, status=response.status
-            ) from None
+            raise CloudTraxError("bad_response", self._redact(str(exc)), request=what, status=response.status) from None
         if not isinstance(data, dict):
             kind = "a list" if isinstance(data, list) else type(data).__name__
-            raise CloudTraxBadResponse(
+            raise CloudTraxError(
                 "bad_response", f"{what}: expected a JSON object, got {kind}", request=what, status=response.status
             )
         if isinstance(data.get("errors"), list) and data["errors"]:
@@ -315,7 +311,7 @@ class CloudTraxClient:
                 f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
                 for err in exc.errors(include_url=False, include_input=False)[:3]
             )
-            raise CloudTraxBadResponse(
+            raise CloudTraxError(
                 "bad_response",
                 self._redact(f"{what}: unexpected response shape: {problems}"),
                 request=what,
@@ -323,7 +319,7 @@ class CloudTraxClient:
             ) from None
         except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
             # a validator tripped over a value no schema check names (a number too big for a float)
-            raise CloudTraxBadResponse(
+            raise CloudTraxError(
                 "bad_response",
                 f"{what}: unusable value in the answer ({type(exc).__name__})",
                 request=what,

@@ -1,112 +1,17 @@
-"""One poll of one network: which calls to make, and the samples they turn into.
+"""The samples one poll of a network turns into. Pure: no I/O, so tests feed it payloads directly.
 
-Per cycle: one list for the network, one get per listed strip; usage per strip
-only once `usage_interval` has passed for it, and settings plus firmware
-versions only once `settings_interval` has passed. Results of the slower reads
-are cached and re-emitted in every snapshot. No object is requested twice in a
-cycle. Strip-level values come from the list (the documented source of port
-counts); port readings from the get.
+The calls themselves are made by `NetworkTarget` (source.py). Strip-level values come from
+the list (the documented source of port counts); port readings from the get.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporter.metrics.spec import SampleSet, SampleSetBuilder
 from exporter.sources.cloudtrax import metrics as m
-from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
-from exporter.sources.cloudtrax.energy_store import EnergyStore
-from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
-from exporter.sources.cloudtrax.gather import gather_or_fail
 from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip, PowerStripSummary
-
-
-class NetworkCollector:
-    """Polls one network and keeps the caches of its slower reads between cycles."""
-
-    def __init__(
-        self,
-        network_id: int,
-        client: Callable[[], CloudTraxClient],
-        *,
-        usage_interval: float,
-        usage_period: UsagePeriod,
-        settings_interval: float,
-        energy: EnergyStore,
-        clock: Callable[[], float] = time.monotonic,
-        concurrency: int | None = None,
-    ) -> None:
-        self.network_id = network_id
-        self.concurrency = concurrency
-        """Calls in flight at once (the source's request slots; None: all)."""
-        self._client = client
-        self.usage_interval = usage_interval
-        self.usage_period: UsagePeriod = usage_period
-        self.settings_interval = settings_interval
-        self.energy = energy
-        self._clock = clock
-        self._usage_due: dict[int, float] = {}
-        self._settings: NetworkSettings | None = None
-        self._settings_due = 0.0
-        self._firmware: list[FirmwareVersion] | None = None
-        self._firmware_due = 0.0
-
-    async def collect(self) -> SampleSet:
-        client = self._client()
-        listed = await client.list_powerstrips(self.network_id)
-        strips = list({s.powerstrip_id: s for s in listed}.values())
-        now = self._clock()
-        present = {s.powerstrip_id for s in strips}
-        for gone in set(self._usage_due) - present:
-            del self._usage_due[gone]
-
-        details: dict[int, PowerStrip | None] = {}
-
-        async def get(strip_id: int) -> None:
-            try:
-                details[strip_id] = await client.get_powerstrip(strip_id)
-            except CloudTraxNotFoundError:
-                details[strip_id] = None  # deleted between list and get: drop it from this snapshot
-
-        async def usage(strip_id: int) -> None:
-            try:
-                samples = await client.get_usage(strip_id, self.usage_period)
-            except CloudTraxNotFoundError:
-                return
-            self.energy.ledger.integrate(self.network_id, strip_id, samples, clock_offset=client.clock_offset)
-            self._usage_due[strip_id] = self._clock() + self.usage_interval
-
-        async def settings() -> None:
-            self._settings = await client.get_network_settings(self.network_id)
-            self._settings_due = self._clock() + self.settings_interval
-
-        async def firmware() -> None:
-            self._firmware = await client.list_firmware_versions(self.network_id)
-            self._firmware_due = self._clock() + self.settings_interval
-
-        calls: list[Callable[[], Awaitable[None]]] = [partial(get, s.powerstrip_id) for s in strips]
-        calls += [partial(usage, s.powerstrip_id) for s in strips if self._usage_due.get(s.powerstrip_id, 0.0) <= now]
-        if self._settings is None or self._settings_due <= now:
-            calls.append(settings)
-        if self._firmware is None or self._firmware_due <= now:
-            calls.append(firmware)
-        await gather_or_fail(calls, self.concurrency)
-        self.energy.request_save()
-
-        ledger = self.energy.ledger
-        kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
-        return build_samples(
-            self.network_id,
-            kept,
-            {sid: d for sid, d in details.items() if d is not None},
-            {s.powerstrip_id: ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
-            self._settings,
-            self._firmware,
-            ledger.rejected(self.network_id),
-        )
 
 
 def _ts(value: Any) -> float | None:

@@ -103,7 +103,7 @@ class CloudTraxEntry(TargetEntry):
             raise ValueError("set either ca_file or insecure_skip_verify, not both")
         return self
 
-    def secret_value(self) -> Secret:
+    def credential(self) -> Secret:
         """The secret from `secret` or `secret_file` (the validator guarantees exactly one)."""
         secret = self.secret if self.secret is not None else self.secret_file
         assert secret is not None

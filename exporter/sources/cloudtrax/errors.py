@@ -1,7 +1,7 @@
-"""Typed client errors. Each is a `PollError`, so the engine counts it by `reason` unchanged.
+"""The CloudTrax client's errors. Each is a `PollError`, so the engine counts it by `reason` unchanged.
 
-Callers that need more than the reason (the action API) catch the subclasses
-and read `status`, `code` and `errors`. Messages never hold the key or secret:
+Callers that need more than the reason read `status`, `code` and `errors`; the
+one subclass, `CloudTraxNotFoundError`, is the one failure a caller handles. Messages never hold the key or secret:
 the client redacts server text before it builds an error.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exporter.sources.api import FailureReason, PollError
+from exporter.metrics.reasons import PollFailureReason
+from exporter.sources.api import PollError
 
 AUTH_CODES = frozenset(range(13000, 13017))
 """13000-13016: signature, nonce, timestamp, version, key and scope failures (error_codes.md)."""
@@ -45,7 +46,7 @@ class CloudTraxError(PollError):
 
     def __init__(
         self,
-        reason: FailureReason,
+        reason: PollFailureReason,
         message: str,
         *,
         request: str,
@@ -53,9 +54,8 @@ class CloudTraxError(PollError):
         errors: Sequence[ApiErrorDetail] = (),
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(reason, message, retry_after=retry_after)
+        super().__init__(reason, message, status=status, retry_after=retry_after)
         self.request = request
-        self.status = status
         self.errors: tuple[ApiErrorDetail, ...] = tuple(errors)
 
     @property
@@ -69,48 +69,23 @@ class CloudTraxError(PollError):
         return codes[0] if codes else None
 
 
-class CloudTraxTransportError(CloudTraxError):
-    """Timeout or connection failure before a complete response arrived."""
-
-
-class CloudTraxBadResponse(CloudTraxError):
-    """A 2xx answer that cannot be what the API means: not JSON, HTML, or the wrong shape."""
-
-
-class CloudTraxHttpError(CloudTraxError):
-    """A non-2xx answer without a CloudTrax error envelope (e.g. a proxy's 502 page)."""
-
-
-class CloudTraxApiError(CloudTraxError):
-    """A non-2xx answer with a CloudTrax error envelope whose codes are not auth or not-found."""
-
-
-class CloudTraxAuthError(CloudTraxError):
-    """Authentication or permission failure (13000-13016, permission codes, bare 401)."""
-
-
 class CloudTraxNotFoundError(CloudTraxError):
     """The object does not exist (codes 1003/1017), e.g. a strip deleted between list and get.
 
-    A bare 404 without an envelope is a `CloudTraxHttpError`: more likely a wrong base_url.
+    Caught by the collector, which drops the strip from that snapshot. A bare 404 without an
+    envelope is a plain `CloudTraxError`: more likely a wrong base_url.
     """
 
 
-class CloudTraxRateLimitedError(CloudTraxError):
-    """HTTP 429; `retry_after` carries the server's Retry-After in seconds when given."""
-
-
-def classify_status(status: int, errors: Sequence[ApiErrorDetail]) -> tuple[type[CloudTraxError], FailureReason]:
+def classify_status(status: int, errors: Sequence[ApiErrorDetail]) -> tuple[type[CloudTraxError], PollFailureReason]:
     """Which error class and reason a non-2xx answer maps to. The envelope's codes decide first."""
     codes = {e.code for e in errors if e.code is not None}
     if codes & (AUTH_CODES | PERMISSION_CODES):
-        return CloudTraxAuthError, "auth"
+        return CloudTraxError, "auth"
     if status == 429:
-        return CloudTraxRateLimitedError, "rate_limited"
+        return CloudTraxError, "rate_limited"
     if codes & NOT_FOUND_CODES:
         return CloudTraxNotFoundError, "http_status"
     if not errors and status == 401:
-        return CloudTraxAuthError, "auth"
-    if errors:
-        return CloudTraxApiError, "http_status"
-    return CloudTraxHttpError, "http_status"
+        return CloudTraxError, "auth"
+    return CloudTraxError, "http_status"

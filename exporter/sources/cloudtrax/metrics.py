@@ -1,4 +1,4 @@
-"""Every metric the CloudTrax source emits. Names are fixed by issue 3; labels carry
+"""Every metric the CloudTrax source emits. Names are a fixed API (docs/sources/cloudtrax.md); labels carry
 CloudTrax's own ids unchanged (`port` is the API's `port_id`, counted from 1).
 """
 

@@ -1,46 +1,131 @@
-"""`CloudTraxSource`: one target group per account key, one target per network."""
+"""`CloudTraxSource`: one target group per account key, one target per network; the targets do the I/O."""
 
 from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import ClassVar
 
-from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
-from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
-from exporter.sources.cloudtrax.client import CloudTraxClient
-from exporter.sources.cloudtrax.collector import NetworkCollector
+from exporter.sources.action_api import ActionSpec
+from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
+from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
+from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.energy_store import EnergyStore, shared_store
+from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
+from exporter.sources.cloudtrax.gather import gather_or_fail
+from exporter.sources.cloudtrax.inventory import NetworkInventory, network_inventory
 from exporter.sources.cloudtrax.metrics import ALL_METRICS
+from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip
 
 
 class NetworkTarget(Target):
-    """One CloudTrax network; its `name` (the `target` label) is the network id."""
+    """One CloudTrax network; its `name` (the `target` label) is the network id.
+
+    A poll makes the calls (`collector.build_samples` turns their answers into samples):
+    one list for the network, one get per listed strip; usage per strip only once
+    `usage_interval` has passed for it, and settings plus firmware versions only once
+    `settings_interval` has passed. Results of the slower reads are cached and re-emitted
+    in every snapshot. No object is requested twice in a cycle.
+    """
 
     def __init__(
         self,
         network_id: int,
         settings: PollSettings,
-        collector: NetworkCollector,
         client: Callable[[], CloudTraxClient],
+        *,
+        usage_interval: float,
+        usage_period: UsagePeriod,
+        settings_interval: float,
+        energy: EnergyStore,
+        clock: Callable[[], float] = time.monotonic,
+        concurrency: int | None = None,
     ) -> None:
         super().__init__(str(network_id), settings)
         self.network_id = network_id
-        self.collector = collector
+        self.concurrency = concurrency
+        """Calls in flight at once (the source's request slots; None: all)."""
         self._client = client
+        self.usage_interval = usage_interval
+        self.usage_period: UsagePeriod = usage_period
+        self.settings_interval = settings_interval
+        self.energy = energy
+        self._clock = clock
+        self._usage_due: dict[int, float] = {}
+        self._settings: NetworkSettings | None = None
+        self._settings_due = 0.0
+        self._firmware: list[FirmwareVersion] | None = None
+        self._firmware_due = 0.0
+        self.inventory: NetworkInventory | None = None
+        """The strips and ports of the last successful poll, for actions (None before one)."""
 
     def client(self) -> CloudTraxClient:
         """The entry's shared signed client, for actions on this network's strips."""
         return self._client()
 
     async def poll(self) -> SampleSet:
-        return await self.collector.collect()
+        client = self._client()
+        listed = await client.list_powerstrips(self.network_id)
+        strips = list({s.powerstrip_id: s for s in listed}.values())
+        now = self._clock()
+        present = {s.powerstrip_id for s in strips}
+        for gone in set(self._usage_due) - present:
+            del self._usage_due[gone]
+
+        details: dict[int, PowerStrip | None] = {}
+
+        async def get(strip_id: int) -> None:
+            try:
+                details[strip_id] = await client.get_powerstrip(strip_id)
+            except CloudTraxNotFoundError:
+                details[strip_id] = None  # deleted between list and get: drop it from this snapshot
+
+        async def usage(strip_id: int) -> None:
+            try:
+                samples = await client.get_usage(strip_id, self.usage_period)
+            except CloudTraxNotFoundError:
+                return
+            self.energy.ledger.integrate(self.network_id, strip_id, samples, clock_offset=client.clock_offset)
+            self._usage_due[strip_id] = self._clock() + self.usage_interval
+
+        async def settings() -> None:
+            self._settings = await client.get_network_settings(self.network_id)
+            self._settings_due = self._clock() + self.settings_interval
+
+        async def firmware() -> None:
+            self._firmware = await client.list_firmware_versions(self.network_id)
+            self._firmware_due = self._clock() + self.settings_interval
+
+        calls: list[Callable[[], Awaitable[None]]] = [partial(get, s.powerstrip_id) for s in strips]
+        calls += [partial(usage, s.powerstrip_id) for s in strips if self._usage_due.get(s.powerstrip_id, 0.0) <= now]
+        if self._settings is None or self._settings_due <= now:
+            calls.append(settings)
+        if self._firmware is None or self._firmware_due <= now:
+            calls.append(firmware)
+        await gather_or_fail(calls, self.concurrency)
+        self.energy.request_save()
+
+        ledger = self.energy.ledger
+        kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
+        read = {sid: d for sid, d in details.items() if d is not None}
+        samples = build_samples(
+            self.network_id,
+            kept,
+            read,
+            {s.powerstrip_id: ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
+            self._settings,
+            self._firmware,
+            ledger.rejected(self.network_id),
+        )
+        self.inventory = network_inventory(kept, read)
+        return samples
 
 
 class CloudTraxGroup(TargetGroup):
@@ -86,7 +171,7 @@ class CloudTraxGroup(TargetGroup):
                 ssl_context = ssl.create_default_context(cafile=self.entry.ca_file)
             self._client = CloudTraxClient(
                 self.entry.key.reveal(),
-                self.entry.secret_value().reveal(),
+                self.entry.credential().reveal(),
                 base_url=self.entry.base_url,
                 timeout=self.settings.timeout,
                 request_slot=self.ctx.request,
@@ -98,8 +183,9 @@ class CloudTraxGroup(TargetGroup):
     def _target(self, network_id: int) -> NetworkTarget:
         target = self._targets.get(network_id)
         if target is None:
-            collector = NetworkCollector(
+            target = NetworkTarget(
                 network_id,
+                self.settings,
                 self.client,
                 usage_interval=self.entry.usage_interval,
                 usage_period=self.entry.usage_period,
@@ -108,7 +194,6 @@ class CloudTraxGroup(TargetGroup):
                 clock=self._clock,
                 concurrency=self.ctx.max_concurrent_requests,
             )
-            target = NetworkTarget(network_id, self.settings, collector, self.client)
             self._targets[network_id] = target
         return target
 
@@ -142,18 +227,6 @@ class CloudTraxSource(Source):
         if not isinstance(entry, CloudTraxEntry):
             raise TypeError(f"expected a CloudTraxEntry, got {type(entry).__name__}")
         return CloudTraxGroup(entry, defaults, ctx)
-
-    @classmethod
-    def simulator(cls) -> Simulator | None:
-        from exporter.sources.cloudtrax.simulator.cli import SimulatorCommand
-
-        return SimulatorCommand()
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        from exporter.sources.cloudtrax.demo import start_demo
-
-        return await start_demo(host)
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:

@@ -18,7 +18,7 @@ from yarl import URL
 
 from exporter.redaction import basic_credential, register_secret
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
-from exporter.sources.dli.errors import DliAuthError, DliBadResponse, DliError, DliHttpError, OutletLockedError
+from exporter.sources.dli.errors import DliAuthError, DliError, bad_response, http_error
 from exporter.sources.dli.models import (
     Identity,
     Meter,
@@ -190,9 +190,9 @@ class DliClient:
             return DliAuthError(f"{template}: HTTP 403 (CSRF check or missing permission)", status=status)
         if status == 409:
             which = f"outlet {outlet} is" if outlet is not None else "outlet is"
-            return OutletLockedError(f"{template}: HTTP 409 ({which} locked)", outlet=outlet)
+            return http_error(f"{template}: HTTP 409 ({which} locked)", status=409)
         retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
-        return DliHttpError(f"{template}: HTTP {status}", status=status, retry_after=retry_after)
+        return http_error(f"{template}: HTTP {status}", status=status, retry_after=retry_after)
 
     async def _get(
         self, template: str, path: str, parse: Callable[[Any], _T], *, missing_ok: tuple[int, ...] = ()
@@ -213,7 +213,7 @@ class DliClient:
         except PollError:
             raise
         except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
-            raise DliBadResponse(f"{template}: unusable value in the answer ({type(exc).__name__})") from None
+            raise bad_response(f"{template}: unusable value in the answer ({type(exc).__name__})") from None
 
     async def _write(
         self,

@@ -12,7 +12,7 @@ from exporter.sources.dli.config import DEFAULT_QUANTITY_ALIASES, Quantity
 from exporter.sources.dli.models import Identity, Meter, OutletStatus
 
 KELVIN_OFFSET = 273.15
-"""Issue 4 fixes K - 273.15 (DLI's own page says 273.16; the 0.01 K difference is below sensor accuracy)."""
+"""Kelvin is K - 273.15 by definition (DLI's own page says 273.16; the 0.01 K difference is below sensor accuracy)."""
 
 _BUS_SPECS: dict[Quantity, MetricSpec] = {
     "voltage": m.BUS_VOLTAGE,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
-from exporter.config.types import Duration, SecretFile, SecretStr, TargetEntry, pick_secret
+from exporter.config.types import Duration, Secret, SecretFile, SecretStr, TargetEntry, pick_secret
 
 Quantity = Literal["voltage", "current", "energy", "power", "temperature", "humidity"]
 
@@ -80,11 +80,11 @@ class DliEntry(TargetEntry):
             raise ValueError("ca_file and insecure_skip_verify need an https:// url")
         return self
 
-    def secret(self) -> str:
-        """The password, revealed only where the HTTP client needs it."""
+    def credential(self) -> Secret:
+        """The password from `password` or `password_file` (the validator guarantees exactly one)."""
         secret = self.password if self.password is not None else self.password_file
         assert secret is not None  # guaranteed by _consistent
-        return secret.reveal()
+        return secret
 
     def aliases(self) -> dict[str, Quantity]:
         return {**DEFAULT_QUANTITY_ALIASES, **self.quantity_aliases}

@@ -1,4 +1,4 @@
-"""Every metric the DLI source emits. Names and labels are fixed by issue 4 and the docs table."""
+"""Every metric the DLI source emits. Names and labels are a fixed API (the table in docs/sources/dli.md)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ METER_INFO = MetricSpec(
     ("device", "meter", "name", "quantity"),
 )
 
-ALL: tuple[MetricSpec, ...] = (
+ALL_METRICS: tuple[MetricSpec, ...] = (
     DEVICE_INFO,
     OUTLET_INFO,
     OUTLET_STATE,

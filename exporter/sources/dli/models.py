@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.sources.dli.errors import DliBadResponse
+from exporter.sources.dli.errors import bad_response
 
 #: Meter values are float32 on the device: a zero reads as the smallest denormal
 #: (1.4e-45). Anything this small is noise, not a measurement.
@@ -73,24 +73,24 @@ def _as_float(value: int | float, what: str) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise DliBadResponse(f"{what} is too large a number") from None
+        raise bad_response(f"{what} is too large a number") from None
 
 
 def parse_outlet(index: int, raw: Any, what: str) -> OutletStatus:
     if not isinstance(raw, dict):
-        raise DliBadResponse(f"{what}: outlet {index} is not an object")
+        raise bad_response(f"{what}: outlet {index} is not an object")
     name = raw.get("name")
     if not isinstance(name, str):
-        raise DliBadResponse(f"{what}: outlet {index}: name is not a string")
+        raise bad_response(f"{what}: outlet {index}: name is not a string")
     flags: dict[str, bool] = {}
     for field in OUTLET_BOOL_FIELDS:
         value = raw.get(field)
         if not isinstance(value, bool):
-            raise DliBadResponse(f"{what}: outlet {index}: {field} is not a boolean")
+            raise bad_response(f"{what}: outlet {index}: {field} is not a boolean")
         flags[field] = value
     delay = raw.get("cycle_delay")
     if delay is not None and not _is_number(delay):
-        raise DliBadResponse(f"{what}: outlet {index}: cycle_delay is not a number")
+        raise bad_response(f"{what}: outlet {index}: cycle_delay is not a number")
     return OutletStatus(
         index=index,
         name=name,
@@ -101,30 +101,30 @@ def parse_outlet(index: int, raw: Any, what: str) -> OutletStatus:
 
 def parse_outlets(raw: Any, what: str) -> list[OutletStatus]:
     if not isinstance(raw, list):
-        raise DliBadResponse(f"{what}: expected a list of outlets, got {type(raw).__name__}")
+        raise bad_response(f"{what}: expected a list of outlets, got {type(raw).__name__}")
     return [parse_outlet(i, item, what) for i, item in enumerate(raw)]
 
 
 def parse_meters(raw: Any, what: str) -> list[Meter]:
     """The `meter/values/` map. Values are de-noised; a null value stays None."""
     if not isinstance(raw, dict):
-        raise DliBadResponse(f"{what}: expected a map of meters, got {type(raw).__name__}")
+        raise bad_response(f"{what}: expected a map of meters, got {type(raw).__name__}")
     meters: list[Meter] = []
     for key, item in raw.items():
         if not isinstance(item, dict):
-            raise DliBadResponse(f"{what}: meter {key!r} is not an object")
+            raise bad_response(f"{what}: meter {key!r} is not an object")
         quantity = item.get("quantity")
         if not isinstance(quantity, str):
-            raise DliBadResponse(f"{what}: meter {key!r}: quantity is not a string")
+            raise bad_response(f"{what}: meter {key!r}: quantity is not a string")
         name = item.get("name")
         if name is not None and not isinstance(name, str):
-            raise DliBadResponse(f"{what}: meter {key!r}: name is not a string")
+            raise bad_response(f"{what}: meter {key!r}: name is not a string")
         bus = item.get("bus")
         if bus is not None and not (isinstance(bus, str) or _is_number(bus)):
-            raise DliBadResponse(f"{what}: meter {key!r}: bus is not an index")
+            raise bad_response(f"{what}: meter {key!r}: bus is not an index")
         value = item.get("value")
         if value is not None and not _is_number(value):
-            raise DliBadResponse(f"{what}: meter {key!r}: value is not a number")
+            raise bad_response(f"{what}: meter {key!r}: value is not a number")
         number = None if value is None else _as_float(value, f"{what}: meter {key!r}: value")
         fvalue = None if number is None or not math.isfinite(number) else denoise(number)
         meters.append(
@@ -147,11 +147,11 @@ def parse_scalar_text(raw: Any, what: str) -> str:
         return "true" if raw else "false"
     if isinstance(raw, str | int | float):
         return str(raw)
-    raise DliBadResponse(f"{what}: expected a single value, got {type(raw).__name__}")
+    raise bad_response(f"{what}: expected a single value, got {type(raw).__name__}")
 
 
 def parse_threads(raw: Any, what: str) -> int:
     """`script/threads/` is a map of thread id to description; we only count it."""
     if not isinstance(raw, dict):
-        raise DliBadResponse(f"{what}: expected a map of threads, got {type(raw).__name__}")
+        raise bad_response(f"{what}: expected a map of threads, got {type(raw).__name__}")
     return len(raw)

@@ -6,14 +6,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from exporter.actions.api import ActionSpec
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
-from exporter.sources.api import DemoFleet, PollSettings, Simulator, Source, SourceContext, Target, TargetGroup
+from exporter.sources.action_api import ActionSpec
+from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
 from exporter.sources.dli.config import DliEntry
+from exporter.sources.dli.inventory import DeviceInventory, device_inventory
 from exporter.sources.dli.models import Identity
 
 
@@ -34,7 +35,7 @@ class DliTarget(Target):
             ClientSettings(
                 url=entry.url,
                 username=entry.username,
-                password=entry.secret(),
+                password=entry.credential().reveal(),
                 auth=entry.auth,
                 ca_file=entry.ca_file,
                 insecure_skip_verify=entry.insecure_skip_verify,
@@ -49,6 +50,8 @@ class DliTarget(Target):
         self._identity_due = float("-inf")
         # Non-admin users get 403 on script/threads; re-try only when identity is re-read.
         self._threads_due = float("-inf")
+        self.inventory: DeviceInventory | None = None
+        """The outlets (and their critical/locked flags) of the last successful poll, for actions."""
 
     async def poll(self) -> SampleSet:
         outlets = await self.client.outlets()
@@ -63,7 +66,9 @@ class DliTarget(Target):
             self._identity = await self.client.identity()
             self._identity_due = now + self.entry.identity_interval
         data = PollData(outlets=outlets, meters=meters, identity=self._identity, script_threads=threads)
-        return build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
+        samples = build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
+        self.inventory = device_inventory(outlets)
+        return samples
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -84,7 +89,7 @@ class DliSource(Source):
     """Digital Loggers web power switches (Pro, EPCR, DIN4) over the REST-style API."""
 
     name: ClassVar[str] = "dli"
-    metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL
+    metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL_METRICS
     api_endpoints: ClassVar[tuple[str, ...]] = ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = DliEntry
 
@@ -92,18 +97,6 @@ class DliSource(Source):
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
         assert isinstance(entry, DliEntry)
         return DliGroup(entry, defaults, ctx)
-
-    @classmethod
-    def simulator(cls) -> Simulator | None:
-        from exporter.sources.dli.simulator.cli import DliSimulatorCommand
-
-        return DliSimulatorCommand()
-
-    @classmethod
-    async def start_demo(cls, host: str) -> DemoFleet | None:
-        from exporter.sources.dli.demo import start_demo
-
-        return await start_demo(host)
 
     @classmethod
     def actions(cls) -> Sequence[ActionSpec]:

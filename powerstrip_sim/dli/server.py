@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.sources.dli.simulator.app import Behaviour, RestApi, Stats, make_app, user_table
-from exporter.sources.dli.simulator.device import SimDevice, SimUser
-from exporter.sources.dli.simulator.digest import DigestVerifier
-from exporter.sources.dli.simulator.faults import Faults
-from exporter.sources.dli.simulator.models import MODELS, MeterNaming
+from powerstrip_sim.dli.app import Behaviour, RestApi, Stats, make_app, user_table
+from powerstrip_sim.dli.device import SimDevice, SimUser
+from powerstrip_sim.dli.digest import DigestVerifier
+from powerstrip_sim.dli.faults import Faults
+from powerstrip_sim.dli.models import MODELS, MeterNaming
 
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "1234"  # noqa: S105 - the factory default of real units, used by the simulator only

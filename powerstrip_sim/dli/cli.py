@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from exporter.sources.dli.simulator.models import MODELS, ROLE_QUANTITY
-from exporter.sources.dli.simulator.server import DEFAULT_PASSWORD, DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.dli.models import MODELS, ROLE_QUANTITY
+from powerstrip_sim.dli.server import DEFAULT_PASSWORD, DEFAULT_USERNAME, DliSimulator
 
 
 def _pair(text: str) -> tuple[str, str]:

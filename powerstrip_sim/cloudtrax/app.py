@@ -25,12 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from exporter.sources.cloudtrax import endpoints as ep
-from exporter.sources.cloudtrax.simulator.auth import Authenticator, SimKey
-from exporter.sources.cloudtrax.simulator.errors import SimApiError, missing_parameter
-from exporter.sources.cloudtrax.simulator.faults import ActiveFaults, Fault, FaultKind, FaultTable, fault_from_json
-from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
-from exporter.sources.cloudtrax.simulator.state import FleetState, iso_seconds
-from exporter.sources.request_ledger import RequestLedger, parse_before
+from powerstrip_sim.cloudtrax.auth import Authenticator, SimKey
+from powerstrip_sim.cloudtrax.errors import SimApiError, missing_parameter
+from powerstrip_sim.cloudtrax.faults import ActiveFaults, Fault, FaultKind, FaultTable, fault_from_json
+from powerstrip_sim.cloudtrax.options import SimulatorOptions
+from powerstrip_sim.cloudtrax.state import FleetState, iso_seconds
+from powerstrip_sim.request_ledger import RequestLedger, parse_before
 
 HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>"

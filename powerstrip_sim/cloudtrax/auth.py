@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.sources.cloudtrax.signing import parse_authorization, signature
-from exporter.sources.cloudtrax.simulator.errors import AUTH_MESSAGES, SimApiError
-from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
+from powerstrip_sim.cloudtrax.errors import AUTH_MESSAGES, SimApiError
+from powerstrip_sim.cloudtrax.options import SimulatorOptions
 
 MISSING_VERSION = "0"
 """The vendor README: "0 assumed if this header is missing"."""

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.actions.api import ActionSpec
-from exporter.actions.config import ActionsConfig
+from exporter.config.actions import ActionsConfig
+from exporter.config.alert_matchers import Matcher, parse_matcher
+from exporter.config.label_templates import LabelTemplate, parse_template
 from exporter.config.types import Duration, StrictModel
-from exporter.remediation.matchers import Matcher, parse_matcher
-from exporter.remediation.templates import LabelTemplate, parse_template
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class ActionShape(Protocol):
+    """What the check needs of an action (`exporter.sources.action_api.ActionSpec` is one): the
+    config sits below the sources, so it names only this."""
+
+    @property
+    def qualified_name(self) -> str: ...
+
+    @property
+    def params(self) -> Sequence[_Named]: ...
 
 
 class RuleConfig(StrictModel):
@@ -70,7 +85,7 @@ class RemediationConfig(StrictModel):
         return self
 
 
-def check_remediation(config: RemediationConfig, actions: ActionsConfig, specs: Iterable[ActionSpec]) -> list[str]:
+def check_remediation(config: RemediationConfig, actions: ActionsConfig, specs: Iterable[ActionShape]) -> list[str]:
     """What the section cannot check alone: the token exists, each action exists with exactly its parameters."""
     errors: list[str] = []
     if config.token is not None and config.token not in {t.name for t in actions.tokens}:

@@ -1,24 +1,16 @@
-"""What a source declares to offer an action, and the errors an action may raise."""
+"""What a source declares to offer an action, and the errors an action may raise.
+
+Part of the source contract (a source lists its `ActionSpec`s); the action service in
+`exporter.actions`, a layer above, authorizes, rate-limits and performs them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from exporter.engine.state import TargetKey, TargetState
+from exporter.metrics.reasons import ActionFailureReason
 from exporter.sources.api import Target
-
-FailureReason = Literal["unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout"]
-ACTION_FAILURE_REASONS: tuple[FailureReason, ...] = (
-    "unauthenticated",
-    "forbidden",
-    "not_found",
-    "invalid",
-    "cooldown",
-    "upstream",
-    "timeout",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +26,23 @@ class ActionParam:
 
 
 class ActionEnv(Protocol):
-    """The read-only view of the running exporter an action resolves against."""
+    """The read-only view of the running exporter an action resolves against.
 
-    def states(self) -> Mapping[TargetKey, TargetState]: ...
+    An action checks what it acts on against the inventory its target kept from the last poll
+    (each vendor target's `inventory`), never against metric labels, and only while `has_data`.
+    """
 
-    def target(self, source: str, name: str) -> Target | None: ...
+    def target(self, source: str, name: str) -> Target | None:
+        """The target being polled under that name, or None."""
+        ...
+
+    def targets(self, source: str) -> Sequence[Target]:
+        """Every target of the source being polled."""
+        ...
+
+    def has_data(self, source: str, name: str) -> bool:
+        """Whether the target's latest snapshot holds data: false before its first success and once stale."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,12 @@ class Resolved:
 class ActionError(Exception):
     """A refusal or failure with the HTTP status and metric reason it maps to."""
 
-    def __init__(self, status: int, reason: FailureReason, detail: str, upstream_status: int | None = None) -> None:
+    def __init__(
+        self, status: int, reason: ActionFailureReason, detail: str, upstream_status: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
-        self.reason: FailureReason = reason
+        self.reason: ActionFailureReason = reason
         self.detail = detail
         self.upstream_status = upstream_status
 

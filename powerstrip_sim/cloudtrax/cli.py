@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from exporter.sources.cloudtrax.simulator.app import CloudTraxSimulator
-from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
+from powerstrip_sim.cloudtrax.app import CloudTraxSimulator
+from powerstrip_sim.cloudtrax.options import SimulatorOptions
 
 
 def _non_negative(text: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from exporter.sources.dli.simulator.server import DliSimulator
+from powerstrip_sim.dli.server import DliSimulator
 
 DEMO_DEVICES = (("dli-pro", "pro"), ("dli-epcr", "epcr"), ("dli-din4", "din4"))
 

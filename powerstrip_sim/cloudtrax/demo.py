@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from exporter.sources.cloudtrax.simulator.app import CloudTraxSimulator
-from exporter.sources.cloudtrax.simulator.seed import SEED_NETWORK_ID
+from powerstrip_sim.cloudtrax.app import CloudTraxSimulator
+from powerstrip_sim.cloudtrax.seed import SEED_NETWORK_ID
 
 BRANCH_NETWORK_ID = 67890
 

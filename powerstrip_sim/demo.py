@@ -1,4 +1,4 @@
-"""`powerstrip-exporter demo`: every source's simulator fleet plus an exporter polling it.
+"""`powerstrip-exporter demo`: every simulator's demo fleet plus an exporter polling it.
 
 The URL and the action token are printed only once the listener is bound; a busy port ends
 the demo with one line (see `exporter.cli`), not a token that does not work.
@@ -18,6 +18,7 @@ from exporter.daemon import Daemon
 from exporter.runtime import run_daemon
 from exporter.sources.registry import load_sources
 from exporter.web.listen import listen_url
+from powerstrip_sim.registry import DEMOS
 
 DEMO_GLOBAL = {"interval": "5s", "timeout": "4s", "stale_after": "1m", "backoff_max": "30s"}
 
@@ -28,13 +29,13 @@ async def run_demo(listen: list[str], telemetry_path: str = "/metrics") -> int:
     async with AsyncExitStack() as stack:
         entries: list[dict[str, Any]] = []
         lines = []
-        for source in sources.values():
-            fleet = await source.start_demo("127.0.0.1")
-            if fleet is None:
+        for name, start_demo in DEMOS.items():
+            if name not in sources:
                 continue
+            fleet = await start_demo("127.0.0.1")
             stack.push_async_callback(fleet.aclose)
             entries.extend(fleet.entries)
-            lines.append(f"  {source.name}: {fleet.description}")
+            lines.append(f"  {name}: {fleet.description}")
         token = secrets.token_urlsafe(24)
         actions = {
             "cooldown": "10s",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from exporter.sources.dli.simulator import models as mdl
+from powerstrip_sim.dli import models as mdl
 
 #: What a float32 zero reads as on the wire (smallest denormal), per DLI's own page.
 FLOAT32_ZERO = 1.4e-45

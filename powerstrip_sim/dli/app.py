@@ -13,11 +13,11 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from exporter.sources.dli.simulator.device import LockedError, SimDevice, SimUser
-from exporter.sources.dli.simulator.digest import DigestVerifier
-from exporter.sources.dli.simulator.faults import Faults
-from exporter.sources.dli.simulator.paths import NotFound, limit_depth, select, step
-from exporter.sources.request_ledger import RequestLedger, parse_before
+from powerstrip_sim.dli.device import LockedError, SimDevice, SimUser
+from powerstrip_sim.dli.digest import DigestVerifier
+from powerstrip_sim.dli.faults import Faults
+from powerstrip_sim.dli.paths import NotFound, limit_depth, select, step
+from powerstrip_sim.request_ledger import RequestLedger, parse_before
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON = "application/json"

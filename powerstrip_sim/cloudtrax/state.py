@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.sources.cloudtrax.simulator import seed
-from exporter.sources.cloudtrax.simulator.errors import SimApiError, missing_parameter, not_found
-from exporter.sources.cloudtrax.simulator.options import SimulatorOptions
+from powerstrip_sim.cloudtrax import seed
+from powerstrip_sim.cloudtrax.errors import SimApiError, missing_parameter, not_found
+from powerstrip_sim.cloudtrax.options import SimulatorOptions
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 FIRMWARE_TAG_RE = re.compile(r"^[a-z0-9]+$")

@@ -1,0 +1,35 @@
+"""The closed sets of `reason` label values the exporter's own metrics carry.
+
+Defined here, in the lowest layer that needs them, so the metrics that count failures and
+the code that raises them (sources, actions) share one vocabulary without importing upwards.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+PollFailureReason = Literal[
+    "timeout", "connection", "http_status", "auth", "rate_limited", "bad_response", "sample_limit"
+]
+"""Why a poll of a target failed (`powerstrip_exporter_target_poll_failures_total{reason}`)."""
+POLL_FAILURE_REASONS: tuple[PollFailureReason, ...] = (
+    "timeout",
+    "connection",
+    "http_status",
+    "auth",
+    "rate_limited",
+    "bad_response",
+    "sample_limit",
+)
+
+ActionFailureReason = Literal["unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout"]
+"""Why an action request was refused or failed (`powerstrip_exporter_action_failures_total{reason}`)."""
+ACTION_FAILURE_REASONS: tuple[ActionFailureReason, ...] = (
+    "unauthenticated",
+    "forbidden",
+    "not_found",
+    "invalid",
+    "cooldown",
+    "upstream",
+    "timeout",
+)

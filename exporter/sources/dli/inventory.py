@@ -1,0 +1,26 @@
+"""What a controller held at its last poll: its outlets and the flags that say whether one may be switched."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from exporter.sources.dli.models import OutletStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OutletFlags:
+    critical: bool
+    """Marked critical on the device (its own UI asks before switching it)."""
+    locked: bool
+    """Locked on the device: it refuses to switch it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInventory:
+    outlets: Mapping[int, OutletFlags]
+    """Outlet index (0-based, as in the API) -> its flags."""
+
+
+def device_inventory(outlets: Sequence[OutletStatus]) -> DeviceInventory:
+    return DeviceInventory({o.index: OutletFlags(critical=o.critical, locked=o.locked) for o in outlets})
