@@ -1,10 +1,9 @@
-"""Outlets a DLI unit marks critical or locked are reported as protected, from the latest snapshot."""
+"""Outlets a DLI unit marks critical or locked are reported as protected, from the inventory of the last poll."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
-from exporter.engine.state import TargetKey, TargetState
 from exporter.sources.api import Target
 from exporter.sources.dli.actions import ACTIONS
 from exporter.sources.dli.source import DliTarget
@@ -14,22 +13,27 @@ CYCLE = next(spec for spec in ACTIONS if spec.action == "outlet_cycle")
 
 
 class Env:
-    def __init__(self, target: DliTarget, state: TargetState) -> None:
-        self._target, self._state = target, state
+    """One DLI target that has just polled successfully."""
 
-    def states(self) -> Mapping[TargetKey, TargetState]:
-        return {("dli", self._target.name): self._state}
+    def __init__(self, target: DliTarget) -> None:
+        self._target = target
 
     def target(self, source: str, name: str) -> Target | None:
         return self._target if (source, name) == ("dli", self._target.name) else None
+
+    def targets(self, source: str) -> Sequence[Target]:
+        return [self._target] if source == "dli" else []
+
+    def has_data(self, source: str, name: str) -> bool:
+        return self.target(source, name) is not None
 
 
 async def test_critical_and_locked_outlets_are_protected(start_sim: StartSim, make_target: MakeTarget) -> None:
     sim = await start_sim("pro")
     sim.set_faults(locked_outlets=[5])
     target = make_target(sim, name="pdu")
-    state = TargetState("dli", "pdu").after_success(await target.poll(), 0.1, 0.0)
-    env = Env(target, state)
+    await target.poll()
+    env = Env(target)
     protected = {outlet: CYCLE.resolve(env, {"device": "pdu", "outlet": outlet}).protected for outlet in range(8)}
     assert protected[0] == "outlet 0 of pdu is marked critical"  # the Pro simulator's default critical outlet
     assert protected[5] == "outlet 5 of pdu is marked locked"
