@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -22,19 +22,7 @@ Result = Literal[
     "recovered",
     "not_recovered",
 ]
-RESULTS: tuple[Result, ...] = (
-    "acted",
-    "dry_run",
-    "duplicate",
-    "too_early",
-    "invalid",
-    "refused",
-    "limited",
-    "breaker_open",
-    "failed",
-    "recovered",
-    "not_recovered",
-)
+RESULTS: tuple[Result, ...] = get_args(Result)
 
 REMEDIATIONS = MetricSpec(
     "powerstrip_exporter_remediations_total",
