@@ -139,6 +139,34 @@ async def test_locked_outlets_do_not_fail_polls(fleet: Fleet) -> None:
     await _assert_no_secrets(exp)
 
 
+async def test_meter_403_keeps_the_outlets_and_shows_meters_not_permitted(fleet: Fleet) -> None:
+    """An account without meter rights (403 on meter/values/ only) loses its meters, not its outlets."""
+    exp = fleet.exp
+    m = await exp.wait_for_sample("dli_meters_permitted", 1, device="victim")
+    assert value(m, "dli_bus_voltage_volts", device="victim", bus="0") == 120.0
+    auth_before = failures(m, "victim", "auth")
+    fleet.victim.set_faults(http_status=403, path_prefix="meter/")
+    m = await exp.wait_for_sample("dli_meters_permitted", 0, device="victim")
+    assert up(m, "victim") == 1
+    assert value(m, "dli_outlet_state", device="victim", outlet="0") is not None
+    assert value(m, "dli_bus_voltage_volts", device="victim", bus="0") is None
+    assert not [s for s in m if s[0] == "dli_meter_info" and ("device", "victim") in s[1]]
+    # several more polls while refused: still up, no failure counted, one log line for the change
+    base = polls(m, "victim")
+    await exp.wait_for(lambda: _polled_since(exp, "victim", base + 2), what="victim polls while refused")
+    m = await exp.metrics()
+    assert up(m, "victim") == 1 and failures(m, "victim", "auth") == auth_before
+    assert value(m, "dli_meters_permitted", device="victim") == 0
+    assert value(m, "dli_meters_permitted", device="bystander") == 1
+    assert exp.logs().count("meters not permitted") == 1
+    fleet.victim.clear_faults()
+    m = await exp.wait_for_sample("dli_meters_permitted", 1, device="victim")
+    await exp.wait_for_sample("dli_bus_voltage_volts", 120.0, device="victim", bus="0")
+    assert exp.logs().count("meters readable again") == 1
+    assert "Traceback" not in exp.logs()
+    await _assert_no_secrets(exp)
+
+
 async def _failed(exp: ExporterProcess, target: str, reason: str, base: float) -> bool:
     return failures(await exp.metrics(), target, reason) > base
 
