@@ -48,6 +48,8 @@ class TargetRunner:
         self.backoff_max = backoff_max
         self._wall = wall_clock
         self._failures = 0
+        self._logged_failure: tuple[str, str] | None = None
+        """Reason and message last logged at warning; a repeat is logged at debug only."""
         self._task: asyncio.Task[None] | None = None
         self.state = TargetState(source=source, name=target.name)
         store.put(self.state)
@@ -86,7 +88,10 @@ class TargetRunner:
             if self._is_stale(state):
                 state = state.dropped_as_stale()
             self._publish(state)
-            log.warning(
+            # One warning per state change: a target failing the same way every poll logs it once.
+            changed = self._logged_failure != (reason, message)
+            self._logged_failure = (reason, message)
+            (log.warning if changed else log.debug)(
                 "poll failed",
                 source=self.source,
                 target=self.target.name,
@@ -94,10 +99,13 @@ class TargetRunner:
                 error=message,
                 consecutive_failures=self._failures,
             )
-            if reason == "bad_response" and not isinstance(exc, PollError):
+            if changed and reason == "bad_response" and not isinstance(exc, PollError):
                 log.error("unexpected poll error", source=self.source, target=self.target.name, exc_info=exc)
             return retry_after
         duration = time.perf_counter() - start
+        if self._logged_failure is not None:
+            log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
+            self._logged_failure = None
         self._failures = 0
         self._publish(self.state.after_success(samples, duration, self._wall()))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)
