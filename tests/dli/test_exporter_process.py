@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from exporter.sources.dli.simulator import DliSimulator
-from tests.support.process import ExporterProcess, Samples, value
+from tests.support.process import ExporterProcess, Samples, find, value
 
 ROOT = Path(__file__).resolve().parents[2]
 VICTIM_PW = "Vict1m-Pa55-x9"
@@ -32,7 +32,7 @@ FAULTS: list[tuple[dict[str, Any], str]] = [
     ({"malformed_json": True}, "bad_response"),
     ({"html_page": True}, "bad_response"),
     ({"drop_connection": True}, "connection"),
-    ({"latency": 1.5}, "timeout"),
+    ({"latency": 6.0}, "timeout"),
     ({"http_status": 502, "path_prefix": "meter/"}, "http_status"),
 ]
 
@@ -54,7 +54,9 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
         pw_file = tmp_path / "bystander.pw"
         pw_file.write_text(BYSTANDER_PW + "\n")
         config = {
-            "global": {"interval": "300ms", "timeout": "250ms", "jitter": 0, "backoff_max": "600ms"},
+            # A timeout that a busy machine's loopback never reaches (the latency fault is well
+            # beyond it), and the shortest interval that allows it.
+            "global": {"interval": "2s", "timeout": "2s", "jitter": 0, "backoff_max": "2s"},
             "targets": [
                 {"source": "dli", "name": "victim", "url": victim.url, "username": "admin", "password": "${DLI_PW}"},
                 {
@@ -82,6 +84,11 @@ def polls(m: Samples, target: str) -> float:
     return value(m, "powerstrip_exporter_target_polls_total", source="dli", target=target) or 0.0
 
 
+def successes(m: Samples, target: str) -> float:
+    failed = sum(v for _, v in find(m, "powerstrip_exporter_target_poll_failures_total", source="dli", target=target))
+    return polls(m, target) - failed
+
+
 def up(m: Samples, target: str) -> float | None:
     return value(m, "powerstrip_exporter_target_up", source="dli", target=target)
 
@@ -101,24 +108,23 @@ async def test_faults_wrong_password_and_recovery(fleet: Fleet) -> None:
     for fault, reason in FAULTS:
         before = await exp.metrics()
         base_failures = failures(before, "victim", reason)
-        bystander_polls = polls(before, "bystander")
+        bystander_ok = successes(before, "bystander")
         fleet.victim.set_faults(**fault)
         await exp.wait_for(
             lambda reason=reason, base=base_failures: _down_with(exp, "victim", reason, base),
             what=f"victim down with {reason} under {fault}",
-            timeout=20,
+            timeout=30,
         )
-        # while the victim is down, the bystander keeps polling successfully
+        # while the victim is down, the bystander keeps polling successfully (a success after the
+        # fault was set, not a snapshot of up: an overloaded machine may time out any single poll)
         await exp.wait_for(
-            lambda base=bystander_polls: _polled_since(exp, "bystander", base),
-            what=f"bystander polling under {fault}",
-            timeout=20,
+            lambda base=bystander_ok: _succeeded_since(exp, "bystander", base),
+            what=f"bystander polling successfully under {fault}",
+            timeout=30,
         )
-        during = await exp.metrics()
-        assert up(during, "bystander") == 1, f"bystander affected by {fault}"
-        assert up(during, "victim") == 0
+        assert up(await exp.metrics(), "victim") == 0
         fleet.victim.clear_faults()
-        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="dli", target="victim", timeout=20)
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="dli", target="victim", timeout=30)
 
     final = await exp.metrics()
     assert up(final, "bystander") == 1
@@ -169,6 +175,10 @@ async def test_meter_403_keeps_the_outlets_and_shows_meters_not_permitted(fleet:
 
 async def _failed(exp: ExporterProcess, target: str, reason: str, base: float) -> bool:
     return failures(await exp.metrics(), target, reason) > base
+
+
+async def _succeeded_since(exp: ExporterProcess, target: str, base: float) -> bool:
+    return successes(await exp.metrics(), target) > base
 
 
 async def _polled_since(exp: ExporterProcess, target: str, base: float) -> bool:
