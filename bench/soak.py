@@ -29,7 +29,7 @@ import yaml
 
 from exporter.sources.cloudtrax.simulator import CloudTraxSimulator
 from exporter.sources.dli.simulator import DliSimulator
-from tests.support.hostile_upstream import FAULTS, SECRETS, HostileUpstream, fault_targets, target_of
+from tests.support.hostile_upstream import FAULTS, SECRETS, Fault, HostileUpstream, fault_targets, target_of
 from tests.support.process import ExporterProcess, find, parse_metrics, value
 
 HEALTHY_DLI = 3
@@ -84,7 +84,9 @@ def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     }
 
 
-async def soak(minutes: float, warmup_minutes: float, sample_seconds: float, workdir: Path) -> dict[str, Any]:
+async def soak(
+    minutes: float, warmup_minutes: float, sample_seconds: float, workdir: Path, faults: tuple[Fault, ...] = FAULTS
+) -> dict[str, Any]:
     duration, warmup = minutes * 60, warmup_minutes * 60
     async with AsyncExitStack() as stack:
         upstream = await stack.enter_async_context(HostileUpstream())
@@ -111,7 +113,7 @@ async def soak(minutes: float, warmup_minutes: float, sample_seconds: float, wor
                 ),
                 {"source": "cloudtrax", "name": "healthy_ct", "key": CT_KEY, "secret": CT_SECRET}
                 | {"base_url": ct.url, "networks": [CT_NETWORK], "usage_interval": "10s", "settings_interval": "10s"},
-                *fault_targets(upstream, FAULTS),
+                *fault_targets(upstream, faults),
             ],
         }
         exp = await stack.enter_async_context(
@@ -150,7 +152,7 @@ async def soak(minutes: float, warmup_minutes: float, sample_seconds: float, wor
         polls = value(final, "powerstrip_exporter_target_polls_total", source=source, target=target) or 0.0
         health[f"{source}/{target}"] = {"polls": polls, "failures": failed}
     faults = {}
-    for fault in FAULTS:
+    for fault in faults:
         target = target_of(fault)
         up = value(final, "powerstrip_exporter_target_up", source=fault.vendor, target=target)
         by_reason = {
@@ -201,14 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-minutes", type=float, default=5.0, help="left out of the checks (default 5)")
     p.add_argument("--sample-seconds", type=float, default=5.0, help="how often to sample (default 5)")
     p.add_argument("--out", type=Path, help="write the figures and every sample as JSON here")
+    p.add_argument(
+        "--skip", action="append", default=[], choices=[f.name for f in FAULTS], help="leave a fault out (repeatable)"
+    )
     a = p.parse_args(argv)
+    faults = tuple(f for f in FAULTS if f.name not in a.skip)
     if a.warmup_minutes >= a.minutes:
         p.error("--warmup-minutes must be shorter than --minutes")
     print(
-        f"soak: {len(FAULTS)} hostile targets beside {HEALTHY_DLI + 1} healthy ones for {a.minutes:g} min", flush=True
+        f"soak: {len(faults)} hostile targets beside {HEALTHY_DLI + 1} healthy ones for {a.minutes:g} min", flush=True
     )
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        r = asyncio.run(soak(a.minutes, a.warmup_minutes, a.sample_seconds, Path(tmp)))
+        r = asyncio.run(soak(a.minutes, a.warmup_minutes, a.sample_seconds, Path(tmp), faults))
     if a.out is not None:
         a.out.write_text(json.dumps(r, indent=1))
     rss = r["rss_mb"]
