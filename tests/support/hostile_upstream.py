@@ -63,6 +63,13 @@ FAULTS: tuple[Fault, ...] = (
     Fault("superscript_retry_after", "dli", "rate_limited", "429 with Retry-After: ²", fixed_on="parsing"),
     Fault("echo_secret_dli", "dli", "http_status", "500 whose body echoes the password"),
     Fault("echo_secret_cloudtrax", "cloudtrax", "http_status", "500 whose error message echoes key and secret"),
+    Fault(
+        "echo_secret_cloudtrax_text",
+        "cloudtrax",
+        "http_status",
+        "500 text body with the secret across the 80th byte",
+        fixed_on="webauth",
+    ),
 )
 FAULTS_BY_NAME = {f.name: f for f in FAULTS}
 
@@ -294,6 +301,9 @@ class HostileUpstream:
         message = "x" * 60 + CLOUDTRAX_SECRET + " key " + CLOUDTRAX_KEY
         body = {"errors": [{"code": 500, "message": message, "context": CLOUDTRAX_SECRET}]}
         return web.Response(status=500, text=json.dumps(body), content_type="application/json")
+
+    async def _echo_secret_cloudtrax_text(self, request: web.Request, tail: str) -> web.Response:
+        return web.Response(status=500, text="y" * 60 + CLOUDTRAX_SECRET + "\n")
 
 
 def fault_targets(upstream: HostileUpstream, faults: tuple[Fault, ...] | list[Fault]) -> list[dict[str, object]]:
