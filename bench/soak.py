@@ -151,7 +151,7 @@ async def soak(
         failed = sum(v for _, v in find(final, "powerstrip_exporter_target_poll_failures_total", target=target))
         polls = value(final, "powerstrip_exporter_target_polls_total", source=source, target=target) or 0.0
         health[f"{source}/{target}"] = {"polls": polls, "failures": failed}
-    faults = {}
+    outcomes = {}
     for fault in faults:
         target = target_of(fault)
         up = value(final, "powerstrip_exporter_target_up", source=fault.vendor, target=target)
@@ -163,7 +163,7 @@ async def soak(
         as_expected = (
             (up == 1 and not by_reason) if fault.reason is None else (up == 0 and set(by_reason) == {fault.reason})
         )
-        faults[fault.name] = {"up": up, "failures": by_reason, "as_expected": as_expected, "fixed_on": fault.fixed_on}
+        outcomes[fault.name] = {"up": up, "failures": by_reason, "as_expected": as_expected, "fixed_on": fault.fixed_on}
 
     result = analyse(samples, warmup)
     result |= {
@@ -176,7 +176,7 @@ async def soak(
         "tracebacks_in_log": tracebacks,
         "secret_in_output": secrets_seen,
         "healthy": health,
-        "faults": faults,
+        "faults": outcomes,
         "samples": [asdict(s) for s in samples],
     }
     return result
