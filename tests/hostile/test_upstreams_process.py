@@ -38,6 +38,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 PEAK_RSS_BOUND_MB = 250
 """VmHWM of the whole exporter after every fault, the 50 MB body included (it is cut at 16 MB)."""
 HEALTHY_DLI_PASSWORD = "Healthy-Dli-Pa55-m4"
+REPEATS = 4
+"""Failed polls a fault target must have before its log is judged (a per-poll line would show)."""
 UP = "powerstrip_exporter_target_up"
 FAILURES = "powerstrip_exporter_target_poll_failures_total"
 POLLS = "powerstrip_exporter_target_polls_total"
@@ -121,7 +123,7 @@ async def test_fault_costs_only_its_own_target(rig: Rig, fault: Fault) -> None:
                 and (value(m, POLLS, source=source, target=target) or 0) >= 2
             )
         failed = value(m, FAILURES, source=source, target=target, reason=fault.reason) or 0.0
-        return value(m, UP, source=source, target=target) == 0 and failed >= 2
+        return value(m, UP, source=source, target=target) == 0 and failed >= REPEATS
 
     await exp.wait_for(settled, timeout=45, what=f"{fault.name}: target {target} settled ({fault.reason or 'up'})")
     before = healthy_successes(await exp.metrics())
@@ -142,8 +144,9 @@ async def test_fault_costs_only_its_own_target(rig: Rig, fault: Fault) -> None:
     lines = log_lines_of(exp, target)
     assert not [line for line in lines if "Traceback" in line], f"{fault.name}: a traceback in the log"
     warnings = [line for line in lines if "level=debug" not in line]
-    # at most one line per state change: down once (per distinct error), possibly back once in between
-    assert len(warnings) <= 3, f"{fault.name} logged {len(warnings)} lines:\n" + "\n".join(warnings[:10])
+    # one line per state change, not per poll: after REPEATS failures the same way, at most the line
+    # for going down (a usable answer: none), and one for a possible recovery in between
+    assert len(warnings) <= (2 if fault.reason else 0), f"{fault.name} logged:\n" + "\n".join(warnings[:10])
     await assert_no_secret(exp, target)
 
     check = EXTRA_CHECKS.get(fault.name)
