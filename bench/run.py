@@ -193,6 +193,26 @@ class Tracker:
                 raise TimeoutError(f"{child.name}: cycle {cycle} not complete after {timeout:.0f}s")
             time.sleep(interval)
 
+    def polled_since(self, instant: float) -> bool:
+        """Every target has ended a successful poll that began after `instant`."""
+        if len(self.polls) < self.targets:
+            return False
+        return all(any(p.up and p.start > instant for p in r.values()) for r in self.polls.values())
+
+    def wait_polled_since(self, instant: float, timeout: float, child: Child, interval: float = 0.05) -> None:
+        """Wait until every target, of every source, has polled whole after `instant`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with suppress(OSError):
+                self.probe()
+            if self.polled_since(instant):
+                return
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{child.name}: not every target polled after {instant:.3f} within {timeout:.0f}s")
+            time.sleep(interval)
+
     def window(self, cycle: int, source: str | None = None) -> tuple[float, float] | None:
         """First start and last end of one cycle over the targets (of `source`) that succeeded in it."""
         polls = [r[cycle] for (src, _), r in self.polls.items() if cycle in r and r[cycle].up and source in (None, src)]
@@ -444,6 +464,10 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                 wake = previous[0] + fleet.interval + 0.85 * (previous[1] - previous[0])
                 time.sleep(max(0.0, min(wake - time.time(), fleet.interval * 2)))
             tracker.wait(cycle, cycle_timeout(fleet), child, source=ct)
+        # The cycles above follow CloudTrax; a DLI target keeps its own phase and, on a busy machine,
+        # may not have ended a poll inside them. The window closes only once every target has polled
+        # whole within it, so each call domain has at least one whole poll to divide by.
+        tracker.wait_polled_since(near0, cycle_timeout(fleet), child)
         cpu1, rss1 = proc_cpu_rss(child.pid)
         near1 = time.time()
         counts1 = tracker.counts()

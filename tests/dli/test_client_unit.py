@@ -285,3 +285,15 @@ async def test_every_call_is_instrumented_with_a_declared_template(
 def test_settings_repr_hides_password() -> None:
     settings = ClientSettings(BASE, "admin", PASSWORD)
     assert PASSWORD not in repr(settings) and PASSWORD not in str(settings)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirects_are_not_followed(client: DliClient, mock: aioresponses, status: int) -> None:
+    """A unit redirects only a path without its slash, which the client never sends: a redirect
+    elsewhere (a loop, another host) fails the call instead of taking the credentials along."""
+    mock.get(url("relay/outlets/"), status=status, headers={"Location": "http://elsewhere.invalid/restapi/"})
+    with pytest.raises(DliError, match="redirects are not followed") as info:
+        await client.outlets()
+    assert info.value.reason == "http_status"
+    assert info.value.status == status
+    assert len(mock.requests) == 1

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from powerstrip_sim.dli import DliSimulator
-from tests.support.process import ExporterProcess, Samples, value
+from tests.support.process import ExporterProcess, Samples, find, value
 
 ROOT = Path(__file__).resolve().parents[2]
 VICTIM_PW = "Vict1m-Pa55-x9"
@@ -32,7 +32,7 @@ FAULTS: list[tuple[dict[str, Any], str]] = [
     ({"malformed_json": True}, "bad_response"),
     ({"html_page": True}, "bad_response"),
     ({"drop_connection": True}, "connection"),
-    ({"latency": 1.5}, "timeout"),
+    ({"latency": 6.0}, "timeout"),
     ({"http_status": 502, "path_prefix": "meter/"}, "http_status"),
 ]
 
@@ -54,7 +54,9 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
         pw_file = tmp_path / "bystander.pw"
         pw_file.write_text(BYSTANDER_PW + "\n")
         config = {
-            "global": {"interval": "300ms", "timeout": "250ms", "jitter": 0, "backoff_max": "600ms"},
+            # A timeout that a busy machine's loopback never reaches (the latency fault is well
+            # beyond it), and the shortest interval that allows it.
+            "global": {"interval": "2s", "timeout": "2s", "jitter": 0, "backoff_max": "2s"},
             "targets": [
                 {"source": "dli", "name": "victim", "url": victim.url, "username": "admin", "password": "${DLI_PW}"},
                 {
@@ -82,6 +84,11 @@ def polls(m: Samples, target: str) -> float:
     return value(m, "powerstrip_exporter_target_polls_total", source="dli", target=target) or 0.0
 
 
+def successes(m: Samples, target: str) -> float:
+    failed = sum(v for _, v in find(m, "powerstrip_exporter_target_poll_failures_total", source="dli", target=target))
+    return polls(m, target) - failed
+
+
 def up(m: Samples, target: str) -> float | None:
     return value(m, "powerstrip_exporter_target_up", source="dli", target=target)
 
@@ -101,24 +108,23 @@ async def test_faults_wrong_password_and_recovery(fleet: Fleet) -> None:
     for fault, reason in FAULTS:
         before = await exp.metrics()
         base_failures = failures(before, "victim", reason)
-        bystander_polls = polls(before, "bystander")
+        bystander_ok = successes(before, "bystander")
         fleet.victim.set_faults(**fault)
         await exp.wait_for(
             lambda reason=reason, base=base_failures: _down_with(exp, "victim", reason, base),
             what=f"victim down with {reason} under {fault}",
-            timeout=20,
+            timeout=30,
         )
-        # while the victim is down, the bystander keeps polling successfully
+        # while the victim is down, the bystander keeps polling successfully (a success after the
+        # fault was set, not a snapshot of up: an overloaded machine may time out any single poll)
         await exp.wait_for(
-            lambda base=bystander_polls: _polled_since(exp, "bystander", base),
-            what=f"bystander polling under {fault}",
-            timeout=20,
+            lambda base=bystander_ok: _succeeded_since(exp, "bystander", base),
+            what=f"bystander polling successfully under {fault}",
+            timeout=30,
         )
-        during = await exp.metrics()
-        assert up(during, "bystander") == 1, f"bystander affected by {fault}"
-        assert up(during, "victim") == 0
+        assert up(await exp.metrics(), "victim") == 0
         fleet.victim.clear_faults()
-        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="dli", target="victim", timeout=20)
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="dli", target="victim", timeout=30)
 
     final = await exp.metrics()
     assert up(final, "bystander") == 1
@@ -144,8 +150,40 @@ async def test_locked_outlets_do_not_fail_polls(fleet: Fleet) -> None:
     await _assert_no_secrets(exp)
 
 
+async def test_meter_403_keeps_the_outlets_and_shows_meters_not_permitted(fleet: Fleet) -> None:
+    """An account without meter rights (403 on meter/values/ only) loses its meters, not its outlets."""
+    exp = fleet.exp
+    m = await exp.wait_for_sample("dli_meters_permitted", 1, device="victim")
+    assert value(m, "dli_bus_voltage_volts", device="victim", bus="0") == 120.0
+    auth_before = failures(m, "victim", "auth")
+    fleet.victim.set_faults(http_status=403, path_prefix="meter/")
+    m = await exp.wait_for_sample("dli_meters_permitted", 0, device="victim")
+    assert up(m, "victim") == 1
+    assert value(m, "dli_outlet_state", device="victim", outlet="0") is not None
+    assert value(m, "dli_bus_voltage_volts", device="victim", bus="0") is None
+    assert not [s for s in m if s[0] == "dli_meter_info" and ("device", "victim") in s[1]]
+    # several more polls while refused: still up, no failure counted, one log line for the change
+    base = polls(m, "victim")
+    await exp.wait_for(lambda: _polled_since(exp, "victim", base + 2), what="victim polls while refused")
+    m = await exp.metrics()
+    assert up(m, "victim") == 1 and failures(m, "victim", "auth") == auth_before
+    assert value(m, "dli_meters_permitted", device="victim") == 0
+    assert value(m, "dli_meters_permitted", device="bystander") == 1
+    assert exp.logs().count("meters not permitted") == 1
+    fleet.victim.clear_faults()
+    m = await exp.wait_for_sample("dli_meters_permitted", 1, device="victim")
+    await exp.wait_for_sample("dli_bus_voltage_volts", 120.0, device="victim", bus="0")
+    assert exp.logs().count("meters readable again") == 1
+    assert "Traceback" not in exp.logs()
+    await _assert_no_secrets(exp)
+
+
 async def _failed(exp: ExporterProcess, target: str, reason: str, base: float) -> bool:
     return failures(await exp.metrics(), target, reason) > base
+
+
+async def _succeeded_since(exp: ExporterProcess, target: str, base: float) -> bool:
+    return successes(await exp.metrics(), target) > base
 
 
 async def _polled_since(exp: ExporterProcess, target: str, base: float) -> bool:

@@ -22,6 +22,7 @@ def outlet_families(device: str) -> dict[str, dict[tuple[str, ...], float]]:
         "dli_outlet_locked": {(device, o): 0.0 for o in OUTLETS},
         "dli_outlet_critical": {(device, o): float(o == "0") for o in OUTLETS},
         "dli_script_threads": {(device,): 0.0},
+        "dli_meters_permitted": {(device,): 1.0},
     }
 
 

@@ -174,11 +174,15 @@ class DliClient:
         async with self._ctx.request(template):
             try:
                 async with session.request(
-                    method, url, data=data, headers=headers, skip_auto_headers=skip, allow_redirects=True
+                    method, url, data=data, headers=headers, skip_auto_headers=skip, allow_redirects=False
                 ) as resp:
                     body = await read_limited(resp, template)
                     return _Response(resp.status, body, resp.headers.get("Content-Type", ""), dict(resp.headers))
             except Exception as exc:
+                if type(exc) is aiohttp.ClientError and self._settings.auth == "digest":
+                    # aiohttp's digest middleware refuses a malformed challenge with a bare ClientError
+                    # whose text quotes the challenge; the cause is the unit's authentication.
+                    raise DliAuthError(f"{template}: unusable Digest challenge", status=401) from None
                 raise classify_transport_error(exc, template) from None
 
     @staticmethod
@@ -191,6 +195,10 @@ class DliClient:
         if status == 409:
             which = f"outlet {outlet} is" if outlet is not None else "outlet is"
             return http_error(f"{template}: HTTP 409 ({which} locked)", status=409)
+        if 300 <= status < 400:
+            # Units redirect only a path without its trailing slash, which the client never sends;
+            # a redirect elsewhere (a loop, another host) is not followed with the credentials.
+            return http_error(f"{template}: HTTP {status} (redirects are not followed)", status=status)
         retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
         return http_error(f"{template}: HTTP {status}", status=status, retry_after=retry_after)
 

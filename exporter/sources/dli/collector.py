@@ -30,6 +30,8 @@ class PollData:
     meters: Sequence[Meter]
     identity: Identity | None
     script_threads: int | None
+    meters_permitted: bool = True
+    """False when the unit answered 403 on the meter map; `meters` is then empty."""
 
 
 def sensor_label(meter: Meter) -> str:
@@ -110,5 +112,6 @@ def build_samples(
         b.add(m.OUTLET_LOCKED, o.locked, device, o.index)
         b.add(m.OUTLET_CRITICAL, o.critical, device, o.index)
     b.add(m.SCRIPT_THREADS, data.script_threads, device)
+    b.add(m.METERS_PERMITTED, 1 if data.meters_permitted else 0, device)
     _meter_samples(b, device, data.meters, aliases, humidity_unit)
     return b.build()

@@ -29,6 +29,12 @@ OUTLET_CRITICAL = MetricSpec(
 SCRIPT_THREADS = MetricSpec(
     "dli_script_threads", "Running script threads (only readable by an admin user).", "gauge", ("device",)
 )
+METERS_PERMITTED = MetricSpec(
+    "dli_meters_permitted",
+    "1 if the user may read the meter map, 0 if the unit answers 403 (outlets are still exported).",
+    "gauge",
+    ("device",),
+)
 
 BUS_VOLTAGE = MetricSpec("dli_bus_voltage_volts", "AC voltage of a bus.", "gauge", ("device", "bus"))
 BUS_CURRENT = MetricSpec("dli_bus_current_amperes", "Current drawn on a bus.", "gauge", ("device", "bus"))
@@ -65,6 +71,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     OUTLET_LOCKED,
     OUTLET_CRITICAL,
     SCRIPT_THREADS,
+    METERS_PERMITTED,
     BUS_VOLTAGE,
     BUS_CURRENT,
     BUS_ENERGY,

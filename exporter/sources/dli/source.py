@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+import structlog
+
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
@@ -14,8 +16,11 @@ from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
 from exporter.sources.dli.config import DliEntry
+from exporter.sources.dli.errors import DliAuthError
 from exporter.sources.dli.inventory import DeviceInventory, device_inventory
-from exporter.sources.dli.models import Identity
+from exporter.sources.dli.models import Identity, Meter
+
+log = structlog.get_logger("exporter.sources.dli")
 
 
 class DliTarget(Target):
@@ -52,10 +57,11 @@ class DliTarget(Target):
         self._threads_due = float("-inf")
         self.inventory: DeviceInventory | None = None
         """The outlets (and their critical/locked flags) of the last successful poll, for actions."""
+        self._meters_permitted = True
 
     async def poll(self) -> SampleSet:
         outlets = await self.client.outlets()
-        meters = await self.client.meters()
+        meters = await self._meters()
         now = self._clock()
         threads: int | None = None
         if now >= self._threads_due:
@@ -65,10 +71,35 @@ class DliTarget(Target):
         if self._identity is None or now >= self._identity_due:
             self._identity = await self.client.identity()
             self._identity_due = now + self.entry.identity_interval
-        data = PollData(outlets=outlets, meters=meters, identity=self._identity, script_threads=threads)
+        data = PollData(
+            outlets=outlets,
+            meters=meters or (),
+            identity=self._identity,
+            script_threads=threads,
+            meters_permitted=meters is not None,
+        )
         samples = build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
         self.inventory = device_inventory(outlets)
         return samples
+
+    async def _meters(self) -> list[Meter] | None:
+        """The meters, or None when the user may not read them (403): an account without meter
+        rights still gets its outlets. Asked again every poll, so granting the right shows at once;
+        logged once per change, not per poll."""
+        try:
+            meters: list[Meter] | None = await self.client.meters()
+        except DliAuthError as err:
+            if err.status != 403:
+                raise
+            meters = None
+        permitted = meters is not None
+        if permitted != self._meters_permitted:
+            self._meters_permitted = permitted
+            if permitted:
+                log.info("meters readable again", source="dli", target=self.name)
+            else:
+                log.warning("meters not permitted (HTTP 403); exporting outlets only", source="dli", target=self.name)
+        return meters
 
     async def aclose(self) -> None:
         await self.client.aclose()

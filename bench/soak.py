@@ -1,0 +1,244 @@
+"""Soak: the real exporter polls every hostile-upstream fault beside healthy simulators for a while.
+
+    python -m bench.soak --minutes 30 --warmup-minutes 5
+
+Samples the exporter's RSS, open fds and threads every `--sample-seconds`, scrapes `/metrics` as
+Prometheus would, and after the warm-up checks that RSS stays within ±5 % of its median and that
+fds and threads do not grow (the largest count in the last third of the window is no larger than
+in the first third). It also checks that the healthy targets never failed and that each fault
+target ends down with its reason (or up, for the usable answers). Prints the figures, writes them
+as JSON with `--out`, and exits 1 if a check fails. Not part of the test suite (a short smoke run is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from powerstrip_sim.cloudtrax import CloudTraxSimulator
+from powerstrip_sim.dli import DliSimulator
+from tests.support.hostile_upstream import FAULTS, SECRETS, Fault, HostileUpstream, fault_targets, target_of
+from tests.support.process import ExporterProcess, find, parse_metrics, value
+
+HEALTHY_DLI = 3
+CT_KEY = "50a4" * 16
+CT_SECRET = "50a5" * 16
+CT_NETWORK = 12345
+DLI_PASSWORD = "Soak-Dli-Pa55-w1"
+RSS_BAND = 0.05
+
+
+@dataclass
+class Sample:
+    t: float
+    rss_mb: float
+    fds: int
+    threads: int
+
+
+def read_proc(pid: int) -> tuple[float, int, int, float]:
+    """RSS (MB), open fds, threads and peak RSS (MB) of `pid`."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = int(fields["VmRSS"].split()[0]) / 1024
+    hwm = int(fields["VmHWM"].split()[0]) / 1024
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    return rss, fds, int(fields["Threads"]), hwm
+
+
+def flat(values: list[int]) -> bool:
+    """No growth: the largest count of the last third is no larger than that of the first third."""
+    third = max(1, len(values) // 3)
+    return max(values[-third:]) <= max(values[:third])
+
+
+def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
+    steady = [s for s in samples if s.t >= warmup_s]
+    if len(steady) < 3:
+        raise SystemExit("too few samples after the warm-up; run longer or sample more often")
+    rss = [s.rss_mb for s in steady]
+    median = statistics.median(rss)
+    fds = [s.fds for s in steady]
+    threads = [s.threads for s in steady]
+    return {
+        "samples_after_warmup": len(steady),
+        "rss_mb": {"median": median, "min": min(rss), "max": max(rss), "first": rss[0], "last": rss[-1]},
+        "rss_max_deviation_pct": 100 * max(abs(r - median) for r in rss) / median,
+        "rss_within_band": all(abs(r - median) <= RSS_BAND * median for r in rss),
+        "fds": {"min": min(fds), "max": max(fds), "first": fds[0], "last": fds[-1]},
+        "fds_flat": flat(fds),
+        "threads": {"min": min(threads), "max": max(threads), "first": threads[0], "last": threads[-1]},
+        "threads_flat": flat(threads),
+    }
+
+
+async def soak(
+    minutes: float, warmup_minutes: float, sample_seconds: float, workdir: Path, faults: tuple[Fault, ...] = FAULTS
+) -> dict[str, Any]:
+    duration, warmup = minutes * 60, warmup_minutes * 60
+    async with AsyncExitStack() as stack:
+        upstream = await stack.enter_async_context(HostileUpstream())
+        dlis = [
+            await stack.enter_async_context(DliSimulator(model, password=DLI_PASSWORD))
+            for model in ("epcr", "din4", "pro")[:HEALTHY_DLI]
+        ]
+        ct = await stack.enter_async_context(
+            CloudTraxSimulator(seed_payloads=True, key=CT_KEY, secret=CT_SECRET, strips=10, networks=1)
+        )
+        healthy = [("dli", f"healthy{i}") for i in range(len(dlis))] + [("cloudtrax", str(CT_NETWORK))]
+        config = {
+            "global": {"interval": "2s", "timeout": "2s", "backoff_max": "4s", "jitter": 0},
+            "targets": [
+                *(
+                    {
+                        "source": "dli",
+                        "name": f"healthy{i}",
+                        "url": d.url,
+                        "username": "admin",
+                        "password": DLI_PASSWORD,
+                    }
+                    for i, d in enumerate(dlis)
+                ),
+                {"source": "cloudtrax", "name": "healthy_ct", "key": CT_KEY, "secret": CT_SECRET}
+                | {"base_url": ct.url, "networks": [CT_NETWORK], "usage_interval": "10s", "settings_interval": "10s"},
+                *fault_targets(upstream, faults),
+            ],
+        }
+        exp = await stack.enter_async_context(
+            ExporterProcess(workdir, yaml.safe_dump(config), args=["--log.level", "info"])
+        )
+        assert exp.proc is not None
+        pid = exp.proc.pid
+        samples: list[Sample] = []
+        scrapes = scrape_errors = 0
+        start = time.monotonic()
+        next_report = 60.0
+        while (elapsed := time.monotonic() - start) < duration:
+            rss, fds, threads, _ = read_proc(pid)
+            samples.append(Sample(round(elapsed, 1), rss, fds, threads))
+            try:
+                await exp.metrics_text()
+                scrapes += 1
+            except (AssertionError, OSError, TimeoutError, aiohttp.ClientError):
+                scrape_errors += 1
+            if elapsed >= next_report:
+                print(f"  {elapsed / 60:5.1f} min: RSS {rss:.1f} MB, {fds} fds, {threads} threads", flush=True)
+                next_report += 60.0
+            await asyncio.sleep(sample_seconds)
+        final_text = await exp.metrics_text()
+        final = parse_metrics(final_text)
+        _, _, _, hwm = read_proc(pid)
+        tracebacks = exp.logs().count("Traceback")
+        secrets_seen = any(
+            secret in exp.logs() or secret in final_text for secret in (*SECRETS, DLI_PASSWORD, CT_SECRET)
+        )
+        log_lines = len(exp.logs().splitlines())
+
+    health = {}
+    for source, target in healthy:
+        failed = sum(v for _, v in find(final, "powerstrip_exporter_target_poll_failures_total", target=target))
+        polls = value(final, "powerstrip_exporter_target_polls_total", source=source, target=target) or 0.0
+        health[f"{source}/{target}"] = {"polls": polls, "failures": failed}
+    outcomes = {}
+    for fault in faults:
+        target = target_of(fault)
+        up = value(final, "powerstrip_exporter_target_up", source=fault.vendor, target=target)
+        by_reason = {
+            lbls["reason"]: v
+            for lbls, v in find(final, "powerstrip_exporter_target_poll_failures_total", target=target)
+            if v
+        }
+        as_expected = (
+            (up == 1 and not by_reason) if fault.reason is None else (up == 0 and set(by_reason) == {fault.reason})
+        )
+        outcomes[fault.name] = {"up": up, "failures": by_reason, "as_expected": as_expected, "fixed_on": fault.fixed_on}
+
+    result = analyse(samples, warmup)
+    result |= {
+        "minutes": minutes,
+        "warmup_minutes": warmup_minutes,
+        "peak_rss_mb": hwm,
+        "scrapes": scrapes,
+        "scrape_errors": scrape_errors,
+        "log_lines": log_lines,
+        "tracebacks_in_log": tracebacks,
+        "secret_in_output": secrets_seen,
+        "healthy": health,
+        "faults": outcomes,
+        "samples": [asdict(s) for s in samples],
+    }
+    return result
+
+
+def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [
+        (f"RSS within ±5 % of its median after warm-up (max {r['rss_max_deviation_pct']:.1f} %)", r["rss_within_band"]),
+        (f"fds flat ({r['fds']['min']}-{r['fds']['max']})", r["fds_flat"]),
+        (f"threads flat ({r['threads']['min']}-{r['threads']['max']})", r["threads_flat"]),
+        ("healthy targets never failed", all(h["failures"] == 0 and h["polls"] > 0 for h in r["healthy"].values())),
+        ("every scrape answered", r["scrape_errors"] == 0),
+        ("no secret in the log or /metrics", not r["secret_in_output"]),
+        (
+            "every fault target down with its reason (faults fixed on other branches aside)",
+            all(f["as_expected"] or f["fixed_on"] for f in r["faults"].values()),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=30.0, help="length of the soak (default 30)")
+    p.add_argument("--warmup-minutes", type=float, default=5.0, help="left out of the checks (default 5)")
+    p.add_argument("--sample-seconds", type=float, default=5.0, help="how often to sample (default 5)")
+    p.add_argument("--out", type=Path, help="write the figures and every sample as JSON here")
+    p.add_argument(
+        "--skip", action="append", default=[], choices=[f.name for f in FAULTS], help="leave a fault out (repeatable)"
+    )
+    a = p.parse_args(argv)
+    faults = tuple(f for f in FAULTS if f.name not in a.skip)
+    if a.warmup_minutes >= a.minutes:
+        p.error("--warmup-minutes must be shorter than --minutes")
+    print(
+        f"soak: {len(faults)} hostile targets beside {HEALTHY_DLI + 1} healthy ones for {a.minutes:g} min", flush=True
+    )
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        r = asyncio.run(soak(a.minutes, a.warmup_minutes, a.sample_seconds, Path(tmp), faults))
+    if a.out is not None:
+        a.out.write_text(json.dumps(r, indent=1))
+    rss = r["rss_mb"]
+    print(
+        f"after {a.warmup_minutes:g} min warm-up ({r['samples_after_warmup']} samples): "
+        f"RSS median {rss['median']:.1f} MB (min {rss['min']:.1f}, max {rss['max']:.1f}, "
+        f"first {rss['first']:.1f}, last {rss['last']:.1f}); peak RSS {r['peak_rss_mb']:.1f} MB"
+    )
+    print(f"fds {r['fds']}; threads {r['threads']}")
+    print(
+        f"{r['scrapes']} scrapes, {r['scrape_errors']} errors; "
+        f"{r['log_lines']} log lines, {r['tracebacks_in_log']} tracebacks"
+    )
+    for name, h in r["healthy"].items():
+        print(f"  healthy {name}: {h['polls']:.0f} polls, {h['failures']:.0f} failures")
+    for name, f in r["faults"].items():
+        note = "" if f["as_expected"] else (f"  (fixed on {f['fixed_on']})" if f["fixed_on"] else "  UNEXPECTED")
+        print(f"  fault {name}: up={f['up']:.0f} failures={f['failures']}{note}")
+    ok = True
+    for text, passed in verdicts(r):
+        print(f"{'PASS' if passed else 'FAIL'}  {text}")
+        ok = ok and passed
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

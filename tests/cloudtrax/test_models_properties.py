@@ -1,0 +1,125 @@
+"""Properties of the CloudTrax response models as the client applies them: any JSON body either
+parses or fails as a `CloudTraxError` with one of the engine's reasons (never another exception),
+and valid generated documents turn into exactly the samples they describe."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from exporter.metrics.reasons import POLL_FAILURE_REASONS
+from exporter.sources.cloudtrax.client import CloudTraxClient, _Response
+from exporter.sources.cloudtrax.collector import build_samples
+from exporter.sources.cloudtrax.errors import CloudTraxError
+from exporter.sources.cloudtrax.models import (
+    FirmwareVersionList,
+    NetworkList,
+    NetworkSettings,
+    PowerStrip,
+    PowerStripList,
+    ServerTime,
+    UsageResponse,
+)
+from tests.dli.conftest import by_family
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (PowerStripList, PowerStrip, UsageResponse, NetworkSettings, FirmwareVersionList, NetworkList, ServerTime)
+}
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+FIELD_NAMES = (
+    *("powerstrips", "powerstrip_id", "ports", "port_id", "active_power_w", "usage", "time", "networks", "id"),
+    *("firmware_versions", "errors", "code", "message", "last_checkin", "lifecycle", "name", "enable"),
+)
+fields = st.sampled_from(FIELD_NAMES)
+near_miss = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(fields, children, max_size=6),
+    max_leaves=30,
+)
+
+
+def parse(model: type[BaseModel], body: bytes) -> BaseModel:
+    client = CloudTraxClient("k" * 64, "s" * 64)
+    return client._parse(model, "GET /x", _Response(200, body, "application/json", {}))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@PROPERTY
+@given(raw=json_values | near_miss)
+def test_any_json_parses_or_fails_with_a_known_reason(model: str, raw: Any) -> None:
+    try:
+        parse(MODELS[model], json.dumps(raw).encode())
+    except CloudTraxError as err:
+        assert err.reason in POLL_FAILURE_REASONS
+
+
+def test_an_integer_of_400_digits_fails_as_bad_response() -> None:
+    body = b'{"powerstrip_id": 1, "ports": [{"port_id": 1, "active_power_w": 1' + b"0" * 400 + b"}]}"
+    with pytest.raises(CloudTraxError):
+        parse(PowerStrip, body)
+
+
+finite = st.floats(min_value=0, max_value=5000, allow_nan=False)
+ports = st.dictionaries(st.integers(1, 8), finite | st.none(), min_size=1, max_size=4)
+StripDoc = tuple[str, dict[int, float | None], bool]
+"""Name, power by port id (None: unknown), and whether the API repeats the strip and its ports."""
+strips = st.dictionaries(
+    st.integers(1, 10**9),
+    st.tuples(st.text(max_size=12), ports, st.booleans()),
+    max_size=5,
+)
+
+
+@PROPERTY
+@given(strips=strips)
+def test_valid_documents_round_trip_to_their_samples(
+    strips: dict[int, tuple[str, dict[int, float | None], bool]],
+) -> None:
+    # the list repeats a strip when asked to (duplicates are one strip), as does each port list
+    listed = [{"powerstrip_id": sid, "name": name, "cloud_status": "up"} for sid, (name, _, _) in strips.items()]
+    listed += [entry for entry, (_, _, twice) in zip(listed, strips.values(), strict=True) if twice]
+    summary = parse(PowerStripList, json.dumps({"powerstrips": listed}).encode())
+    assert isinstance(summary, PowerStripList)
+    details = {}
+    for sid, (_, port_power, twice) in strips.items():
+        doc_ports = [{"port_id": pid, "active_power_w": w, "label": f"p{pid}"} for pid, w in port_power.items()]
+        doc = {"powerstrip_id": sid, "ports": doc_ports * (2 if twice else 1)}
+        detail = parse(PowerStrip, json.dumps(doc).encode())
+        assert isinstance(detail, PowerStrip)
+        details[sid] = detail
+    unique = list({s.powerstrip_id: s for s in summary.powerstrips}.values())
+    got = by_family(build_samples(7, unique, details, {}, None, None))
+    assert {key[1] for key in got.get("cloudtrax_powerstrip_info", {})} == {str(sid) for sid in strips}
+    for sid, (_, port_power, _) in strips.items():
+        power = got.get("cloudtrax_powerstrip_port_power_watts", {})
+        for pid, w in port_power.items():
+            key = ("7", str(sid), str(pid))
+            if w is None:
+                assert key not in power  # unknown is a hole, not zero
+            else:
+                assert power[key] == w
+        assert got["cloudtrax_powerstrip_power_watts"][("7", str(sid))] == pytest.approx(
+            sum(w or 0.0 for w in port_power.values())
+        )
+    for family in got.values():
+        assert all(math.isfinite(v) for v in family.values())
