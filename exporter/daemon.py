@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from prometheus_client import CollectorRegistry
 
 from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
 from exporter.engine.engine import Engine, Shard
 from exporter.engine.state import TargetKey, TargetState
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.body_cache import BodyCache
+from exporter.metrics.changes import Changes
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.sources.api import Source, Target
 from exporter.web.security import WebSecurity
@@ -42,7 +42,7 @@ class _EngineView:
 
 
 MAX_STALE_SECONDS = 1.0
-"""A scrape may get a /metrics body up to this old while a newer one renders (see exposition_cache)."""
+"""A scrape may get a /metrics body lacking changes up to this old while a newer one builds (see body_cache)."""
 
 
 def _log_warnings(path: Path, config: Config) -> None:
@@ -63,8 +63,8 @@ class Daemon:
         self.config_path = Path(config_path)
         self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
         self.sources = dict(sources)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.process_metrics = ProcessMetrics(self.registry)
+        self.changes = Changes()
+        self.process_metrics = ProcessMetrics(self.changes)
         self.engine = Engine(
             self.sources,
             observer=self.process_metrics,
@@ -79,15 +79,13 @@ class Daemon:
         for spec in specs:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
-        self.exposition = Exposition(
-            self.engine.store,
-            self.registry,
-            lambda: self.process_metrics.version,
-            intervals=self.engine.interval,
+        self.bodies = BodyCache(
+            self.engine.families,
+            self.process_metrics.registry,
+            self.process_metrics.process_registry,
+            self.changes,
             max_stale=MAX_STALE_SECONDS,
-            events=lambda: self.process_metrics.events,
         )
-        self.process_metrics.on_change = self.exposition.changed
 
     @property
     def config(self) -> Config | None:
@@ -121,3 +119,4 @@ class Daemon:
     async def stop(self) -> None:
         await self.engine.shutdown()
         self.web.close()
+        self.bodies.close()

@@ -51,7 +51,7 @@ def build_app(
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
-    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.exposition)))
+    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.bodies)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
