@@ -110,6 +110,7 @@ class Options:
     baseline: bool
     baseline_scrapes: bool
     prometheus_seconds: float
+    ours_variant: str | None
     keep_logs: bool
 
 
@@ -422,12 +423,14 @@ class Fleet:
     minimum: int
 
 
-def start_exporter(children: Children, kind: str, fleet: Fleet, tag: str) -> tuple[Child, int, str]:
+def start_exporter(
+    children: Children, kind: str, fleet: Fleet, tag: str, variant: str | None = None
+) -> tuple[Child, int, str]:
     port = free_port()
     listen = f"127.0.0.1:{port}"
     if kind == "ours":
-        args = ["-m", "exporter", "--config.file", str(fleet.config), "--web.listen-address", listen]
-        args += ["--log.level", "error"]
+        args = ["-m", "exporter"] if variant is None else ["-m", "bench.variant", *variant.split(), "--"]
+        args += ["--config.file", str(fleet.config), "--web.listen-address", listen, "--log.level", "error"]
     else:
         args = ["-m", KINDS[kind], "--config.file", str(fleet.config), "--web.listen-address", listen]
     child = children.python(f"{kind}-{fleet.strips}-{tag}", *args)
@@ -442,7 +445,7 @@ def cycle_timeout(fleet: Fleet) -> float:
 
 def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir: Path) -> dict[str, Any]:
     print(f"  {kind}: starting", flush=True)
-    child, port, url = start_exporter(children, kind, fleet, "measure")
+    child, port, url = start_exporter(children, kind, fleet, "measure", opts.ours_variant)
     try:
         tracker = Tracker(url, fleet.targets)
         ct = "cloudtrax"
@@ -673,7 +676,7 @@ def open_seconds(opts: Options) -> float:
 def soak(children: Children, kinds: list[str], fleet: Fleet, opts: Options) -> dict[str, dict[str, Any]]:
     """Both exporters side by side: RSS after 10 cycles and after `soak_cycles` (or the time cap)."""
     print(f"  soak: {', '.join(kinds)} side by side, up to {opts.soak_cycles} cycles", flush=True)
-    running = {kind: start_exporter(children, kind, fleet, "soak") for kind in kinds}
+    running = {kind: start_exporter(children, kind, fleet, "soak", opts.ours_variant) for kind in kinds}
     trackers = {kind: Tracker(url, fleet.targets) for kind, (_, _, url) in running.items()}
     out: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
     first_mark = min(10, opts.soak_cycles)
@@ -888,6 +891,9 @@ def parse_args(argv: list[str] | None) -> Options:
         "--baseline-scrapes", action="store_true", help="also run the scrape cells against the baselines (slow)"
     )
     p.add_argument(
+        "--ours-variant", default=None, help="run ours through bench.variant with these options (see its help)"
+    )
+    p.add_argument(
         "--prometheus-seconds",
         type=float,
         default=60.0,
@@ -915,6 +921,7 @@ def parse_args(argv: list[str] | None) -> Options:
         baseline=not a.no_baseline,
         baseline_scrapes=a.baseline_scrapes,
         prometheus_seconds=a.prometheus_seconds,
+        ours_variant=a.ours_variant,
         keep_logs=a.keep_logs,
     )
 
