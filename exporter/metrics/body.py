@@ -80,12 +80,14 @@ class Body:
     """The gzip header and the compressed text, flushed to a byte boundary."""
     _compressor: Any
     """The gzip stream after `text`, left open: `gzipped` finishes a copy of it."""
+    _last: list[tuple[bytes, bytes]]
+    """The last tail and the gzip body it made (scrapes in the same second share it)."""
 
     @classmethod
     def build(cls, version: int, openmetrics: bool, text: bytes) -> Body:
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         head = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(version, openmetrics, text, head, compressor)
+        return cls(version, openmetrics, text, head, compressor, [])
 
     def tail_end(self) -> bytes:
         return EOF if self.openmetrics else b""
@@ -95,7 +97,11 @@ class Body:
         return self.text, tail + self.tail_end()
 
     def gzipped(self, tail: bytes) -> bytes:
-        """The whole body as one gzip member: `gzip_head`, then `tail` compressed on a copy of the stream."""
+        """The whole body as one gzip member: `gzip_head`, then `tail` compressed on a copy of the stream.
+        Call from the serving thread only."""
+        if self._last and self._last[0][0] is tail:
+            return self._last[0][1]
         compressor = self._compressor.copy()
-        end: bytes = compressor.compress(tail + self.tail_end()) + compressor.flush()
-        return self.gzip_head + end
+        whole: bytes = self.gzip_head + compressor.compress(tail + self.tail_end()) + compressor.flush()
+        self._last[:] = [(tail, whole)]
+        return whole

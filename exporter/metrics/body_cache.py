@@ -10,6 +10,7 @@ otherwise it waits for a build. A body never lacks a change a client caused (an
 action or a reload). While some scraper asked for a form in the last
 `BUILD_AHEAD_FOR_SECONDS`, changes are also built `max_stale / 2` after they happen, so
 the next scrape finds the body ready however late it comes. Nobody scraping: no builds.
+The process metrics that end every body are at most `PER_SCRAPE_FOR_SECONDS` old.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from exporter.metrics.render import RenderedFamily
 
 BUILD_AHEAD_FOR_SECONDS = 600.0
 """A form nobody scraped for this long is no longer built ahead of scrapes."""
+PER_SCRAPE_FOR_SECONDS = 1.0
+"""How long the process metrics read for one scrape serve the next ones: reading them costs a dozen
+system calls, each a hand-over of the interpreter lock while the polls hold it."""
 _TRIES = 3
 """Builds a scrape waits for, at most, while changes keep outdating them; then it takes the last."""
 
@@ -44,18 +48,21 @@ class BodyCache:
         per_scrape: CollectorRegistry,
         changes: Changes,
         max_stale: float = 0.0,
+        per_scrape_for: float = PER_SCRAPE_FOR_SECONDS,
     ) -> None:
         self._families = families
         self._registry = registry
         self._per_scrape = per_scrape
         self._changes = changes
         self.max_stale = max_stale
+        self.per_scrape_for = per_scrape_for
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="body-build")
         self._lock = threading.Lock()
         self._building: dict[bool, Future[Body]] = {}
         self._latest: dict[bool, Body] = {}
         self._asked: dict[bool, float] = {}
         self._build_ahead_due = False
+        self._tails: dict[bool, tuple[float, bytes]] = {}
         changes.subscribe(self._changed)
 
     # -- building -------------------------------------------------------------------------
@@ -124,8 +131,13 @@ class BodyCache:
         return body
 
     def tail(self, openmetrics: bool) -> bytes:
-        """What every scrape reads afresh (the process metrics), to end the body with."""
-        return registry_text(self._per_scrape, openmetrics)
+        """The process metrics, to end the body with: read afresh at most `PER_SCRAPE_FOR_SECONDS` ago,
+        whether or not the body changed since. Call from the serving thread only."""
+        now = time.monotonic()
+        cached = self._tails.get(openmetrics)
+        if cached is None or now - cached[0] >= self.per_scrape_for:
+            cached = self._tails[openmetrics] = (now, registry_text(self._per_scrape, openmetrics))
+        return cached[1]
 
     def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
         """The families in `names` only (`name[]=` in the URL), built now: small, so never cached."""

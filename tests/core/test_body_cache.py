@@ -38,8 +38,9 @@ class Fleet:
         self.builds += 1
         return target_families(self.store.states.values(), lambda key: 60.0)
 
-    def cache(self, max_stale: float = 0.0) -> BodyCache:
-        return BodyCache(self.families, self.registry, self.per_scrape, self.changes, max_stale=max_stale)
+    def cache(self, max_stale: float = 0.0, per_scrape_for: float = 0.0) -> BodyCache:
+        registries = (self.registry, self.per_scrape)
+        return BodyCache(self.families, *registries, self.changes, max_stale=max_stale, per_scrape_for=per_scrape_for)
 
     def publish(self, value: float) -> None:
         b = SampleSetBuilder()
@@ -234,7 +235,7 @@ class _Ticks(Collector):
         yield family
 
 
-async def test_per_scrape_metrics_are_read_at_every_scrape_without_a_rebuild() -> None:
+async def test_per_scrape_metrics_are_read_again_once_they_are_old_without_a_rebuild() -> None:
     per_scrape = CollectorRegistry()
     per_scrape.register(_Ticks())
     fleet = Fleet(per_scrape=per_scrape)
@@ -243,6 +244,16 @@ async def test_per_scrape_metrics_are_read_at_every_scrape_without_a_rebuild() -
     first, second = await scrape(cache, True), await scrape(cache, True)
     assert b"demo_reads_total 1.0" in first and b"demo_reads_total 2.0" in second
     assert second.endswith(b"demo_reads_total 2.0\n# EOF\n") and fleet.builds == 1
+
+
+async def test_per_scrape_metrics_serve_the_scrapes_of_the_next_second() -> None:
+    per_scrape = CollectorRegistry()
+    per_scrape.register(_Ticks())
+    fleet = Fleet(per_scrape=per_scrape)
+    fleet.publish(1)
+    cache = fleet.cache(per_scrape_for=60.0)
+    first, second = await scrape(cache, True), await scrape(cache, True)
+    assert b"demo_reads_total 1.0" in first and first == second
 
 
 def test_a_selection_holds_only_the_named_families() -> None:
