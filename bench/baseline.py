@@ -1,4 +1,4 @@
-"""The benchmark's comparison exporter: a scrape-time exporter built the usual way.
+"""A comparison exporter: a scrape-time exporter built the usual way.
 
 It reads the same config file and fetches the same data with the project's own
 API clients, on the same schedule and with the same request limits, but it keeps
@@ -75,6 +75,15 @@ class Fleet:
         self.dli: dict[str, tuple[DliEntry, PollData]] = {}
         self.status: dict[tuple[str, str], Status] = {}
         self.ledger = EnergyLedger()
+
+    def set_network(self, network_id: int, data: NetworkData) -> None:
+        self.networks[network_id] = data
+
+    def set_dli(self, entry: DliEntry, poll: PollData) -> None:
+        self.dli[entry.name] = (entry, poll)
+
+    def set_status(self, key: tuple[str, str], status: Status) -> None:
+        self.status[key] = status
 
 
 def _family(spec: MetricSpec) -> Metric:
@@ -224,7 +233,7 @@ class Poller:
                 up, last_success = False, status.last_success
             # A new Status swapped in whole: the scrape thread never pairs one poll's count with another's times.
             status = Status(status.polls + 1, up, last_success, time.monotonic() - start)
-            self.fleet.status[key] = status
+            self.fleet.set_status(key, status)
             await asyncio.sleep(max(0.0, start + interval - time.monotonic()))
 
     def _network(self, entry: CloudTraxEntry, client: CloudTraxClient, nid: int) -> Any:
@@ -261,7 +270,7 @@ class Poller:
                 await asyncio.gather(*calls)
             kept = [s for s in strips if s.powerstrip_id in details]
             data = NetworkData(kept, details, settings, firmware)
-            self.fleet.networks[nid] = data
+            self.fleet.set_network(nid, data)
 
         return poll
 
@@ -277,22 +286,31 @@ class Poller:
             if identity[0] is None or now >= due[0]:
                 identity[0] = await client.identity()
                 due[0] = now + entry.identity_interval
-            self.fleet.dli[entry.name] = (entry, PollData(outlets, meters, identity[0], threads))
+            self.fleet.set_dli(entry, PollData(outlets, meters, identity[0], threads))
 
         return poll
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None, prog: str, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config.file", dest="config_file", required=True)
     parser.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9796")
-    args = parser.parse_args(argv)
-    config = load_config(args.config_file, load_sources())
-    host, _, port = args.listen.rpartition(":")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv, "python -m bench.baseline", __doc__.splitlines()[0])
     fleet = Fleet()
     registry = CollectorRegistry()
     registry.register(StatusCollector(fleet))
     registry.register(FleetCollector(fleet))
+    serve(args, fleet, registry)
+
+
+def serve(args: argparse.Namespace, fleet: Fleet, registry: CollectorRegistry) -> None:
+    """Poll in the background into `fleet`; serve `registry` with prometheus_client until SIGTERM."""
+    config = load_config(args.config_file, load_sources())
+    host, _, port = args.listen.rpartition(":")
     server, thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
 
     async def run() -> None:

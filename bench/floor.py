@@ -1,68 +1,87 @@
-"""The transfer floor: a static server that answers /metrics with fixed bytes and does nothing else.
+"""The floor: nginx serving an exporter's exact bytes, by content negotiation, on loopback.
 
-    python -m bench.floor --port P --plain FILE --gzip FILE
+nginx is not installed by the harness. On Debian or Ubuntu: `apt-get install nginx-light`
+(as root). Without it, `bench.run` says so and leaves the floor figures out.
 
-Run by `bench.run` beside our exporter, under the same scrapers and the same polling load, it shows
-what moving the same bodies through loopback costs on this machine when no exporter work at all is
-involved: the latency no /metrics implementation in any language could beat here. Requests with
-`Accept-Encoding: gzip` get the gzip bytes, others the plain ones.
+`Floor.start` writes the four bodies (plain and OpenMetrics, each as is and gzip'd) and
+an nginx config into a temporary folder, starts nginx in the foreground as a child of
+the harness (stopped by its PID like every other child), and answers `/metrics` as the
+exporter does: OpenMetrics when `Accept` names it, gzip when `Accept-Encoding` does,
+with the exporter's Content-Type and Content-Encoding.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procs import Child, Children
 
-def _response(body: bytes, extra: bytes = b"") -> bytes:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-    return head + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OM_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+HOW_TO_GET = "nginx not found: install it (Debian/Ubuntu: apt-get install nginx-light) for the floor figures"
 
-
-class _Static(asyncio.Protocol):
-    def __init__(self, plain: bytes, gzipped: bytes) -> None:
-        self._plain = plain
-        self._gzip = gzipped
-        self._buffer = b""
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while b"\r\n\r\n" in self._buffer:
-            head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
-            wants_gzip = any(
-                line.partition(b":")[0].strip() == b"accept-encoding" and b"gzip" in line.partition(b":")[2]
-                for line in head.lower().split(b"\r\n")
-            )
-            assert self._transport is not None
-            self._transport.write(self._gzip if wants_gzip else self._plain)
-
-
-async def serve(port: int, plain: bytes, gzipped: bytes) -> None:
-    plain_response = _response(plain)
-    gzip_response = _response(gzipped, b"Content-Encoding: gzip\r\n")
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Static(plain_response, gzip_response), "127.0.0.1", port)
-    print(f"floor listening on 127.0.0.1:{port}", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="static /metrics server: the transfer floor (bench harness)")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--plain", type=Path, required=True)
-    parser.add_argument("--gzip", type=Path, required=True)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.plain.read_bytes(), args.gzip.read_bytes()))
+_CONFIG = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 100000;
+    map $http_accept $form {{ "~*application/openmetrics-text" om; default text; }}
+    map $http_accept_encoding $encoding {{ "~*gzip" -gz; default ""; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /metrics {{ rewrite ^ /_body/$form$encoding last; }}
+        location = /_body/text {{ internal; default_type "{text_type}"; alias {dir}/text; }}
+        location = /_body/om {{ internal; default_type "{om_type}"; alias {dir}/om; }}
+        location = /_body/text-gz {{
+            internal; default_type "{text_type}"; add_header Content-Encoding gzip; alias {dir}/text-gz;
+        }}
+        location = /_body/om-gz {{
+            internal; default_type "{om_type}"; add_header Content-Encoding gzip; alias {dir}/om-gz;
+        }}
+    }}
+}}
+"""
 
 
-if __name__ == "__main__":
-    main()
+def available() -> bool:
+    return shutil.which("nginx") is not None
+
+
+@dataclass
+class Floor:
+    child: Child
+    port: int
+    folder: Path
+
+    @classmethod
+    def start(cls, children: Children, port: int, bodies: dict[str, bytes]) -> Floor:
+        """`bodies`: "text", "om", "text-gz" and "om-gz", as the exporter sent them."""
+        nginx = shutil.which("nginx")
+        if nginx is None:
+            raise RuntimeError(HOW_TO_GET)
+        folder = Path(tempfile.mkdtemp(prefix="powerstrip-floor-"))
+        folder.chmod(0o755)  # nginx's workers may run as another user
+        for name, data in bodies.items():
+            path = folder / name
+            path.write_bytes(data)
+            path.chmod(0o644)
+        config = folder / "nginx.conf"
+        config.write_text(_CONFIG.format(dir=folder, port=port, text_type=TEXT_TYPE, om_type=OM_TYPE), encoding="utf-8")
+        child = children.start("floor-nginx", [nginx, "-p", str(folder), "-c", str(config)])
+        return cls(child, port, folder)
+
+    def stop(self, children: Children) -> None:
+        children.stop(self.child)
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,39 +1,48 @@
-"""The benchmark: our exporter and a scrape-time baseline, side by side, at several fleet sizes.
+"""The benchmark: our exporter beside two prometheus_client exporters and an nginx floor, at several sizes.
 
-    python -m bench.run                 # 100, 1,000 and 5,000 strips; ~30 minutes on 2 cores
+    python -m bench.run --sizes 1000,5000   # the recorded run; ~25 minutes on 2 cores
     python -m bench.run --sizes 1000    # one size
     python -m bench.run --help          # every knob
 
 Per fleet size it starts the CloudTrax simulator (N strips over 10 networks) and
 the DLI simulator (50 EPCR6 units with meters) as their own processes on
-127.0.0.1 with 50 ms latency, writes a config, and then, for our exporter and for
-the baseline (`bench/baseline.py`) in turn:
+127.0.0.1 with 50 ms latency, writes a config, and then, for our exporter, the
+prometheus_client Gauge exporter (`bench/gauges.py`) and the scrape-time exporter
+(`bench/baseline.py`) in turn:
 
 1. runs the real process and follows its poll cycles through its target self-metrics;
 2. over the steady cycles (after the first two) measures the cycle time, CPU seconds
    (utime + stime from /proc) and the API calls the simulators received, counted between
    instants at which no target was polling, so that only whole polls are counted;
-3. scrapes `/metrics` from 1 and from 10 concurrent scraper processes in plain text,
-   OpenMetrics and gzip, and splits the latencies into those that overlapped a poll
-   cycle and those that did not.
+3. (ours only, unless `--baseline-scrapes`) scrapes `/metrics` from 1 and from 10
+   concurrent scraper processes in plain text, OpenMetrics and gzip, and splits the
+   latencies into those that overlapped a poll cycle and those that did not; compares
+   the gzip bodies with `gzip -6` of their text; starts nginx serving our exact bytes
+   (`bench/floor.py`; nginx is not installed by the harness) under the same load; and
+   has a real Prometheus scrape ours and nginx every 5 s, reading its own
+   `scrape_duration_seconds` for both.
 
-Then both run again side by side for the memory soak: RSS after 10 cycles and after
-`--soak-cycles` (100) cycles, or after as many as fit in `--soak-max-seconds`.
+Then all three run again side by side, unscraped, for the memory soak: RSS after 10
+cycles and after `--soak-cycles` (100) cycles, or after as many as fit in
+`--soak-max-seconds`.
 
 Results: `bench/results/latest.json` and `bench/results/latest.md` (every figure
-as ours, baseline and their ratio, plus the growth exponent of each cost across sizes).
+beside its baselines, the growth exponent of each cost across sizes, and the targets).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,15 +55,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench import floor
 from bench.procs import REPO, Child, Children, proc_cpu_rss
 from bench.report import write_results
 
 KEY = "bench-key"
 SECRET = "bench-secret"
 DLI_PASSWORD = "1234"
+OM_ACCEPT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 FORMATS: dict[str, list[str]] = {
     "plain": [],
-    "openmetrics": ["Accept: application/openmetrics-text; version=1.0.0; charset=utf-8"],
+    "openmetrics": [f"Accept: {OM_ACCEPT}"],
     "gzip": ["Accept-Encoding: gzip"],
 }
 STATUS_NAMES = (
@@ -67,6 +78,11 @@ CUT_MARGIN = 0.005
 """Seconds a poll must have begun after a cut instant: its start is its end minus its duration, read
 from two clocks a GIL hand-over apart, so it may come out a little late."""
 _STATUS_LINE = re.compile(r'^(\w+)\{source="([^"]*)",target="([^"]*)"\} (\S+)$')
+
+
+KINDS = {"ours": "exporter", "gauges": "bench.gauges", "baseline": "bench.baseline"}
+"""Our exporter; the prometheus_client exporter a user would write (Gauges set after each poll); and a
+scrape-time exporter (a custom collector building every family at each scrape)."""
 
 
 class Interrupted(Exception):
@@ -92,6 +108,9 @@ class Options:
     min_interval: float
     out: Path
     baseline: bool
+    baseline_scrapes: bool
+    prometheus_seconds: float
+    ours_variant: str | None
     keep_logs: bool
 
 
@@ -424,14 +443,16 @@ class Fleet:
     minimum: int
 
 
-def start_exporter(children: Children, kind: str, fleet: Fleet, tag: str) -> tuple[Child, int, str]:
+def start_exporter(
+    children: Children, kind: str, fleet: Fleet, tag: str, variant: str | None = None
+) -> tuple[Child, int, str]:
     port = free_port()
     listen = f"127.0.0.1:{port}"
     if kind == "ours":
-        args = ["-m", "exporter", "--config.file", str(fleet.config), "--web.listen-address", listen]
-        args += ["--log.level", "error"]
+        args = ["-m", "exporter"] if variant is None else ["-m", "bench.variant", *variant.split(), "--"]
+        args += ["--config.file", str(fleet.config), "--web.listen-address", listen, "--log.level", "error"]
     else:
-        args = ["-m", "bench.baseline", "--config.file", str(fleet.config), "--web.listen-address", listen]
+        args = ["-m", KINDS[kind], "--config.file", str(fleet.config), "--web.listen-address", listen]
     child = children.python(f"{kind}-{fleet.strips}-{tag}", *args)
     url = f"http://{listen}"
     wait_http(f"{url}/metrics?name[]=powerstrip_exporter_target_up", child, timeout=30)
@@ -444,7 +465,7 @@ def cycle_timeout(fleet: Fleet) -> float:
 
 def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir: Path) -> dict[str, Any]:
     print(f"  {kind}: starting", flush=True)
-    child, port, url = start_exporter(children, kind, fleet, "measure")
+    child, port, url = start_exporter(children, kind, fleet, "measure", opts.ours_variant)
     try:
         tracker = Tracker(url, fleet.targets)
         ct = "cloudtrax"
@@ -512,10 +533,13 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
             f"cpu {cpu_per_cycle:.3f}s/cycle, {per_cycle:.0f} calls/cycle (min {fleet.minimum})",
             flush=True,
         )
+        if kind != "ours" and not opts.baseline_scrapes:
+            result["rss_mb_after_scrapes"] = proc_cpu_rss(child.pid)[1] / 2**20
+            return result
         scrape: dict[str, dict[str, Any]] = {}
         seconds = min(max(opts.scrape_seconds, 1.05 * fleet.interval), opts.scrape_max_seconds)
-        # Closed loop ("c": back to back) for both; open loop ("b": all ask at once every `period`) for ours
-        # only, since the baseline takes seconds per scrape and an open loop would measure the same queue.
+        # Closed loop ("c": back to back) for all; open loop ("b": all ask at once every `period`) for ours
+        # only, since the baselines take seconds per scrape and an open loop would measure the same queue.
         loads = [("c", 0.0, seconds)] + ([("b", opts.period, open_seconds(opts))] if kind == "ours" else [])
         for prefix, period, length in loads:
             for fmt in FORMATS:
@@ -523,16 +547,140 @@ def measure(children: Children, kind: str, fleet: Fleet, opts: Options, workdir:
                     cell = scrape_cell(children, tracker, child, port, fmt, n, length, length + 180.0, workdir, period)
                     scrape.setdefault(fmt, {})[f"{prefix}{n}"] = cell
                     print_cell(kind, fmt, n, period, cell)
-        if kind == "ours":
-            floor = floor_cells(children, tracker, url, opts, open_seconds(opts), workdir)
-            for fmt, cell in floor.items():
-                scrape[fmt]["floor10"] = cell
         result["scrape"] = scrape
         result["exposition_bytes"] = {fmt: scrape[fmt][f"c{opts.scrapers}"]["bytes"] for fmt in FORMATS}
+        if kind == "ours":
+            bodies = fetch_bodies(url)
+            result["gzip_sizes"] = gzip_sizes(bodies)
+            print(f"  ours: gzip sizes {result['gzip_sizes']}", flush=True)
+            floor_and_prometheus(children, tracker, port, bodies, opts, workdir, result)
         result["rss_mb_after_scrapes"] = proc_cpu_rss(child.pid)[1] / 2**20
         return result
     finally:
         children.stop(child)
+
+
+BODY_REQUESTS = {
+    "text": {},
+    "om": {"Accept": OM_ACCEPT},
+    "text-gz": {"Accept-Encoding": "gzip"},
+    "om-gz": {"Accept": OM_ACCEPT, "Accept-Encoding": "gzip"},
+}
+
+
+def fetch_bodies(url: str) -> dict[str, bytes]:
+    """The four bodies a scraper can get, as sent (gzip ones still compressed)."""
+    out = {}
+    for name, headers in BODY_REQUESTS.items():
+        request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "identity", **headers})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            out[name] = resp.read()
+    return out
+
+
+def gzip_sizes(bodies: dict[str, bytes]) -> dict[str, Any]:
+    """Our gzip bodies against `gzip -6` of the same text (the `gzip` program, as a user would run it)."""
+    out: dict[str, Any] = {}
+    for form in ("text", "om"):
+        ours = bodies[f"{form}-gz"]
+        text = gzip.decompress(ours)
+        done = subprocess.run(["gzip", "-6", "-n", "-c"], input=text, capture_output=True, check=True, timeout=120)
+        out[form] = {
+            "plain": len(text),
+            "ours": len(ours),
+            "gzip6": len(done.stdout),
+            "ratio": len(ours) / len(done.stdout),
+        }
+    return out
+
+
+def floor_and_prometheus(
+    children: Children,
+    tracker: Tracker,
+    ours_port: int,
+    bodies: dict[str, bytes],
+    opts: Options,
+    workdir: Path,
+    result: dict[str, Any],
+) -> None:
+    """nginx serving our exact bytes (the floor) under the same open-loop load, while our exporter keeps
+    polling; then a real Prometheus scraping both every 5 s."""
+    if not floor.available():
+        print(f"  {floor.HOW_TO_GET}", flush=True)
+        return
+    port = free_port()
+    nginx = floor.Floor.start(children, port, bodies)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/metrics", nginx.child, timeout=30)
+        seconds = open_seconds(opts)
+        for fmt in ("plain", "gzip"):
+            cell = scrape_cell(
+                children, tracker, nginx.child, port, fmt, opts.scrapers, seconds, seconds + 180.0, workdir, opts.period
+            )
+            result["scrape"][fmt]["floor10"] = cell
+            print_cell("floor", fmt, opts.scrapers, opts.period, cell)
+        if opts.prometheus_seconds > 0:
+            result["prometheus"] = prometheus_cell(children, tracker, ours_port, port, opts.prometheus_seconds, workdir)
+    finally:
+        nginx.stop(children)
+
+
+PROMETHEUS_CONFIG = """\
+global: {{scrape_interval: 5s, scrape_timeout: 5s}}
+scrape_configs:
+  - job_name: ours
+    static_configs: [{{targets: ["127.0.0.1:{ours}"]}}]
+  - job_name: floor
+    static_configs: [{{targets: ["127.0.0.1:{floor}"]}}]
+"""
+
+
+def prometheus_cell(
+    children: Children, tracker: Tracker, ours_port: int, floor_port: int, seconds: float, workdir: Path
+) -> dict[str, Any]:
+    """Prometheus' own `scrape_duration_seconds` for our exporter and for the floor, scraped side by side
+    every 5 s (Prometheus asks for OpenMetrics with gzip). Medians over `seconds`."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        print("  prometheus not found: install it (Debian/Ubuntu: apt-get install prometheus)", flush=True)
+        return {}
+    folder = workdir / "prometheus"
+    folder.mkdir(exist_ok=True)
+    config = folder / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.format(ours=ours_port, floor=floor_port), encoding="utf-8")
+    port = free_port()
+    args = [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}"]
+    args += [f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    prom = children.start("prometheus", args)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/-/ready", prom, timeout=60)
+        started = time.time()
+        while time.time() - started < seconds:
+            with suppress(OSError):
+                tracker.probe()  # keeps the poll windows known, as in the other cells
+            if not prom.alive():
+                raise RuntimeError(f"prometheus exited:\n{prom.output()[-3000:]}")
+            time.sleep(0.5)
+        window = int(time.time() - started) + 1
+        query = urlencode({"query": f"scrape_duration_seconds[{window}s]"})
+        answer = json.loads(http_get(f"{base}/api/v1/query?{query}"))
+        out: dict[str, Any] = {}
+        for series in answer["data"]["result"]:
+            values = [float(v) for _, v in series["values"]]
+            out[series["metric"]["job"]] = {
+                "n": len(values),
+                "median_ms": 1000.0 * statistics.median(values),
+                "max_ms": 1000.0 * max(values),
+            }
+        query = urlencode({"query": f"min_over_time(up[{window}s])"})
+        for series in json.loads(http_get(f"{base}/api/v1/query?{query}"))["data"]["result"]:
+            out.setdefault(series["metric"]["job"], {})["always_up"] = series["value"][1] == "1"
+        print(f"  prometheus: {out}", flush=True)
+        return out
+    finally:
+        children.stop(prom)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def print_cell(who: str, fmt: str, scrapers: int, period: float, cell: dict[str, Any]) -> None:
@@ -549,36 +697,10 @@ def open_seconds(opts: Options) -> float:
     return opts.open_rounds * opts.period
 
 
-def floor_cells(
-    children: Children, tracker: Tracker, url: str, opts: Options, seconds: float, workdir: Path
-) -> dict[str, dict[str, Any]]:
-    """The same open-loop cells against `bench.floor` serving our current bodies, while our exporter
-    keeps polling: what the transfer alone costs on this machine under the same load."""
-    plain, gz = workdir / "floor-body.txt", workdir / "floor-body.gz"
-    plain.write_bytes(http_get(f"{url}/metrics"))
-    request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        gz.write_bytes(resp.read())
-    port = free_port()
-    floor = children.python("floor", "-m", "bench.floor", "--port", str(port), "--plain", str(plain), "--gzip", str(gz))
-    cells: dict[str, dict[str, Any]] = {}
-    try:
-        floor.wait_for_lines(r"floor listening", 1, 30)
-        for fmt in ("plain", "gzip"):
-            cell = scrape_cell(
-                children, tracker, floor, port, fmt, opts.scrapers, seconds, seconds + 180.0, workdir, opts.period
-            )
-            cells[fmt] = cell
-            print_cell("floor", fmt, opts.scrapers, opts.period, cell)
-    finally:
-        children.stop(floor)
-    return cells
-
-
 def soak(children: Children, kinds: list[str], fleet: Fleet, opts: Options) -> dict[str, dict[str, Any]]:
     """Both exporters side by side: RSS after 10 cycles and after `soak_cycles` (or the time cap)."""
     print(f"  soak: {', '.join(kinds)} side by side, up to {opts.soak_cycles} cycles", flush=True)
-    running = {kind: start_exporter(children, kind, fleet, "soak") for kind in kinds}
+    running = {kind: start_exporter(children, kind, fleet, "soak", opts.ours_variant) for kind in kinds}
     trackers = {kind: Tracker(url, fleet.targets) for kind, (_, _, url) in running.items()}
     out: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
     first_mark = min(10, opts.soak_cycles)
@@ -723,7 +845,7 @@ def run_size(children: Children, strips: int, opts: Options, workdir: Path) -> d
             "network_bound_limit_s": limit,
             "min_api_calls_per_cycle": fleet.minimum,
         }
-        kinds = ["ours", "baseline"] if opts.baseline else ["ours"]
+        kinds = ["ours", "gauges", "baseline"] if opts.baseline else ["ours"]
         for kind in kinds:
             result[kind] = measure(children, kind, fleet, opts, workdir)
         for kind, res in soak(children, kinds, fleet, opts).items():
@@ -762,7 +884,7 @@ def machine() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="100,1000,5000", help="CloudTrax fleet sizes (default 100,1000,5000)")
+    p.add_argument("--sizes", default="1000,5000", help="CloudTrax fleet sizes (default 1000,5000)")
     p.add_argument("--networks", type=int, default=10, help="networks the strips are spread over (default 10)")
     p.add_argument("--dli", type=int, default=50, help="DLI units with meters (default 50)")
     p.add_argument("--latency", type=float, default=0.05, help="simulator latency in seconds (default 0.05)")
@@ -789,6 +911,18 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--min-interval", type=float, default=0.5, help="shortest poll interval in seconds")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output folder")
     p.add_argument("--no-baseline", action="store_true", help="measure our exporter only")
+    p.add_argument(
+        "--baseline-scrapes", action="store_true", help="also run the scrape cells against the baselines (slow)"
+    )
+    p.add_argument(
+        "--ours-variant", default=None, help="run ours through bench.variant with these options (see its help)"
+    )
+    p.add_argument(
+        "--prometheus-seconds",
+        type=float,
+        default=60.0,
+        help="how long a real Prometheus scrapes ours and the nginx floor every 5 s (default 60; 0: skip)",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     a = p.parse_args(argv)
     return Options(
@@ -809,6 +943,9 @@ def parse_args(argv: list[str] | None) -> Options:
         min_interval=a.min_interval,
         out=a.out,
         baseline=not a.no_baseline,
+        baseline_scrapes=a.baseline_scrapes,
+        prometheus_seconds=a.prometheus_seconds,
+        ours_variant=a.ours_variant,
         keep_logs=a.keep_logs,
     )
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from prometheus_client import CollectorRegistry
 
 from exporter.actions.service import ActionService
 from exporter.config.errors import ConfigError
 from exporter.config.loader import Config, load_config
 from exporter.engine.engine import Engine, Shard
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.body_cache import BodyCache
+from exporter.metrics.changes import Changes
 from exporter.metrics.remediation import RemediationMetrics
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.remediation.service import RemediationService
@@ -47,7 +47,7 @@ class _EngineView:
 
 
 MAX_STALE_SECONDS = 1.0
-"""A scrape may get a /metrics body up to this old while a newer one renders (see exposition_cache)."""
+"""A scrape may get a /metrics body lacking changes up to this old while a newer one builds (see body_cache)."""
 
 
 def _log_warnings(path: Path, config: Config) -> None:
@@ -69,8 +69,8 @@ class Daemon:
         self.config_path = Path(config_path)
         self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
         self.sources = dict(sources)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.process_metrics = ProcessMetrics(self.registry)
+        self.changes = Changes()
+        self.process_metrics = ProcessMetrics(self.changes)
         self.engine = Engine(
             self.sources,
             observer=self.process_metrics,
@@ -87,17 +87,15 @@ class Daemon:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
         self.remediation = RemediationService(
-            self.actions, RemediationMetrics(self.registry, self.process_metrics.client_event)
+            self.actions, RemediationMetrics(self.process_metrics.registry, self.process_metrics.client_event)
         )
-        self.exposition = Exposition(
-            self.engine.store,
-            self.registry,
-            lambda: self.process_metrics.version,
-            intervals=self.engine.interval,
+        self.bodies = BodyCache(
+            self.engine.families,
+            self.process_metrics.registry,
+            self.process_metrics.process_registry,
+            self.changes,
             max_stale=MAX_STALE_SECONDS,
-            events=lambda: self.process_metrics.events,
         )
-        self.process_metrics.on_change = self.exposition.changed
 
     @property
     def config(self) -> Config | None:
@@ -134,3 +132,4 @@ class Daemon:
         self.remediation.close()
         await self.engine.shutdown()
         self.web.close()
+        self.bodies.close()

@@ -1,10 +1,8 @@
 """Garbage-collector settings for a daemon whose heap is mostly there for good.
 
-Measured on a 1,000-strip fleet: a full collection walks every object the polls keep (the
-snapshots, the collectors' caches, the tasks in flight), takes 20-40 ms with the GIL held, so every
-thread stops, the listeners' too, and in steady state it finds nothing to free. CPython starts one
-whenever the objects promoted since the last exceed a quarter of the long-lived heap, and after
-`gc.freeze()` that heap is small, so it did so every ~2 s, right in the middle of polls and scrapes.
+A full collection walks every object the polls keep (the snapshots and their samples), holds
+the interpreter lock while it does, so every thread stops, the listeners' too, and in steady
+state it finds nothing to free. What this policy is worth to scrapes: docs/benchmark.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +16,8 @@ from exporter.config.loader import Config, entry_fingerprint
 from exporter.config.model import GlobalConfig, effective_settings
 from exporter.engine.runner import TargetRunner, classify
 from exporter.engine.state import SnapshotStore, TargetKey
+from exporter.engine.status import target_families
+from exporter.metrics.render import RenderedFamily
 from exporter.sources.api import ApiObserver, Source, SourceContext, Target, TargetGroup
 
 log = structlog.get_logger("exporter.engine")
@@ -119,6 +121,10 @@ class Engine:
         """The target's effective poll interval (None once it is gone); safe from any thread."""
         runner = self._runners.get(key)
         return runner.target.settings.interval if runner is not None else None
+
+    def families(self) -> Iterator[RenderedFamily]:
+        """What the targets show on /metrics now (status, then device lines); safe from any thread."""
+        return target_families(self.store.states.values(), self.interval)
 
     def _context(self, source: str, config: Config) -> SourceContext:
         settings = config.sources.get(source)

@@ -75,11 +75,10 @@ class TargetState:
 
 
 class SnapshotStore:
-    """Copy-on-write map of target states, plus a generation that bumps on every change."""
+    """Copy-on-write map of target states; `on_change` runs after every change, once it is visible."""
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._states: Mapping[TargetKey, TargetState] = MappingProxyType({})
-        self.generation = 0
         self._on_change = on_change
 
     @property
@@ -98,7 +97,6 @@ class SnapshotStore:
             self._swap(new)
 
     def _swap(self, new: dict[TargetKey, TargetState]) -> None:
+        self._states = MappingProxyType(new)
         if self._on_change is not None:
             self._on_change()
-        self._states = MappingProxyType(new)
-        self.generation += 1

@@ -21,14 +21,8 @@ _go_float: Callable[[float], str] = floatToGoString
 
 
 _NEG_INF = -math.inf
-
-
-def _format_value(value: float) -> str:
-    # repr() is what floatToGoString returns for every finite value below 1e6 (it rewrites only
-    # large positive numbers into exponent form, and spells out infinities and NaN).
-    if _NEG_INF < value < 1e6:
-        return repr(value)
-    return _go_float(value)
+"""Values in (-inf, 1e6) are written with repr(), which is what floatToGoString returns for them (it
+rewrites only large positive numbers into exponent form, and spells out infinities and NaN)."""
 
 
 def _escape_label(value: str) -> str:

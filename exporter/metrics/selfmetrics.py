@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -16,6 +16,7 @@ from prometheus_client import (
 
 from exporter.buildinfo import build_info
 from exporter.metrics import remediation as remediation_metrics
+from exporter.metrics.changes import Changes
 from exporter.metrics.reasons import ACTION_FAILURE_REASONS, POLL_FAILURE_REASONS, ActionFailureReason
 from exporter.metrics.spec import MetricSpec
 
@@ -149,12 +150,16 @@ def _metric_args(spec: MetricSpec) -> tuple[str, str, tuple[str, ...]]:
 class ProcessMetrics:
     """Self-metrics kept by prometheus_client (the ones not derived from target state)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, changes: Changes) -> None:
         # No `*_created` series: nothing reads them, and they were a tenth of a demo scrape. The switch is
-        # process-wide; this process's only registry is this one.
+        # process-wide; this process's only registries are these.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = registry
-        ProcessCollector(registry=registry)
+        self.changes = changes
+        self.registry = registry = CollectorRegistry(auto_describe=False)
+        """Metrics that change only through this class: cached with the /metrics body."""
+        self.process_registry = CollectorRegistry(auto_describe=False)
+        """CPU, memory, file descriptors: read at every scrape."""
+        ProcessCollector(registry=self.process_registry)
         build = Gauge(*_metric_args(BUILD_INFO), registry=registry)
         info = build_info()
         build.labels(info.version, info.revision, info.branch, info.build_date, info.python_version).set(1)
@@ -172,21 +177,13 @@ class ProcessMetrics:
         self._endpoints: set[tuple[str, str]] = set()
         self._discovering: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, float]] = []
-        self.version = 0
-        """Bumps whenever a rendered self-metric value changes; part of the /metrics cache key."""
-        self.on_change: Callable[[], None] = lambda: None
-        """Called after every version bump (the daemon points it at the exposition's stale clock)."""
-        self.events = 0
-        """Bumps on changes a client caused and expects to see at once (actions, reloads): /metrics never
-        serves a body from before one of them, even while revalidating."""
 
     def _changed(self) -> None:
-        self.version += 1
-        self.on_change()
+        self.changes.changed()
 
     def _client_event(self) -> None:
-        self.events += 1  # before the version: a render that sees the new version sees the event too
-        self._changed()
+        """A change a client caused and expects to see at once (actions, reloads)."""
+        self.changes.changed(by_client=True)
 
     def client_event(self) -> None:
         """A change a client caused (such as a remediation) that the next scrape must show."""
@@ -225,6 +222,7 @@ class ProcessMetrics:
         self._pending.append((source, endpoint, seconds))
 
     def flush(self) -> None:
+        """A target state was published: record the buffered requests and announce the change."""
         pending, self._pending = self._pending, []
         for source, endpoint, seconds in pending:
             self.api_duration.labels(source, endpoint).observe(seconds)

@@ -14,7 +14,7 @@ from exporter.actions.openapi import build_openapi
 from exporter.actions.service import ActionService
 from exporter.config.loader import Config
 from exporter.engine.engine import Engine
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.body_cache import BodyCache
 from exporter.remediation.service import RemediationService
 from exporter.web.landing import render_landing
 from exporter.web.limits import DEFAULT_BODY_TIMEOUT
@@ -42,7 +42,7 @@ class Daemon(Protocol):
     def engine(self) -> Engine: ...
 
     @property
-    def exposition(self) -> Exposition: ...
+    def bodies(self) -> BodyCache: ...
 
     @property
     def actions(self) -> ActionService: ...
@@ -95,7 +95,7 @@ def build_app(
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
-    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.exposition)))
+    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.bodies)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)

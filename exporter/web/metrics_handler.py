@@ -8,15 +8,11 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import LooseHeaders
 from prometheus_client.exposition import choose_encoder
 
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.body_cache import BodyCache
 
 CHUNK = 1024 * 1024
-"""Bodies larger than this go out in slices of this size, each awaiting the socket's drain: no copy of
-the whole body per scrape, and concurrent scrapes take turns instead of one queueing megabytes ahead
-of the rest. Smaller bodies are joined and written at once.
-Measured at 1,000 strips (6.6 MB, 10 scrapers at once, polls running): 256 KB slices gave a p99 of
-130-160 ms, 1 MB slices 80-115 ms for 5 MB more peak RSS, one write 70-90 ms for 50 MB more. Each
-slice costs the web thread a trip through its loop, and so a wait for the GIL while a poll holds it."""
+"""Plain bodies larger than this go out in slices of this size, each awaiting the socket's drain: no
+copy of the whole body per scrape, and concurrent scrapes take turns (sizes: docs/benchmark.md)."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -74,19 +70,21 @@ async def send_parts(
     return response
 
 
-def make_metrics_handler(exposition: Exposition) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def make_metrics_handler(bodies: BodyCache) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def metrics(request: web.Request) -> web.StreamResponse:
         _, content_type = choose_encoder(",".join(request.headers.getall(hdrs.ACCEPT, [])))
         openmetrics = content_type.startswith("application/openmetrics-text")
         names = request.query.getall("name[]", [])
         headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
         if names:
-            return web.Response(body=await exposition.selection(openmetrics, frozenset(names)), headers=headers)
+            return web.Response(body=bodies.selection(openmetrics, frozenset(names)), headers=headers)
+        body = await bodies.current(openmetrics)
+        tail = bodies.tail(openmetrics)
         if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
             headers[hdrs.CONTENT_ENCODING] = "gzip"
             # One write: a gzip body is a few hundred KB, which the socket takes in one or two sends.
-            return web.Response(body=await exposition.gzipped(openmetrics), headers=headers)
-        parts, size = await exposition.current_parts(openmetrics)
-        return await send_parts(request, parts, size, headers)
+            return web.Response(body=body.gzipped(tail), headers=headers)
+        parts = body.parts(tail)
+        return await send_parts(request, parts, sum(len(p) for p in parts), headers)
 
     return metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import re
 
@@ -11,7 +10,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 
 from exporter.engine.state import SnapshotStore, TargetState
-from exporter.metrics.exposition_cache import Exposition
+from exporter.metrics.body import compose
 from exporter.metrics.spec import MetricSpec, SampleSetBuilder
 
 G = MetricSpec(
@@ -35,6 +34,12 @@ def store_with_two_targets() -> SnapshotStore:
     return store
 
 
+def whole_body(store: SnapshotStore, openmetrics: bool) -> bytes:
+    """The body as /metrics composes it, with no self-metrics."""
+    families = (family for state in store.states.values() for family in state.rendered)
+    return compose(families, openmetrics) + (b"# EOF\n" if openmetrics else b"")
+
+
 def samples(families: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
     for fam in families:  # type: ignore[attr-defined]
@@ -44,9 +49,8 @@ def samples(families: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 def test_text_and_openmetrics_parse_to_the_same_samples() -> None:
-    expo = Exposition(store_with_two_targets(), CollectorRegistry(), lambda: 0)
-    text = expo.body(False).decode()
-    om = expo.body(True).decode()
+    text = whole_body(store_with_two_targets(), openmetrics=False).decode()
+    om = whole_body(store_with_two_targets(), openmetrics=True).decode()
     assert om.endswith("# EOF\n") and not text.endswith("# EOF\n")
     assert text.count("# TYPE demo_port_power_watts gauge") == 1, "one family block across targets"
     assert "# TYPE demo_energy_joules_total counter" in text
@@ -57,27 +61,6 @@ def test_text_and_openmetrics_parse_to_the_same_samples() -> None:
     assert a[("demo_strip_info", (("label", 'Monitor "A"\\ \nB '), ("strip", "t2-s")))] == 1
     assert a[("demo_port_power_watts", (("port", "7"), ("strip", "t2-s")))] == math.inf
     assert len(a) == 12
-
-
-def test_body_is_cached_until_something_changes() -> None:
-    store = store_with_two_targets()
-    version = [0]
-    expo = Exposition(store, CollectorRegistry(), lambda: version[0])
-    first = expo.body(False)
-    assert expo.body(False) is first
-    version[0] += 1
-    assert expo.body(False) is not first
-    second = expo.body(False)
-    store.remove(("demo", "t1"))
-    third = expo.body(False)
-    assert third is not second and b"t1-s" not in third
-
-
-async def test_gzip_is_computed_once_per_change() -> None:
-    expo = Exposition(store_with_two_targets(), CollectorRegistry(), lambda: 0)
-    z1 = await expo.gzipped(False)
-    assert await expo.gzipped(False) is z1
-    assert gzip.decompress(z1) == expo.body(False)
 
 
 def test_rendered_lines_match_prometheus_client() -> None:
@@ -108,38 +91,3 @@ def test_rendered_lines_match_prometheus_client() -> None:
     # strip="..",label=".." here, label="..",strip=".." there: compare with the two label pairs swapped.
     swapped = [re.sub(r'\{(strip="[^"]*"),(label=".*")\} ', r"{\2,\1} ", line) for line in ours]
     assert swapped == expected
-
-
-async def test_gzip_is_one_member_equal_to_the_body_after_every_kind_of_change() -> None:
-    import zlib
-
-    store = store_with_two_targets()
-    version = [0]
-    expo = Exposition(store, CollectorRegistry(), lambda: version[0])
-    for openmetrics in (False, True):
-        z = await expo.gzipped(openmetrics)
-        assert zlib.decompress(z, 31) == expo.body(openmetrics), "a single gzip member, CRC and length right"
-    big_block = expo._bodies[False].blocks[0]
-    b = SampleSetBuilder()
-    b.add(C, 99, "t3-s")
-    store.put(TargetState("other", "t3").after_success(b.build(), 0.1, 1.0))
-    version[0] += 1
-    for openmetrics in (False, True):
-        z = await expo.gzipped(openmetrics)
-        assert gzip.decompress(z) == expo.body(openmetrics)
-        assert b't3-s"} 99.0' in expo.body(openmetrics)
-    assert expo._bodies[False].blocks[0] is big_block, "a family the change did not touch is not rebuilt"
-    store.remove(("demo", "t1"))
-    assert gzip.decompress(await expo.gzipped(False)) == expo.body(False)
-    assert b"t1-s" not in expo.body(False)
-
-
-def test_crc32_combine_matches_zlib() -> None:
-    import os
-    import zlib
-
-    from exporter.metrics.exposition_cache import crc32_combine
-
-    for a_len, b_len in ((0, 5), (5, 0), (1, 1), (1000, 70000), (3, 1 << 20)):
-        a, b = os.urandom(a_len), os.urandom(b_len)
-        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)

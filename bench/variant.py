@@ -1,0 +1,97 @@
+"""Our exporter with one piece of the scrape path changed, to measure what that piece is worth.
+
+    python -m bench.variant [--serve-on-main-loop] [--switch-interval S] [--max-stale S] [--gc-freeze]
+                            -- <exporter arguments>
+
+`bench.run --ours-variant "..."` starts ours this way. The variants are patched in here,
+never in the product, and every figure docs/benchmark.md quotes for one names it.
+- `--serve-on-main-loop`: the listeners run on the poll loop instead of a thread of their own.
+- `--switch-interval`: the interpreter's switch interval (CPython's default is 0.005 s).
+- `--max-stale`: how far behind a change a served body may be (0: every scrape waits for the
+  current body, and nothing is built ahead of scrapes).
+- `--gc-freeze`: the garbage-collector policy the exporter used to have: 10 s after the start,
+  `gc.freeze()` and no automatic full collections (a full collection every 5 minutes instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+class _SameLoop:
+    """Stands in for `WebThread`: everything runs on the calling loop."""
+
+    def start(self) -> None:
+        pass
+
+    async def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return await coro
+
+    def stop(self, timeout: float = 2.0) -> None:
+        pass
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.variant")
+    parser.add_argument("--serve-on-main-loop", action="store_true")
+    parser.add_argument("--switch-interval", type=float, default=None)
+    parser.add_argument("--max-stale", type=float, default=None)
+    parser.add_argument("--gc-freeze", action="store_true")
+    args = parser.parse_args(argv[:split])
+    import exporter.daemon
+    import exporter.runtime
+    from exporter.cli import main as exporter_main
+
+    if args.max_stale is not None:
+        exporter.daemon.MAX_STALE_SECONDS = args.max_stale
+    if args.serve_on_main_loop:
+        exporter.runtime.WebThread = _SameLoop  # type: ignore[misc,assignment]
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+        import exporter.web.thread
+
+        exporter.web.thread.sys = _FixedSwitch()  # type: ignore[assignment]
+    if args.gc_freeze:
+        _later(10.0, _freeze)
+    return exporter_main(argv[split + 1 :])
+
+
+def _freeze() -> None:
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1 << 30)
+    _later(300.0, _collect)
+
+
+def _collect() -> None:
+    gc.collect()
+    _later(300.0, _collect)
+
+
+def _later(seconds: float, call: Any) -> None:
+    timer = threading.Timer(seconds, call)
+    timer.daemon = True
+    timer.start()
+
+
+class _FixedSwitch:
+    """`sys` for exporter.web.thread, whose `setswitchinterval` leaves the variant's interval alone."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys, name)
+
+    def setswitchinterval(self, interval: float) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

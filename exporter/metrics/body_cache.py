@@ -1,0 +1,149 @@
+"""Which `/metrics` body a scrape gets, and when bodies are built.
+
+A body is built once per change and shared by every scrape until the next one. Builds
+run in one worker thread (zlib releases the interpreter lock while it compresses, so
+a build runs beside the polls on another core), never on the listener's loop.
+
+Freshness (stale-while-revalidate): a scrape gets the newest complete body if it lacks
+only changes younger than `max_stale` seconds, and starts a build of the next one;
+otherwise it waits for a build. A body never lacks a change a client caused (an
+action or a reload). While some scraper asked for a form in the last
+`BUILD_AHEAD_FOR_SECONDS`, changes are also built `max_stale / 2` after they happen, so
+the next scrape finds the body ready however late it comes. Nobody scraping: no builds.
+The process metrics that end every body are at most `PER_SCRAPE_FOR_SECONDS` old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from prometheus_client import CollectorRegistry
+
+from exporter.metrics.body import Body, compose, registry_text
+from exporter.metrics.changes import Changes
+from exporter.metrics.render import RenderedFamily
+
+BUILD_AHEAD_FOR_SECONDS = 600.0
+"""A form nobody scraped for this long is no longer built ahead of scrapes."""
+PER_SCRAPE_FOR_SECONDS = 1.0
+"""How long the process metrics read for one scrape serve the next ones: reading them costs a dozen
+system calls, each a hand-over of the interpreter lock while the polls hold it."""
+_TRIES = 3
+"""Builds a scrape waits for, at most, while changes keep outdating them; then it takes the last."""
+
+
+class BodyCache:
+    """`families`: every target's rendered families (read from the build thread: it must only read
+    immutable state). `registry`: the self-metrics cached with the body. `per_scrape`: metrics read at
+    every scrape (the process metrics)."""
+
+    def __init__(
+        self,
+        families: Callable[[], Iterable[RenderedFamily]],
+        registry: CollectorRegistry,
+        per_scrape: CollectorRegistry,
+        changes: Changes,
+        max_stale: float = 0.0,
+        per_scrape_for: float = PER_SCRAPE_FOR_SECONDS,
+    ) -> None:
+        self._families = families
+        self._registry = registry
+        self._per_scrape = per_scrape
+        self._changes = changes
+        self.max_stale = max_stale
+        self.per_scrape_for = per_scrape_for
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="body-build")
+        self._lock = threading.Lock()
+        self._building: dict[bool, Future[Body]] = {}
+        self._latest: dict[bool, Body] = {}
+        self._asked: dict[bool, float] = {}
+        self._build_ahead_due = False
+        self._tails: dict[bool, tuple[float, bytes]] = {}
+        changes.subscribe(self._changed)
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self, openmetrics: bool) -> Body:
+        """A body of the current state, built on the calling thread."""
+        version = self._changes.version  # read before the state: the body holds at least this version
+        text = compose(self._families(), openmetrics, registry_text(self._registry, openmetrics))
+        body = Body.build(version, openmetrics, text)
+        with self._lock:
+            latest = self._latest.get(openmetrics)
+            if latest is None or latest.version <= version:
+                self._latest[openmetrics] = body
+        return body
+
+    def _start_build(self, openmetrics: bool) -> Future[Body]:
+        """The build under way for this form, or a new one."""
+        with self._lock:
+            running = self._building.get(openmetrics)
+            if running is None or running.done():
+                running = self._worker.submit(self.build, openmetrics)
+                self._building[openmetrics] = running
+            return running
+
+    def _changed(self) -> None:
+        if self.max_stale <= 0 or self._build_ahead_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to schedule on: scrapes build on demand
+        self._build_ahead_due = True
+        loop.call_later(self.max_stale / 2, self._build_ahead)
+
+    def _build_ahead(self) -> None:
+        self._build_ahead_due = False  # first: a change from now on schedules the next one
+        now = time.monotonic()
+        for openmetrics, at in list(self._asked.items()):
+            if now - at < BUILD_AHEAD_FOR_SECONDS:
+                self._start_build(openmetrics)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _servable(self, body: Body) -> bool:
+        changes = self._changes
+        if body.version == changes.version:
+            return True
+        if body.version < changes.client_version:
+            return False
+        return time.monotonic() - changes.since(body.version) < self.max_stale
+
+    async def current(self, openmetrics: bool) -> Body:
+        """The body a scrape gets now (see the module docstring); never built on the calling thread."""
+        self._asked[openmetrics] = time.monotonic()
+        body = self._latest.get(openmetrics)
+        if body is not None and self._servable(body):
+            if body.version != self._changes.version:
+                self._start_build(openmetrics)
+            return body
+        for _ in range(_TRIES):
+            # Shielded: a scraper that hangs up must not cancel a build other scrapes wait for.
+            body = await asyncio.shield(asyncio.wrap_future(self._start_build(openmetrics)))
+            if self._servable(body):
+                break
+        assert body is not None
+        return body
+
+    def tail(self, openmetrics: bool) -> bytes:
+        """The process metrics, to end the body with: read afresh at most `PER_SCRAPE_FOR_SECONDS` ago,
+        whether or not the body changed since. Call from the serving thread only."""
+        now = time.monotonic()
+        cached = self._tails.get(openmetrics)
+        if cached is None or now - cached[0] >= self.per_scrape_for:
+            cached = self._tails[openmetrics] = (now, registry_text(self._per_scrape, openmetrics))
+        return cached[1]
+
+    def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
+        """The families in `names` only (`name[]=` in the URL), built now: small, so never cached."""
+        head = registry_text(self._registry, openmetrics, names) + registry_text(self._per_scrape, openmetrics, names)
+        text = compose(self._families(), openmetrics, head, names)
+        return text + (b"# EOF\n" if openmetrics else b"")
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
