@@ -191,7 +191,7 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
         ("every scrape answered", r["scrape_errors"] == 0),
         ("no secret in the log or /metrics", not r["secret_in_output"]),
         (
-            "every fault target down with its reason (faults fixed on other branches aside)",
+            "every fault target down with its reason",
             all(f["as_expected"] for f in r["faults"].values()),
         ),
     ]
