@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -27,25 +27,13 @@ from exporter.sources.cloudtrax.models import (
     UsageResponse,
 )
 from tests.dli.conftest import by_family
+from tests.support.json_strategies import PROPERTY, json_scalars, json_values
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
     for m in (PowerStripList, PowerStrip, UsageResponse, NetworkSettings, FirmwareVersionList, NetworkList, ServerTime)
 }
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
-    max_leaves=30,
-)
 FIELD_NAMES = (
     *("powerstrips", "powerstrip_id", "ports", "port_id", "active_power_w", "usage", "time", "networks", "id"),
     *("firmware_versions", "errors", "code", "message", "last_checkin", "lifecycle", "name", "enable"),

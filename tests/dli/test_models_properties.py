@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.sources.dli.collector import PollData, build_samples
@@ -22,22 +22,8 @@ from exporter.sources.dli.models import (
     parse_threads,
 )
 from tests.dli.conftest import by_family
+from tests.support.json_strategies import PROPERTY, json_values
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# What json.loads can produce: NaN and ±Infinity included, integers bounded here (10^400 is its own case).
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
-    max_leaves=30,
-)
 # Documents that look nearly right: objects with the real field names and any values.
 field_names = st.sampled_from([*OUTLET_BOOL_FIELDS, "name", "cycle_delay", "quantity", "value", "bus", "threads"])
 near_miss = st.dictionaries(field_names | st.text(max_size=8), json_values, max_size=8)
