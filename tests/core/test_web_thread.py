@@ -9,6 +9,7 @@ import urllib.request
 
 from aiohttp import web
 
+from exporter.actions.body import body_of, body_reader, reads_body
 from exporter.web.thread import WebThread, to_main_loop, web_thread_safe
 from tests.support.process import free_port
 
@@ -22,12 +23,14 @@ async def test_safe_handlers_answer_while_the_main_loop_is_blocked_and_others_ru
         seen["fast"] = threading.current_thread()
         return web.Response(text="fast")
 
+    @reads_body(1024)
     async def act(request: web.Request) -> web.StreamResponse:
+        # The stream belongs to the web thread's loop: the body was read there, before the hop.
         seen["act"] = threading.current_thread()
         assert asyncio.get_running_loop() is main
-        return web.Response(text=(await request.text()).upper())
+        return web.Response(text=body_of(request).data.decode().upper())
 
-    app = web.Application(middlewares=[to_main_loop(main)])
+    app = web.Application(middlewares=[body_reader(5.0), to_main_loop(main)])
     app.router.add_get("/fast", fast)
     app.router.add_post("/act", act)
     port = free_port()
