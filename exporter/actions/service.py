@@ -208,6 +208,19 @@ class ActionService:
         self.metrics.action_failure(spec.source, spec.action, err.reason)
         return err
 
+    def authenticate(self, request: web.Request, client: str, headers: dict[str, str]) -> Token:
+        """The bearer token of a request, behind the failure limiter (a failure counts against `client`).
+        Raises ActionError 429 (with Retry-After in `headers`) or 401; shared with the remediation webhook."""
+        blocked = self.limiter.retry_after(client)
+        if blocked is not None:
+            headers["Retry-After"] = str(max(1, round(blocked)))
+            raise ActionError(429, "unauthenticated", "too many failed authentication attempts; try again later")
+        try:
+            return self.tokens.authenticate(request.headers.get("Authorization"))
+        except AuthError as err:
+            self.limiter.record(client)
+            raise ActionError(401, "unauthenticated", str(err)) from None
+
     async def _admit(
         self, spec: ActionSpec, request: web.Request, client: str, headers: dict[str, str], caller: _Caller
     ) -> tuple[bool, dict[str, int | str]]:
@@ -219,15 +232,7 @@ class ActionService:
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             raise ActionError(413, "invalid", f"request body too large (limit {MAX_BODY_BYTES} bytes)")
-        blocked = self.limiter.retry_after(client)
-        if blocked is not None:
-            headers["Retry-After"] = str(max(1, round(blocked)))
-            raise ActionError(429, "unauthenticated", "too many failed authentication attempts; try again later")
-        try:
-            token = self.tokens.authenticate(request.headers.get("Authorization"))
-        except AuthError as err:
-            self.limiter.record(client)
-            raise ActionError(401, "unauthenticated", str(err)) from None
+        token = self.authenticate(request, client, headers)
         caller.token = token
         self._check_body(request)
         dry_run = _parse_bool(request.query.get("dry_run", "false"))

@@ -54,7 +54,6 @@ class TargetRunner:
         self.backoff_max = backoff_max
         self._wall = wall_clock
         self._failures = 0
-        """Reason and message last logged at warning; a repeat is logged at debug only."""
         self._task: asyncio.Task[None] | None = None
         self.state = TargetState(source=source, name=target.name)
         store.put(self.state)

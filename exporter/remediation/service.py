@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from exporter.actions.auth import AuthError, Token, client_address
+from exporter.actions.auth import Token, client_address
 from exporter.actions.body import body_of, reads_body
 from exporter.actions.service import ActionService, parse_params
 from exporter.config.alert_matchers import Matcher
@@ -165,16 +165,12 @@ class RemediationService:
         length = request.content_length
         if length is not None and length > MAX_PAYLOAD_BYTES:
             raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")
-        blocked = self.actions.limiter.retry_after(client)
-        if blocked is not None:
-            headers["Retry-After"] = str(max(1, round(blocked)))
-            raise WebhookError(429, "too many failed authentication attempts; try again later")
         try:
-            token = self.actions.tokens.authenticate(request.headers.get("Authorization"))
-        except AuthError as err:
-            self.actions.limiter.record(client)
-            headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
-            raise WebhookError(401, str(err)) from None
+            token = self.actions.authenticate(request, client, headers)
+        except ActionError as err:
+            if err.status == 401:
+                headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
+            raise WebhookError(err.status, err.detail) from None
         if token.name != self.token_name:
             raise WebhookError(403, f"token {token.name!r} may not send alerts for remediation")
         return token
