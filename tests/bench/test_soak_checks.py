@@ -1,0 +1,46 @@
+"""The soak's leak checks: growth fails them, a transient sample does not."""
+
+from __future__ import annotations
+
+from bench.soak import Sample, analyse
+
+
+def _run(rss: list[float], fds: list[int], threads: int = 4) -> dict[str, object]:
+    samples = [
+        Sample(t=5.0 * i, rss_mb=r, fds=f, threads=threads) for i, (r, f) in enumerate(zip(rss, fds, strict=True))
+    ]
+    return analyse(samples, warmup_s=0)
+
+
+STEADY = [60.0] * 72  # six minutes, a sample every 5 s
+FDS = [38, 39, 40, 38, 41, 38] * 12
+
+
+def test_steady_process_passes() -> None:
+    r = _run(STEADY, FDS)
+    assert r["rss_within_band"] and r["fds_flat"] and r["threads_flat"]
+
+
+def test_a_sample_inside_a_big_read_or_a_connection_in_flight_is_not_growth() -> None:
+    rss = list(STEADY)
+    rss[40] = 75.0  # one sample taken while an 8 MiB answer was being read
+    fds = list(FDS)
+    fds[-1] = 45  # connections in flight when the last sample was taken
+    r = _run(rss, fds)
+    assert r["rss_within_band"] and r["fds_flat"]
+    assert r["rss_sample_max_deviation_pct"] == 25.0
+
+
+def test_rss_that_climbs_fails_the_band() -> None:
+    rss = [60.0 + 0.2 * i for i in range(72)]  # +14 MB over six minutes
+    assert not _run(rss, FDS)["rss_within_band"]
+
+
+def test_a_plateau_for_minutes_fails_the_band() -> None:
+    rss = [60.0] * 48 + [66.0] * 24
+    assert not _run(rss, FDS)["rss_within_band"]
+
+
+def test_one_leaked_fd_fails_the_fd_check() -> None:
+    fds = FDS[:48] + [f + 1 for f in FDS[48:]]
+    assert not _run(STEADY, fds)["fds_flat"]
