@@ -14,7 +14,6 @@ from aiohttp import web
 
 from exporter.daemon import Daemon
 from exporter.gcpolicy import collect_periodically, settle_heap
-from exporter.mallocpolicy import return_big_blocks
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app
 from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import listen_url, parse_listen_address
@@ -91,7 +90,6 @@ async def run_daemon(
     Polling runs on this loop; the listeners on the web thread's (see `exporter.web.thread`).
     `on_listening` runs once every address is bound, so whatever it prints is already reachable.
     """
-    return_big_blocks()
     main_sockets = _bind_all(listen_addresses)
     try:
         action_sockets = _bind_all([actions_listen_address] if actions_listen_address is not None else [])
