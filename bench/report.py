@@ -120,6 +120,18 @@ FIGURES: list[tuple[str, str, Getter, bool]] = [
         True,
     ),
     ("gzip_ratio_om", "gzip body / `gzip -6` of its text, OpenMetrics", _key("gzip_sizes", "om", "ratio"), True),
+    (
+        "floor_gzip_p99_poll_ms",
+        "floor: nginx, same gzip bytes, 10 ask at once, p99 during a poll cycle (ms)",
+        _scrape("gzip", "floor10", "p99_ms", "during_poll"),
+        True,
+    ),
+    (
+        "floor_gzip_p99_idle_ms",
+        "floor: nginx, same gzip bytes, 10 ask at once, p99 between polls (ms)",
+        _scrape("gzip", "floor10", "p99_ms", "idle"),
+        True,
+    ),
     *(
         (
             f"floor_{fmt}_{q}_ms",
@@ -208,6 +220,8 @@ def targets(sizes: list[dict[str, Any]], exponents: dict[str, dict[str, float | 
         during, idle = ours["gzip_p99_open_poll_ms"], ours["gzip_p99_open_idle_ms"]
         r = ratio(during, idle)
         check(n, "gzip p99, 10 at once, during a poll / between polls", r, "<= 2", le(r, 2.0))
+        r = ratio(ours["floor_gzip_p99_poll_ms"], ours["floor_gzip_p99_idle_ms"])
+        check(n, "the same for nginx serving our bytes while we poll (reference)", r, "-", None)
         r = ratio(ours["cpu_ms_per_api_call"], gauges.get("cpu_ms_per_api_call"))
         check(n, "CPU per API call, unscraped, ours / prometheus_client gauges", r, "<= 1.1", le(r, 1.1))
         r = ratio(ours["rss_mb_at_10"], gauges.get("rss_mb_at_10"))
