@@ -14,6 +14,7 @@ from exporter.config.loader import Config, load_config
 from exporter.engine.engine import Engine, Shard
 from exporter.metrics.body_cache import BodyCache
 from exporter.metrics.changes import Changes
+from exporter.metrics.process_tail import ProcessTail
 from exporter.metrics.remediation import RemediationMetrics
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.remediation.service import RemediationService
@@ -92,7 +93,7 @@ class Daemon:
         self.bodies = BodyCache(
             self.engine.families,
             self.process_metrics.registry,
-            self.process_metrics.process_registry,
+            ProcessTail(self.process_metrics.process_registry),
             self.changes,
             max_stale=MAX_STALE_SECONDS,
         )

@@ -10,7 +10,7 @@ otherwise it waits for a build. A body never lacks a change a client caused (an
 action or a reload). While some scraper asked for a form in the last
 `BUILD_AHEAD_FOR_SECONDS`, changes are also built `max_stale / 2` after they happen, so
 the next scrape finds the body ready however late it comes. Nobody scraping: no builds.
-The process metrics that end every body are at most `PER_SCRAPE_FOR_SECONDS` old.
+The process metrics that end every body come from `ProcessTail`.
 """
 
 from __future__ import annotations
@@ -25,44 +25,39 @@ from prometheus_client import CollectorRegistry
 
 from exporter.metrics.body import Body, compose, registry_text
 from exporter.metrics.changes import Changes
+from exporter.metrics.process_tail import ProcessTail
 from exporter.metrics.render import RenderedFamily
 
 BUILD_AHEAD_FOR_SECONDS = 600.0
 """A form nobody scraped for this long is no longer built ahead of scrapes."""
-PER_SCRAPE_FOR_SECONDS = 1.0
-"""How long the process metrics read for one scrape serve the next ones: reading them costs a dozen
-system calls, each a hand-over of the interpreter lock while the polls hold it."""
 _TRIES = 3
 """Builds a scrape waits for, at most, while changes keep outdating them; then it takes the last."""
 
 
 class BodyCache:
     """`families`: every target's rendered families (read from the build thread: it must only read
-    immutable state). `registry`: the self-metrics cached with the body. `per_scrape`: metrics read at
-    every scrape (the process metrics)."""
+    immutable state). `registry`: the self-metrics cached with the body. `tail`: the process metrics,
+    read apart from the body."""
 
     def __init__(
         self,
         families: Callable[[], Iterable[RenderedFamily]],
         registry: CollectorRegistry,
-        per_scrape: CollectorRegistry,
+        tail: ProcessTail,
         changes: Changes,
         max_stale: float = 0.0,
-        per_scrape_for: float = PER_SCRAPE_FOR_SECONDS,
     ) -> None:
         self._families = families
         self._registry = registry
-        self._per_scrape = per_scrape
+        self._tail = tail
         self._changes = changes
         self.max_stale = max_stale
-        self.per_scrape_for = per_scrape_for
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="body-build")
         self._lock = threading.Lock()
         self._building: dict[bool, Future[Body]] = {}
         self._latest: dict[bool, Body] = {}
         self._asked: dict[bool, float] = {}
         self._build_ahead_due = False
-        self._tails: dict[bool, tuple[float, bytes]] = {}
         changes.subscribe(self._changed)
 
     # -- building -------------------------------------------------------------------------
@@ -131,19 +126,16 @@ class BodyCache:
         return body
 
     def tail(self, openmetrics: bool) -> bytes:
-        """The process metrics, to end the body with: read afresh at most `PER_SCRAPE_FOR_SECONDS` ago,
-        whether or not the body changed since. Call from the serving thread only."""
-        now = time.monotonic()
-        cached = self._tails.get(openmetrics)
-        if cached is None or now - cached[0] >= self.per_scrape_for:
-            cached = self._tails[openmetrics] = (now, registry_text(self._per_scrape, openmetrics))
-        return cached[1]
+        """The process metrics, to end the body with (see `ProcessTail`)."""
+        return self._tail.text(openmetrics)
 
     def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
         """The families in `names` only (`name[]=` in the URL), built now: small, so never cached."""
-        head = registry_text(self._registry, openmetrics, names) + registry_text(self._per_scrape, openmetrics, names)
+        process = registry_text(self._tail.registry, openmetrics, names)
+        head = registry_text(self._registry, openmetrics, names) + process
         text = compose(self._families(), openmetrics, head, names)
         return text + (b"# EOF\n" if openmetrics else b"")
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
+        self._tail.close()

@@ -19,6 +19,7 @@ from exporter.engine.status import target_families
 from exporter.metrics.body import Body
 from exporter.metrics.body_cache import BodyCache
 from exporter.metrics.changes import Changes
+from exporter.metrics.process_tail import ProcessTail
 from exporter.metrics.spec import MetricSpec, SampleSetBuilder
 
 G = MetricSpec("demo_value", "A value.", "gauge", ("device",))
@@ -38,9 +39,9 @@ class Fleet:
         self.builds += 1
         return target_families(self.store.states.values(), lambda key: 60.0)
 
-    def cache(self, max_stale: float = 0.0, per_scrape_for: float = 0.0) -> BodyCache:
-        registries = (self.registry, self.per_scrape)
-        return BodyCache(self.families, *registries, self.changes, max_stale=max_stale, per_scrape_for=per_scrape_for)
+    def cache(self, max_stale: float = 0.0, tail_every: float = 0.0) -> BodyCache:
+        tail = ProcessTail(self.per_scrape, every=tail_every)
+        return BodyCache(self.families, self.registry, tail, self.changes, max_stale=max_stale)
 
     def publish(self, value: float) -> None:
         b = SampleSetBuilder()
@@ -251,9 +252,10 @@ async def test_per_scrape_metrics_serve_the_scrapes_of_the_next_second() -> None
     per_scrape.register(_Ticks())
     fleet = Fleet(per_scrape=per_scrape)
     fleet.publish(1)
-    cache = fleet.cache(per_scrape_for=60.0)
+    cache = fleet.cache(tail_every=60.0)
     first, second = await scrape(cache, True), await scrape(cache, True)
     assert b"demo_reads_total 1.0" in first and first == second
+    cache.close()
 
 
 def test_a_selection_holds_only_the_named_families() -> None:
