@@ -70,12 +70,23 @@ def flat(values: list[int]) -> bool:
     return min(values[-third:]) <= min(values[:third])
 
 
+MIN_SAMPLES_PER_MINUTE = 3
+"""A minute with fewer samples (cut by the warm-up or the end) joins the minute before it: one sample
+must not be judged alone."""
+
+
 def minute_medians(samples: list[Sample]) -> list[float]:
-    """The median RSS of each whole or partial minute of `samples`, in order."""
+    """The median RSS of each minute of `samples`, in order."""
     minutes: dict[int, list[float]] = {}
     for s in samples:
         minutes.setdefault(int(s.t // 60), []).append(s.rss_mb)
-    return [statistics.median(rss) for _, rss in sorted(minutes.items())]
+    groups: list[list[float]] = []
+    for _, rss in sorted(minutes.items()):
+        if groups and (len(rss) < MIN_SAMPLES_PER_MINUTE or len(groups[-1]) < MIN_SAMPLES_PER_MINUTE):
+            groups[-1].extend(rss)
+        else:
+            groups.append(list(rss))
+    return [statistics.median(rss) for rss in groups]
 
 
 def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:

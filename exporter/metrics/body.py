@@ -1,7 +1,7 @@
 """One `/metrics` body: the text of every family, and its gzip form.
 
-The cached part holds everything but the process metrics, which are read at every
-scrape and appended as a small tail (before OpenMetrics' `# EOF`). The gzip form is
+The cached part holds everything but the process metrics, which change between scrapes
+and are appended as a small tail (before OpenMetrics' `# EOF`; see `process_tail`). The gzip form is
 compressed once per body with zlib; the compressor is kept open after the body, and a
 scrape finishes a copy of it with the tail, so the response is one ordinary gzip member
 and a scrape compresses only its few hundred tail bytes.

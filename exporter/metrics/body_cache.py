@@ -131,8 +131,7 @@ class BodyCache:
 
     def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
         """The families in `names` only (`name[]=` in the URL), built now: small, so never cached."""
-        process = registry_text(self._tail.registry, openmetrics, names)
-        head = registry_text(self._registry, openmetrics, names) + process
+        head = registry_text(self._registry, openmetrics, names) + self._tail.selection(openmetrics, names)
         text = compose(self._families(), openmetrics, head, names)
         return text + (b"# EOF\n" if openmetrics else b"")
 

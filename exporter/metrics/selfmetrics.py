@@ -158,7 +158,7 @@ class ProcessMetrics:
         self.registry = registry = CollectorRegistry(auto_describe=False)
         """Metrics that change only through this class: cached with the /metrics body."""
         self.process_registry = CollectorRegistry(auto_describe=False)
-        """CPU, memory, file descriptors: read at every scrape."""
+        """CPU, memory, file descriptors: read apart from the body (`ProcessTail`)."""
         ProcessCollector(registry=self.process_registry)
         build = Gauge(*_metric_args(BUILD_INFO), registry=registry)
         info = build_info()

@@ -71,8 +71,8 @@ async def read_limited(resp: aiohttp.ClientResponse, what: str, limit: int = MAX
     """The response body, or bad_response once it grows past `limit` (after decompression)."""
     if resp.content_length is not None and resp.content_length > limit:
         raise PollError("bad_response", f"{what}: answer of {resp.content_length} bytes exceeds {limit}")
-    # Chunks joined once at the end, not a growing buffer: no copy of the whole answer at each
-    # growth step or at the end, and the memory of a refused answer is the same small blocks each time.
+    # Chunks joined once at the end, not a growing buffer: the answer is copied once, not at each
+    # growth step and again at the end, and a refused answer leaves the same small blocks each time.
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):

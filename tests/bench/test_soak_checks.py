@@ -44,3 +44,8 @@ def test_a_plateau_for_minutes_fails_the_band() -> None:
 def test_one_leaked_fd_fails_the_fd_check() -> None:
     fds = FDS[:48] + [f + 1 for f in FDS[48:]]
     assert not _run(STEADY, fds)["fds_flat"]
+
+
+def test_a_minute_cut_short_is_not_judged_on_one_sample() -> None:
+    rss = [*[60.0] * 72, 75.0]  # the run ends one sample into a seventh minute, inside a big read
+    assert _run(rss, [*FDS, 38])["rss_within_band"]

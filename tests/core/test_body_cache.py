@@ -28,19 +28,19 @@ G = MetricSpec("demo_value", "A value.", "gauge", ("device",))
 class Fleet:
     """A store wired to a Changes, as the daemon wires them, and a count of body builds."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, per_scrape: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, process: CollectorRegistry | None = None) -> None:
         self.changes = Changes()
         self.store = SnapshotStore(self.changes.changed)
         self.builds = 0
         self.registry = registry or CollectorRegistry()
-        self.per_scrape = per_scrape or CollectorRegistry()
+        self.process = process or CollectorRegistry()
 
     def families(self) -> Iterator[tuple[MetricSpec, bytes]]:
         self.builds += 1
         return target_families(self.store.states.values(), lambda key: 60.0)
 
     def cache(self, max_stale: float = 0.0, tail_every: float = 0.0) -> BodyCache:
-        tail = ProcessTail(self.per_scrape, every=tail_every)
+        tail = ProcessTail(self.process, every=tail_every)
         return BodyCache(self.families, self.registry, tail, self.changes, max_stale=max_stale)
 
     def publish(self, value: float) -> None:
@@ -231,42 +231,44 @@ class _Ticks(Collector):
         self.reads = itertools.count(1)
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily("demo_reads", "Reads.")
+        family = CounterMetricFamily("process_demo_reads", "Reads.")
         family.add_metric([], next(self.reads))
         yield family
 
 
-async def test_per_scrape_metrics_are_read_again_once_they_are_old_without_a_rebuild() -> None:
-    per_scrape = CollectorRegistry()
-    per_scrape.register(_Ticks())
-    fleet = Fleet(per_scrape=per_scrape)
+async def test_process_metrics_read_at_each_scrape_end_the_body_without_a_rebuild() -> None:
+    process = CollectorRegistry()
+    process.register(_Ticks())
+    fleet = Fleet(process=process)
     fleet.publish(1)
     cache = fleet.cache()
     first, second = await scrape(cache, True), await scrape(cache, True)
-    assert b"demo_reads_total 1.0" in first and b"demo_reads_total 2.0" in second
-    assert second.endswith(b"demo_reads_total 2.0\n# EOF\n") and fleet.builds == 1
+    assert b"process_demo_reads_total 1.0" in first and b"process_demo_reads_total 2.0" in second
+    assert second.endswith(b"process_demo_reads_total 2.0\n# EOF\n") and fleet.builds == 1
 
 
-async def test_per_scrape_metrics_serve_the_scrapes_of_the_next_second() -> None:
-    per_scrape = CollectorRegistry()
-    per_scrape.register(_Ticks())
-    fleet = Fleet(per_scrape=per_scrape)
+async def test_process_metrics_serve_the_scrapes_of_the_next_second() -> None:
+    process = CollectorRegistry()
+    process.register(_Ticks())
+    fleet = Fleet(process=process)
     fleet.publish(1)
     cache = fleet.cache(tail_every=60.0)
-    first, second = await scrape(cache, True), await scrape(cache, True)
-    assert b"demo_reads_total 1.0" in first and first == second
-    cache.close()
+    try:
+        first, second = await scrape(cache, True), await scrape(cache, True)
+        assert b"process_demo_reads_total 1.0" in first and first == second
+    finally:
+        cache.close()
 
 
 def test_a_selection_holds_only_the_named_families() -> None:
-    per_scrape = CollectorRegistry()
-    per_scrape.register(_Ticks())
-    fleet = Fleet(per_scrape=per_scrape)
+    process = CollectorRegistry()
+    process.register(_Ticks())
+    fleet = Fleet(process=process)
     fleet.publish(1)
     cache = fleet.cache()
-    text = cache.selection(False, frozenset({"powerstrip_exporter_target_up", "demo_reads_total"}))
+    text = cache.selection(False, frozenset({"powerstrip_exporter_target_up", "process_demo_reads_total"}))
     assert b'powerstrip_exporter_target_up{source="demo",target="t1"} 1.0' in text
-    assert b"demo_reads_total" in text and b"demo_value" not in text and b"polls_total" not in text
+    assert b"process_demo_reads_total" in text and b"demo_value" not in text and b"polls_total" not in text
     assert cache.selection(True, frozenset({"demo_value"})).endswith(V1 + b"\n# EOF\n")
 
 

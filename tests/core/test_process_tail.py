@@ -23,16 +23,26 @@ class _Reads(Collector):
 
     def collect(self) -> Iterator[Metric]:
         self.count = next(self._next)
-        family = CounterMetricFamily("demo_reads", "Reads.")
+        family = CounterMetricFamily("process_demo_reads", "Reads.")
         family.add_metric([], self.count)
         yield family
 
 
-def _tail(every: float, keep_for: float = 600.0) -> tuple[ProcessTail, _Reads]:
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _tail(
+    every: float, keep_for: float = 600.0, clock: Callable[[], float] = time.monotonic
+) -> tuple[ProcessTail, _Reads]:
     reads = _Reads()
     registry = CollectorRegistry()
     registry.register(reads)
-    return ProcessTail(registry, every=every, keep_for=keep_for), reads
+    return ProcessTail(registry, every=every, keep_for=keep_for, clock=clock), reads
 
 
 def _until(check: Callable[[], bool], what: str) -> None:
@@ -42,18 +52,22 @@ def _until(check: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
+def _tail_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "process-metrics"}
+
+
 def test_the_first_ask_reads_in_place_and_later_reads_happen_without_any_ask() -> None:
-    tail, reads = _tail(every=0.05)
+    tail, reads = _tail(every=0.02)
     try:
-        assert tail.text(False).endswith(b"demo_reads_total 1.0\n") and reads.count == 1
+        assert tail.text(False).endswith(b"process_demo_reads_total 1.0\n")
         _until(lambda: reads.count >= 3, "the thread never read again")
-        assert b"demo_reads_total" in tail.text(True)
+        assert b"process_demo_reads_total" in tail.text(True)
     finally:
         tail.close()
 
 
 def test_a_scrape_takes_the_newest_read_without_reading() -> None:
-    tail, reads = _tail(every=30.0)
+    tail, reads = _tail(every=30.0)  # the thread's first read is 30 s away
     try:
         first = tail.text(False)
         assert [tail.text(False) for _ in range(5)] == [first] * 5 and reads.count == 1
@@ -61,36 +75,58 @@ def test_a_scrape_takes_the_newest_read_without_reading() -> None:
         tail.close()
 
 
-def test_reading_stops_when_nobody_asked_for_keep_for() -> None:
-    tail, reads = _tail(every=0.02, keep_for=0.2)
+def test_a_reading_over_twice_every_old_is_read_again_by_the_scrape() -> None:
+    clock = _Clock()
+    tail, _ = _tail(every=30.0, clock=clock)
     try:
-        tail.text(False)
-        time.sleep(0.2)  # keep_for has passed: from now on no read is due
-        settled = reads.count
-        time.sleep(0.2)
-        assert reads.count <= settled + 1, "at most one read already under way when keep_for ran out"
-        again = reads.count
-        time.sleep(0.2)
-        assert reads.count == again
+        assert tail.text(False).endswith(b" 1.0\n")
+        clock.now += 59.0
+        assert tail.text(False).endswith(b" 1.0\n"), "under twice `every`: the reading serves"
+        clock.now += 2.0
+        assert tail.text(False).endswith(b" 2.0\n"), "over twice `every` (after a pause): read afresh"
     finally:
         tail.close()
 
 
-def test_after_a_pause_the_first_ask_reads_afresh() -> None:
-    tail, reads = _tail(every=0.02, keep_for=0.05)
+def test_reading_stops_once_nobody_asked_for_keep_for() -> None:
+    clock = _Clock()
+    tail, reads = _tail(every=0.01, keep_for=10.0, clock=clock)
     try:
         tail.text(False)
-        time.sleep(0.2)
-        before = reads.count
-        assert tail.text(False).endswith(f"demo_reads_total {before + 1}.0\n".encode())
+        _until(lambda: reads.count >= 3, "the thread never read")
+        clock.now += 11.0  # nobody asked for keep_for
+        settled = reads.count
+        time.sleep(0.3)  # thirty periods: reading on would add about thirty reads
+        assert reads.count <= settled + 1, "only a read already under way may finish"
+        tail.text(False)  # asking again wakes the thread
+        _until(lambda: reads.count >= settled + 4, "asking again did not wake the thread")
+    finally:
+        tail.close()
+
+
+def test_a_selection_without_process_metrics_reads_nothing() -> None:
+    tail, reads = _tail(every=30.0)
+    try:
+        assert tail.selection(False, ["powerstrip_exporter_target_up"]) == b""
+        assert reads.count == 0
+        assert b"process_demo_reads_total 1.0" in tail.selection(False, ["process_demo_reads_total"])
     finally:
         tail.close()
 
 
 def test_every_zero_reads_at_each_ask_and_starts_no_thread() -> None:
-    _until(lambda: "process-metrics" not in {t.name for t in threading.enumerate()}, "other tests' threads linger")
+    before = _tail_threads()
     tail, reads = _tail(every=0.0)
     tail.text(False)
     tail.text(False)
-    assert reads.count == 2
-    assert "process-metrics" not in {t.name for t in threading.enumerate()}
+    assert reads.count == 2 and _tail_threads() <= before
+
+
+def test_close_stops_the_thread() -> None:
+    before = _tail_threads()
+    tail, _ = _tail(every=0.01)
+    tail.text(False)
+    (ours,) = _tail_threads() - before
+    tail.close()
+    ours.join(DEADLINE)
+    assert not ours.is_alive(), "the thread outlived close()"
