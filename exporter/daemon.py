@@ -49,6 +49,9 @@ class _EngineView:
 
 MAX_STALE_SECONDS = 1.0
 """A scrape may get a /metrics body lacking changes up to this old while a newer one builds (see body_cache)."""
+STALE_PER_BUILD = 10.0
+"""...or up to ten times what building the bodies takes, when that is longer (large fleets): building
+ahead then takes at most about a twentieth of the build thread's time per form."""
 
 
 def _log_warnings(path: Path, config: Config) -> None:
@@ -96,6 +99,7 @@ class Daemon:
             ProcessTail(self.process_metrics.process_registry),
             self.changes,
             max_stale=MAX_STALE_SECONDS,
+            stale_per_build=STALE_PER_BUILD,
         )
 
     @property

@@ -1,5 +1,5 @@
 """/metrics bodies through BodyCache's public API: one build per change, stale-while-revalidate within
-`max_stale`, never across a change a client caused, and process metrics read at every scrape."""
+the stale window, never across a change a client caused, and the process metrics at the end."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import itertools
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -278,3 +279,39 @@ def test_the_gzip_form_is_what_gzip_makes_of_the_text() -> None:
     ours = body.gzipped(b"tail 1\n")
     assert gzip.decompress(ours) == text + b"tail 1\n"
     assert len(ours) <= 1.01 * len(gzip.compress(text + b"tail 1\n", 6))
+
+
+async def test_when_builds_are_slow_the_stale_window_grows_with_them() -> None:
+    """A body cannot be fresher than it takes to build: with builds of at least 0.2 s and ten times
+    that as the window, a scrape right after a change gets the previous body at once."""
+    fleet = Fleet()
+    families = fleet.families
+
+    def slow() -> Iterator[tuple[MetricSpec, bytes]]:
+        time.sleep(0.2)
+        return families()
+
+    fleet.families = slow  # type: ignore[method-assign]
+    fleet.publish(1)
+    tail = ProcessTail(fleet.process, every=0.0)
+    cache = BodyCache(fleet.families, fleet.registry, tail, fleet.changes, max_stale=0.01, stale_per_build=10.0)
+    try:
+        assert V1 in await scrape(cache)
+        assert cache.stale_window >= 2.0
+        fleet.publish(2)
+        builds = fleet.builds
+        assert V1 in await scrape(cache), "within the window: the previous body, no wait"
+        assert await eventually(cache, V2)
+        assert fleet.builds > builds
+    finally:
+        cache.close()
+
+
+def test_without_stale_per_build_the_window_is_max_stale() -> None:
+    fleet = Fleet()
+    cache = fleet.cache(max_stale=0.5)
+    try:
+        cache.build(False)
+        assert cache.stale_window == 0.5
+    finally:
+        cache.close()
