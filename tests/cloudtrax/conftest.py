@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import yaml
 
 from exporter.metrics.spec import SampleSet
 from exporter.sources.api import PollSettings, SourceContext
@@ -18,6 +19,19 @@ from tests.support.clock import FakeClock
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 SECRET = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+
+def exporter_config(sim: CloudTraxSimulator, **target: Any) -> str:
+    """A config file polling every network of `sim` every second; `target` adds or overrides target keys."""
+    entry = {"source": "cloudtrax", "name": "acct", "key": KEY, "secret": SECRET, "base_url": sim.url}
+    return yaml.safe_dump(
+        {
+            "global": {"interval": "1s", "timeout": "1s", "stale_after": "1m", "backoff_max": "2s", "jitter": 0.0},
+            "targets": [{**entry, "networks": "all", **target}],
+        }
+    )
+
+
 SEED_NETWORK = 12345
 
 

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
 from powerstrip_sim.cloudtrax.options import DEFAULT_USAGE_LAYOUT
 from powerstrip_sim.cloudtrax.state import SimStrip, iso_seconds
-from tests.cloudtrax.conftest import KEY, SECRET
+from tests.cloudtrax.conftest import KEY, SECRET, exporter_config
 from tests.support.process import ExporterProcess, Samples, value
 
 ENERGY = "cloudtrax_powerstrip_port_energy_joules_total"
@@ -30,22 +29,7 @@ WINDOW = 600
 
 
 def config_for(sim: CloudTraxSimulator) -> str:
-    return yaml.safe_dump(
-        {
-            "global": {"interval": "1s", "timeout": "1s", "stale_after": "1m", "backoff_max": "2s", "jitter": 0.0},
-            "targets": [
-                {
-                    "source": "cloudtrax",
-                    "name": "acct",
-                    "key": KEY,
-                    "secret": SECRET,
-                    "base_url": sim.url,
-                    "networks": "all",
-                    "usage_interval": "1s",
-                }
-            ],
-        }
-    )
+    return exporter_config(sim, usage_interval="1s")
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from powerstrip_sim.cloudtrax import CloudTraxSimulator, FaultKind
-from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK
+from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK, exporter_config
 from tests.support.process import ExporterProcess, Samples, find, value
 
 OTHER_NETWORK = 100001
@@ -22,24 +21,8 @@ POLLS = "powerstrip_exporter_target_polls_total"
 
 
 def config_for(sim: CloudTraxSimulator, *, secret: str = SECRET, networks: object = "all") -> str:
-    return yaml.safe_dump(
-        {
-            "global": {"interval": "1s", "timeout": "1s", "stale_after": "1m", "backoff_max": "2s", "jitter": 0.0},
-            "targets": [
-                {
-                    "source": "cloudtrax",
-                    "name": "acct",
-                    "key": KEY,
-                    "secret": secret,
-                    "base_url": sim.url,
-                    "networks": networks,
-                    "usage_interval": "5s",
-                    "settings_interval": "5s",
-                    "discovery_interval": "5s",
-                }
-            ],
-        }
-    )
+    intervals = {"usage_interval": "5s", "settings_interval": "5s", "discovery_interval": "5s"}
+    return exporter_config(sim, secret=secret, networks=networks, **intervals)
 
 
 @pytest.fixture
