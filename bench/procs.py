@@ -69,7 +69,8 @@ class Children:
         self.logdir = logdir
         self.children: list[Child] = []
 
-    def start(self, name: str, argv: Sequence[str]) -> Child:
+    def start(self, name: str, argv: Sequence[str], niceness: int = 0) -> Child:
+        """`niceness` > 0: the child runs at that lower CPU priority (see `SIMULATOR_NICENESS` in run.py)."""
         self.logdir.mkdir(parents=True, exist_ok=True)
         log = self.logdir / f"{name}.log"
         with log.open("wb") as out:
@@ -81,13 +82,14 @@ class Children:
                 env=child_env(),
                 cwd=REPO,
                 start_new_session=True,
+                preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
             )
         child = Child(name, proc, log)
         self.children.append(child)
         return child
 
-    def python(self, name: str, *args: str) -> Child:
-        return self.start(name, [sys.executable, *args])
+    def python(self, name: str, *args: str, niceness: int = 0) -> Child:
+        return self.start(name, [sys.executable, *args], niceness)
 
     def stop(self, child: Child, timeout: float = 10.0) -> int | None:
         if child.alive():

@@ -75,6 +75,12 @@ STATUS_NAMES = (
     "powerstrip_exporter_target_poll_duration_seconds",
 )
 CUT_MARGIN = 0.005
+SIMULATOR_NICENESS = 19
+"""The simulators stand for devices on other hosts: at the lowest CPU priority, what they take from the two
+shared cores disturbs the processes measured here as little as it can."""
+PROBE_EVERY = 0.5
+"""Seconds between status probes while scrapers run: often enough to see every poll (each target's last
+poll stays visible for a whole interval, at least 0.5 s), rare enough to add little load to the cell."""
 """Seconds a poll must have begun after a cut instant: its start is its end minus its duration, read
 from two clocks a GIL hand-over apart, so it may come out a little late."""
 _STATUS_LINE = re.compile(r'^(\w+)\{source="([^"]*)",target="([^"]*)"\} (\S+)$')
@@ -405,7 +411,7 @@ def scrape_cell(
     while any(p.alive() for p in procs) and time.monotonic() < deadline:
         with suppress(OSError):
             tracker.probe()  # keeps the poll windows of the cycles the scrapes overlap
-        time.sleep(0.1)
+        time.sleep(PROBE_EVERY)
     for p in procs:
         children.stop(p, timeout=2.0)
     rows: list[list[Any]] = []
@@ -804,6 +810,7 @@ def run_size(children: Children, strips: int, opts: Options, workdir: Path) -> d
         KEY,
         "--secret",
         SECRET,
+        niceness=SIMULATOR_NICENESS,
     )
     dli = children.python(
         f"sim-dli-{strips}",
@@ -817,6 +824,7 @@ def run_size(children: Children, strips: int, opts: Options, workdir: Path) -> d
         str(opts.dli),
         "--latency",
         str(opts.latency),
+        niceness=SIMULATOR_NICENESS,
     )
     try:
         ct_url = ct.wait_for_lines(r"listening on (http://\S+)", 1, 120)[0].group(1)
