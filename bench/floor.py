@@ -7,7 +7,8 @@ nginx is not installed by the harness. On Debian or Ubuntu: `apt-get install ngi
 an nginx config into a temporary folder, starts nginx in the foreground as a child of
 the harness (stopped by its PID like every other child), and answers `/metrics` as the
 exporter does: OpenMetrics when `Accept` names it, gzip when `Accept-Encoding` does,
-with the exporter's Content-Type and Content-Encoding.
+with the exporter's Content-Type and Content-Encoding. `Floor.replace` swaps the bodies for newer
+ones while it runs (the Prometheus cell keeps them as fresh as ours).
 """
 
 from __future__ import annotations
@@ -73,15 +74,24 @@ class Floor:
             raise RuntimeError(HOW_TO_GET)
         folder = Path(tempfile.mkdtemp(prefix="powerstrip-floor-"))
         folder.chmod(0o755)  # nginx's workers may run as another user
-        for name, data in bodies.items():
-            path = folder / name
-            path.write_bytes(data)
-            path.chmod(0o644)
+        _write(folder, bodies)
         config = folder / "nginx.conf"
         config.write_text(_CONFIG.format(dir=folder, port=port, text_type=TEXT_TYPE, om_type=OM_TYPE), encoding="utf-8")
         child = children.start("floor-nginx", [nginx, "-p", str(folder), "-c", str(config)])
         return cls(child, port, folder)
 
+    def replace(self, bodies: dict[str, bytes]) -> None:
+        """Serve these bodies from now on; each file is swapped whole, so no answer mixes two."""
+        _write(self.folder, bodies)
+
     def stop(self, children: Children) -> None:
         children.stop(self.child)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write(folder: Path, bodies: dict[str, bytes]) -> None:
+    for name, data in bodies.items():
+        staged = folder / f".{name}.new"
+        staged.write_bytes(data)
+        staged.chmod(0o644)
+        staged.replace(folder / name)
