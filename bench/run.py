@@ -655,9 +655,8 @@ def prometheus_cell(
     every 5 s (Prometheus asks for OpenMetrics with gzip). Medians over `seconds`.
 
     The floor serves ours' bytes of the last second, not one copy of them: Prometheus stores a sample
-    whose value changed at a higher cost than one that did not (measured: 1.25x the median scrape
-    duration for the same 1,000-strip body, constant against changing), so a frozen floor would be
-    cheaper to scrape than any live exporter."""
+    whose value changed at a higher cost than one that did not (docs/benchmark.md), so a frozen floor
+    would be cheaper to scrape than any live exporter."""
     binary = shutil.which("prometheus")
     if binary is None:
         print("  prometheus not found: install it (Debian/Ubuntu: apt-get install prometheus)", flush=True)
