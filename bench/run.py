@@ -75,14 +75,14 @@ STATUS_NAMES = (
     "powerstrip_exporter_target_poll_duration_seconds",
 )
 CUT_MARGIN = 0.005
+"""Seconds a poll must have begun after a cut instant: its start is its end minus its duration, read
+from two clocks a GIL hand-over apart, so it may come out a little late."""
 SIMULATOR_NICENESS = 19
 """The simulators stand for devices on other hosts: at the lowest CPU priority, what they take from the two
 shared cores disturbs the processes measured here as little as it can."""
 PROBE_EVERY = 0.5
-"""Seconds between status probes while scrapers run: often enough to see every poll (each target's last
-poll stays visible for a whole interval, at least 0.5 s), rare enough to add little load to the cell."""
-"""Seconds a poll must have begun after a cut instant: its start is its end minus its duration, read
-from two clocks a GIL hand-over apart, so it may come out a little late."""
+"""Seconds between status probes while scrapers or Prometheus run: often enough to see every poll (each
+target's last poll stays visible for a whole interval, at least 0.5 s), rare enough to add little load."""
 _STATUS_LINE = re.compile(r'^(\w+)\{source="([^"]*)",target="([^"]*)"\} (\S+)$')
 
 
@@ -683,7 +683,7 @@ def prometheus_cell(
                     nginx.replace(fetch_bodies(f"http://127.0.0.1:{ours_port}", ("text-gz", "om-gz")))
             if not prom.alive():
                 raise RuntimeError(f"prometheus exited:\n{prom.output()[-3000:]}")
-            time.sleep(0.5)
+            time.sleep(PROBE_EVERY)
         window = int(time.time() - started) + 1
         query = urlencode({"query": f"scrape_duration_seconds[{window}s]"})
         answer = json.loads(http_get(f"{base}/api/v1/query?{query}"))
