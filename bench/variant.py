@@ -1,7 +1,7 @@
 """Our exporter with one piece of the scrape path changed, to measure what that piece is worth.
 
-    python -m bench.variant [--serve-on-main-loop] [--switch-interval S] [--max-stale S] [--gc-freeze]
-                            -- <exporter arguments>
+    python -m bench.variant [--serve-on-main-loop] [--switch-interval S] [--max-stale S]
+                            [--build-ahead-for S] [--gc-freeze] -- <exporter arguments>
 
 `bench.run --ours-variant "..."` starts ours this way. The variants are patched in here,
 never in the product, and every figure docs/benchmark.md quotes for one names it.
@@ -9,6 +9,8 @@ never in the product, and every figure docs/benchmark.md quotes for one names it
 - `--switch-interval`: the interpreter's switch interval (CPython's default is 0.005 s).
 - `--max-stale`: how far behind a change a served body may be (0: every scrape waits for the
   current body, and nothing is built ahead of scrapes).
+- `--build-ahead-for`: how long after a scraper last asked for a form (plain text or OpenMetrics)
+  its bodies are still built ahead of scrapes.
 - `--gc-freeze`: the garbage-collector policy the exporter used to have: 10 s after the start,
   `gc.freeze()` and no automatic full collections (a full collection every 5 minutes instead).
 """
@@ -45,6 +47,7 @@ def main() -> int:
     parser.add_argument("--serve-on-main-loop", action="store_true")
     parser.add_argument("--switch-interval", type=float, default=None)
     parser.add_argument("--max-stale", type=float, default=None)
+    parser.add_argument("--build-ahead-for", type=float, default=None)
     parser.add_argument("--gc-freeze", action="store_true")
     args = parser.parse_args(argv[:split])
     import exporter.daemon
@@ -53,6 +56,10 @@ def main() -> int:
 
     if args.max_stale is not None:
         exporter.daemon.MAX_STALE_SECONDS = args.max_stale
+    if args.build_ahead_for is not None:
+        import exporter.metrics.body_cache
+
+        exporter.metrics.body_cache.BUILD_AHEAD_FOR_SECONDS = args.build_ahead_for
     if args.serve_on_main_loop:
         exporter.runtime.WebThread = _SameLoop  # type: ignore[misc,assignment]
     if args.switch_interval is not None:

@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-SWITCH_INTERVAL = 0.0002
+SWITCH_INTERVAL = 0.0001
 """Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms). A scrape takes
-the GIL back after each socket call, so under a busy poll its wait is a few of these."""
+the GIL back after each socket call, so under a busy poll its wait is a few of these: the gzip tail
+during polls grows with it (docs/benchmark.md)."""
 
 _T = TypeVar("_T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
