@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from aiohttp import web
 
 from exporter.actions.body import body_of, body_reader, reads_body
-from exporter.web.thread import WebThread, to_main_loop, web_thread_safe
+from exporter.web.thread import SWITCH_INTERVAL, WebThread, to_main_loop, web_thread_safe
+from tests.core.test_process import ENV, GOOD, FakeExporter
 from tests.support.process import free_port
 
 
@@ -62,3 +65,19 @@ async def test_safe_handlers_answer_while_the_main_loop_is_blocked_and_others_ru
     finally:
         await thread.run(runner.cleanup())
         thread.stop()
+
+
+async def test_the_running_exporter_hands_the_gil_to_the_listeners_every_switch_interval(tmp_path: Path) -> None:
+    """The interval is set by the daemon's start-up path (runtime -> WebThread.start), not only by the class:
+    read from the running process once its listeners answer."""
+    report = tmp_path / "switch-interval"
+    async with FakeExporter(tmp_path, GOOD, env={**ENV, "SWITCH_REPORT": str(report)}) as exp:
+        exp.signal(signal.SIGUSR1)
+
+        async def reported() -> bool:
+            return report.exists()
+
+        await exp.wait_for(reported, timeout=20, what="the switch interval report")
+        # CPython keeps the interval in whole microseconds (0.0001 reads back as 9.999999999999999e-05).
+        assert round(float(report.read_text(encoding="utf-8")) * 1e6) == round(SWITCH_INTERVAL * 1e6)
+    assert SWITCH_INTERVAL < 0.005, "shorter than CPython's default, or setting it would change nothing"
