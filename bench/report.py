@@ -125,6 +125,12 @@ FIGURES: list[tuple[str, str, Getter, bool]] = [
         True,
     ),
     (
+        "prom_floor_again_median_ms",
+        "the same nginx as a second Prometheus job, scrape_duration_seconds, median (ms)",
+        _key("prometheus", "floor-again", "median_ms"),
+        True,
+    ),
+    (
         "gzip_ratio_text",
         "gzip body / `gzip -6` of its text, plain text",
         _key("gzip_sizes", "text", "ratio"),
@@ -225,6 +231,8 @@ def targets(sizes: list[dict[str, Any]], exponents: dict[str, dict[str, float | 
         gauges = figures(size["gauges"]) if "gauges" in size else {}
         r = ratio(ours["prom_median_ms"], ours["prom_floor_median_ms"])
         check(n, "Prometheus scrape_duration median, ours / nginx", r, "<= 1.1", le(r, 1.1))
+        r = ratio(ours["prom_floor_again_median_ms"], ours["prom_floor_median_ms"])
+        check(n, "the same for nginx against itself, scraped as a second job (reference)", r, "-", None)
         for form in ("text", "om"):
             r = ours[f"gzip_ratio_{form}"]
             check(n, f"gzip body / gzip -6 ({form})", r, "<= 1.05", le(r, 1.05))

@@ -20,7 +20,8 @@ prometheus_client Gauge exporter (`bench/gauges.py`) and the scrape-time exporte
    the gzip bodies with `gzip -6` of their text; starts nginx serving our exact bytes
    (`bench/floor.py`; nginx is not installed by the harness) under the same load; and
    has a real Prometheus scrape ours and nginx every 5 s, reading its own
-   `scrape_duration_seconds` for both.
+   `scrape_duration_seconds` for both (and for the same nginx scraped as a second job:
+   the spread of two medians of one server, for reference).
 
 Then all three run again side by side, unscraped, for the memory soak: RSS after 10
 cycles and after `--soak-cycles` (100) cycles, or after as many as fit in
@@ -641,7 +642,11 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{ours}"]}}]
   - job_name: floor
     static_configs: [{{targets: ["127.0.0.1:{floor}"]}}]
+  - job_name: floor-again
+    static_configs: [{{targets: ["127.0.0.1:{floor}"]}}]
 """
+"""`floor-again` scrapes the same nginx at another offset in the 5 s: how far two medians of the same
+server drift apart in one run, the reference for ours / floor."""
 
 
 FLOOR_REFRESH_SECONDS = 1.0

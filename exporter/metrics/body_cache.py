@@ -5,11 +5,13 @@ run in one worker thread (zlib releases the interpreter lock while it compresses
 a build runs beside the polls on another core), never on the listener's loop.
 
 Freshness (stale-while-revalidate): a scrape gets the newest complete body if it lacks
-only changes younger than the stale window, and starts a build of the next one;
-otherwise it waits for a build. A body never lacks a change a client caused (an
-action or a reload). While some scraper asked for a form in the last
-`BUILD_AHEAD_FOR_SECONDS`, changes are also built half a window after they happen, so
-the next scrape finds the body ready however late it comes. Nobody scraping: no builds.
+only changes younger than the stale window; otherwise it waits for a build. A body
+never lacks a change a client caused (an action or a reload). While some scraper asked
+for a form in the last `BUILD_AHEAD_FOR_SECONDS`, changes are built half a window after
+they happen, so the next scrape finds the body ready however late it comes. Nobody
+scraping: no builds. A scrape that does not wait starts no build: that build would take
+a core from the scraper while it parses the answer (docs/benchmark.md, "Builds a scrape
+started").
 
 The window is `max_stale`, or `stale_per_build` times what one round of builds (one per
 form) last took, whichever is longer: a body cannot be fresher than it takes to build,
@@ -131,8 +133,6 @@ class BodyCache:
         self._asked[openmetrics] = time.monotonic()
         body = self._latest.get(openmetrics)
         if body is not None and self._servable(body):
-            if body.version != self._changes.version:
-                self._start_build(openmetrics)
             return body
         for _ in range(_TRIES):
             # Shielded: a scraper that hangs up must not cancel a build other scrapes wait for.

@@ -55,7 +55,7 @@ def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
             assert floor["n"] >= 1 and floor["errors"] == 0, (fmt, floor)
             assert floor["bytes"] == pytest.approx(sizes[fmt], rel=0.05), "same bytes"
         if shutil.which("prometheus"):
-            for job in ("ours", "floor"):
+            for job in ("ours", "floor", "floor-again"):
                 scraped = ours["prometheus"][job]
                 assert scraped["always_up"] and scraped["n"] >= 1 and scraped["median_ms"] > 0, (job, scraped)
     assert set(results["growth_exponents"]) >= {"cpu_s_per_cycle", "poll_cycle_s", "plain_bytes"}

@@ -96,7 +96,7 @@ async def test_every_form_decompresses_to_its_plain_body() -> None:
 async def test_a_change_is_served_stale_once_then_fresh() -> None:
     fleet = Fleet()
     fleet.publish(1)
-    cache = fleet.cache(max_stale=60.0)
+    cache = fleet.cache(max_stale=1.0)
     assert V1 in await scrape(cache)
     fleet.publish(2)
     assert V1 in await scrape(cache), "the previous complete body, at once"
@@ -178,6 +178,28 @@ async def test_a_change_is_built_ahead_once_someone_scrapes() -> None:
     assert V2 in body.text
 
 
+async def test_a_scrape_served_at_once_starts_no_build() -> None:
+    """Within the window a scrape gets the previous body and leaves the build to the build ahead,
+    half a window after the change: a build started by the scrape would compete with its scraper."""
+    fleet = Fleet()
+    fleet.publish(1)
+    cache = fleet.cache(max_stale=6.0)
+    try:
+        assert V1 in await scrape(cache)
+        fleet.publish(2)
+        for _ in range(20):
+            assert V1 in await scrape(cache), "the previous complete body, at once"
+        assert fleet.builds == 1, "no build before the build ahead is due (3 s after the change)"
+        for _ in range(600):  # bounded: ~30 s
+            if V2 in await scrape(cache):
+                break
+            await asyncio.sleep(0.05)
+        assert fleet.builds == 2, "the build ahead, once"
+        assert V2 in await scrape(cache)
+    finally:
+        cache.close()
+
+
 async def test_nobody_scraping_nothing_is_built() -> None:
     fleet = Fleet()
     cache = fleet.cache(max_stale=0.02)
@@ -210,12 +232,11 @@ async def test_a_client_change_during_a_build_is_not_hidden_by_that_build() -> N
     gate = _Gate()
     registry.register(gate)
     fleet = Fleet(registry)
-    cache = fleet.cache(max_stale=60.0)
+    cache = fleet.cache(max_stale=0.2)
     fleet.publish(1)
     await scrape(cache)
     gate.armed = True
-    fleet.publish(2)
-    await scrape(cache)  # served stale at once; starts a build that stops in the gate
+    fleet.publish(2)  # built ahead 0.1 s later; that build stops in the gate
     assert await asyncio.to_thread(gate.entered.wait, 5), "the build reached the gate"
     fleet.publish(3)
     fleet.changes.changed(by_client=True)
