@@ -59,9 +59,9 @@ async def scrape(cache: BodyCache, openmetrics: bool = False) -> bytes:
     return plain
 
 
-async def eventually(cache: BodyCache, needle: bytes) -> bytes:
-    """Scrape until the body shows `needle` (bounded: 300 tries, 10 ms apart)."""
-    for _ in range(300):
+async def eventually(cache: BodyCache, needle: bytes, tries: int = 300) -> bytes:
+    """Scrape until the body shows `needle` (bounded: `tries` tries, 10 ms apart)."""
+    for _ in range(tries):
         body = await scrape(cache)
         if needle in body:
             return body
@@ -190,12 +190,8 @@ async def test_a_scrape_served_at_once_starts_no_build() -> None:
         for _ in range(20):
             assert V1 in await scrape(cache), "the previous complete body, at once"
         assert fleet.builds == 1, "no build before the build ahead is due (3 s after the change)"
-        for _ in range(600):  # bounded: ~30 s
-            if V2 in await scrape(cache):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(cache, V2, tries=3000)  # bounded: ~30 s
         assert fleet.builds == 2, "the build ahead, once"
-        assert V2 in await scrape(cache)
     finally:
         cache.close()
 
