@@ -640,19 +640,13 @@ global: {{scrape_interval: 5s, scrape_timeout: 5s}}
 scrape_configs:
   - job_name: ours
     static_configs: [{{targets: ["127.0.0.1:{ours}"]}}]
-  - job_name: ours-again
-    static_configs: [{{targets: ["127.0.0.1:{ours}"]}}]
   - job_name: floor
     static_configs: [{{targets: ["127.0.0.1:{floor}"]}}]
   - job_name: floor-again
     static_configs: [{{targets: ["127.0.0.1:{floor}"]}}]
 """
-"""Each server is scraped by two jobs, which Prometheus places at different offsets in the 5 s: the
-median over both jobs' scrapes is judged (twice the scrapes per median), and each job's median against
-the other's shows how far two medians of one server drift apart in one run."""
-
-PROMETHEUS_SERVERS = {"ours": ("ours", "ours-again"), "floor": ("floor", "floor-again")}
-"""The jobs whose scrapes are pooled into each server's median."""
+"""`floor-again` scrapes the same nginx at another offset in the 5 s: how far two medians of the same
+server drift apart in one run, the reference for ours / floor."""
 
 
 FLOOR_REFRESH_SECONDS = 1.0
@@ -663,8 +657,7 @@ def prometheus_cell(
     children: Children, tracker: Tracker, ours_port: int, nginx: floor.Floor, seconds: float, workdir: Path
 ) -> dict[str, Any]:
     """Prometheus' own `scrape_duration_seconds` for our exporter and for the floor, scraped side by side
-    every 5 s (Prometheus asks for OpenMetrics with gzip), each by two jobs (`PROMETHEUS_SERVERS`). Medians
-    over `seconds`, per job and pooled per server.
+    every 5 s (Prometheus asks for OpenMetrics with gzip). Medians over `seconds`.
 
     The floor serves ours' bytes of the last second, not one copy of them: Prometheus stores a sample
     whose value changed at a higher cost than one that did not (docs/benchmark.md), so a frozen floor
@@ -700,15 +693,13 @@ def prometheus_cell(
         query = urlencode({"query": f"scrape_duration_seconds[{window}s]"})
         answer = json.loads(http_get(f"{base}/api/v1/query?{query}"))
         out: dict[str, Any] = {}
-        durations: dict[str, list[float]] = {}
         for series in answer["data"]["result"]:
             values = [float(v) for _, v in series["values"]]
-            durations[series["metric"]["job"]] = values
-            out[series["metric"]["job"]] = _duration_stats(values)
-        out["pooled"] = {
-            server: _duration_stats([v for job in jobs for v in durations.get(job, [])])
-            for server, jobs in PROMETHEUS_SERVERS.items()
-        }
+            out[series["metric"]["job"]] = {
+                "n": len(values),
+                "median_ms": 1000.0 * statistics.median(values),
+                "max_ms": 1000.0 * max(values),
+            }
         query = urlencode({"query": f"min_over_time(up[{window}s])"})
         for series in json.loads(http_get(f"{base}/api/v1/query?{query}"))["data"]["result"]:
             out.setdefault(series["metric"]["job"], {})["always_up"] = series["value"][1] == "1"
@@ -717,12 +708,6 @@ def prometheus_cell(
     finally:
         children.stop(prom)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _duration_stats(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0, "median_ms": None, "max_ms": None}
-    return {"n": len(values), "median_ms": 1000.0 * statistics.median(values), "max_ms": 1000.0 * max(values)}
 
 
 def print_cell(who: str, fmt: str, scrapers: int, period: float, cell: dict[str, Any]) -> None:

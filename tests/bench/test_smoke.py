@@ -55,15 +55,9 @@ def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:
             assert floor["n"] >= 1 and floor["errors"] == 0, (fmt, floor)
             assert floor["bytes"] == pytest.approx(sizes[fmt], rel=0.05), "same bytes"
         if shutil.which("prometheus"):
-            prom = ours["prometheus"]
-            for job in ("ours", "ours-again", "floor", "floor-again"):
-                scraped = prom[job]
+            for job in ("ours", "floor", "floor-again"):
+                scraped = ours["prometheus"][job]
                 assert scraped["always_up"] and scraped["n"] >= 1 and scraped["median_ms"] > 0, (job, scraped)
-            for server, jobs in (("ours", ("ours", "ours-again")), ("floor", ("floor", "floor-again"))):
-                pooled = prom["pooled"][server]
-                assert pooled["n"] == sum(prom[job]["n"] for job in jobs), server
-                low, high = sorted(prom[job]["median_ms"] for job in jobs)
-                assert low <= pooled["median_ms"] <= high, "the median of two samples lies between theirs"
     assert set(results["growth_exponents"]) >= {"cpu_s_per_cycle", "poll_cycle_s", "plain_bytes"}
     names = {t["target"] for t in results["targets"]}
     assert "CPU per API call, unscraped, ours / prometheus_client gauges" in names
