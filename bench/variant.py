@@ -1,7 +1,7 @@
 """Our exporter with one piece of the scrape path changed, to measure what that piece is worth.
 
     python -m bench.variant [--serve-on-main-loop] [--switch-interval S] [--max-stale S]
-                            [--build-ahead-for S] [--gc-freeze] -- <exporter arguments>
+                            [--build-ahead-for S] [--build-on-caller] [--gc-freeze] -- <exporter arguments>
 
 `bench.run --ours-variant "..."` starts ours this way. The variants are patched in here,
 never in the product, and every figure docs/benchmark.md quotes for one names it.
@@ -11,6 +11,8 @@ never in the product, and every figure docs/benchmark.md quotes for one names it
   current body, and nothing is built ahead of scrapes).
 - `--build-ahead-for`: how long after a scraper last asked for a form (plain text or OpenMetrics)
   its bodies are still built ahead of scrapes.
+- `--build-on-caller`: no build thread: a body is built on the thread that starts the build (the
+  poll loop when building ahead, the listeners' thread when a scrape must wait).
 - `--gc-freeze`: the garbage-collector policy the exporter used to have: 10 s after the start,
   `gc.freeze()` and no automatic full collections (a full collection every 5 minutes instead).
 """
@@ -21,7 +23,8 @@ import argparse
 import gc
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
@@ -48,6 +51,7 @@ def main() -> int:
     parser.add_argument("--switch-interval", type=float, default=None)
     parser.add_argument("--max-stale", type=float, default=None)
     parser.add_argument("--build-ahead-for", type=float, default=None)
+    parser.add_argument("--build-on-caller", action="store_true")
     parser.add_argument("--gc-freeze", action="store_true")
     args = parser.parse_args(argv[:split])
     import exporter.daemon
@@ -60,6 +64,10 @@ def main() -> int:
         import exporter.metrics.body_cache
 
         exporter.metrics.body_cache.BUILD_AHEAD_FOR_SECONDS = args.build_ahead_for
+    if args.build_on_caller:
+        import exporter.metrics.body_cache
+
+        exporter.metrics.body_cache.ThreadPoolExecutor = _OnCaller  # type: ignore[misc,assignment]
     if args.serve_on_main_loop:
         exporter.runtime.WebThread = _SameLoop  # type: ignore[misc,assignment]
     if args.switch_interval is not None:
@@ -88,6 +96,21 @@ def _later(seconds: float, call: Any) -> None:
     timer = threading.Timer(seconds, call)
     timer.daemon = True
     timer.start()
+
+
+class _OnCaller(Executor):
+    """Stands in for the build thread's pool: runs each call at once, on the thread that submits it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        future: Future[_T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 class _FixedSwitch:
