@@ -16,7 +16,7 @@ started").
 The window is `max_stale`, or `stale_per_build` times what one round of builds (one per
 form) last took, whichever is longer: a body cannot be fresher than it takes to build,
 and building ahead then keeps the build thread busy at most about 1/(2 x stale_per_build)
-of the time per form during polls (at 5,000 strips a build takes about 0.3 s).
+of the time per form during polls.
 The process metrics that end every body come from `ProcessTail`.
 """
 

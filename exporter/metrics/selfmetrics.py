@@ -181,13 +181,9 @@ class ProcessMetrics:
     def _changed(self) -> None:
         self.changes.changed()
 
-    def _client_event(self) -> None:
-        """A change a client caused and expects to see at once (actions, reloads)."""
-        self.changes.changed(by_client=True)
-
     def client_event(self) -> None:
-        """A change a client caused (such as a remediation) that the next scrape must show."""
-        self._client_event()
+        """A change a client caused and expects to see at once (actions, reloads, remediations)."""
+        self.changes.changed(by_client=True)
 
     def init_actions(self, source: str, action: str) -> None:
         self.actions.labels(source, action)
@@ -196,11 +192,11 @@ class ProcessMetrics:
 
     def action_attempt(self, source: str, action: str) -> None:
         self.actions.labels(source, action).inc()
-        self._client_event()
+        self.client_event()
 
     def action_failure(self, source: str, action: str, reason: ActionFailureReason) -> None:
         self.action_failures.labels(source, action, reason).inc()
-        self._client_event()
+        self.client_event()
 
     def http_connection_dropped(self, reason: str) -> None:
         """A listener closed a connection for a limit (called on the main loop, like every change here)."""
@@ -252,7 +248,7 @@ class ProcessMetrics:
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.reload_ts.set(time.time())
-        self._client_event()
+        self.client_event()
 
 
 def self_specs() -> tuple[MetricSpec, ...]:

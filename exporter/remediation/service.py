@@ -146,7 +146,7 @@ class RemediationService:
         headers: dict[str, str] = {}
         try:
             token = self._authenticate(request, client, headers)
-            notification = _parse(_read_body(request), request.content_type)
+            notification = parse_notification(_read_body(request), request.content_type)
         except WebhookError as err:
             log.info("remediation webhook refused", client=client, status=err.status, detail=err.detail)
             return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
@@ -302,7 +302,8 @@ def _read_body(request: web.Request) -> bytes:
     return read.data
 
 
-def _parse(body: bytes, content_type: str) -> Notification:
+def parse_notification(body: bytes, content_type: str) -> Notification:
+    """An Alertmanager webhook body as a `Notification`, or the `WebhookError` to answer with."""
     if content_type != "application/json":
         raise WebhookError(415, f"unsupported content type {content_type!r}; Alertmanager sends application/json")
     try:
@@ -318,4 +319,4 @@ def _parse(body: bytes, content_type: str) -> Notification:
         raise WebhookError(400, f"not an Alertmanager webhook payload (version 4): {problems[:500]}") from None
 
 
-__all__ = ["WEBHOOK_PATH", "Clock", "Decision", "RemediationService"]
+__all__ = ["WEBHOOK_PATH", "Clock", "Decision", "RemediationService", "parse_notification"]

@@ -14,22 +14,10 @@ SOURCES: dict[str, str] = {
     "dli": "exporter.sources.dli:DliSource",
 }
 
-_extra: dict[str, type[Source]] = {}
-
-
-def register(source: type[Source]) -> None:
-    """Add a source at run time (tests use this for a fake source)."""
-    _extra[source.name] = source
-
-
-def unregister(name: str) -> None:
-    _extra.pop(name, None)
-
 
 def load_sources() -> dict[str, type[Source]]:
     found: dict[str, type[Source]] = {}
     for name, ref in SOURCES.items():
         module_name, _, attr = ref.partition(":")
         found[name] = getattr(importlib.import_module(module_name), attr)
-    found.update(_extra)
     return found

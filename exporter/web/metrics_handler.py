@@ -34,7 +34,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
-def _chunks(parts: Sequence[bytes]) -> Iterator[bytes | memoryview]:
+def chunks(parts: Sequence[bytes]) -> Iterator[bytes | memoryview]:
     """The parts in order, large ones sliced, small neighbours joined, each piece at most ~CHUNK."""
     pending: list[bytes] = []
     pending_size = 0
@@ -64,7 +64,7 @@ async def send_parts(
     response = web.StreamResponse(headers=headers)
     response.content_length = size
     await response.prepare(request)
-    for chunk in _chunks(parts):
+    for chunk in chunks(parts):
         await response.write(chunk)
     await response.write_eof()
     return response

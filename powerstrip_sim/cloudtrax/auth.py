@@ -7,12 +7,22 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.sources.cloudtrax.signing import parse_authorization, signature
+from exporter.sources.cloudtrax.signing import signature
 from powerstrip_sim.cloudtrax.errors import AUTH_MESSAGES, SimApiError
 from powerstrip_sim.cloudtrax.options import SimulatorOptions
 
 MISSING_VERSION = "0"
 """The vendor README: "0 assumed if this header is missing"."""
+
+
+def parse_authorization(value: str) -> dict[str, str]:
+    """Split `key=..,timestamp=..,nonce=..` into a dict."""
+    parts: dict[str, str] = {}
+    for item in value.split(","):
+        name, sep, val = item.strip().partition("=")
+        if sep:
+            parts[name.strip()] = val.strip()
+    return parts
 
 
 def request_api_version(headers: Mapping[str, str]) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exporter.metrics.reasons import POLL_FAILURE_REASONS
-from exporter.sources.cloudtrax.client import CloudTraxClient, _Response
+from exporter.sources.cloudtrax.client import Answer, CloudTraxClient
 from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.errors import CloudTraxError
 from exporter.sources.cloudtrax.models import (
@@ -48,7 +48,7 @@ near_miss = st.recursive(
 
 def parse(model: type[BaseModel], body: bytes) -> BaseModel:
     client = CloudTraxClient("k" * 64, "s" * 64)
-    return client._parse(model, "GET /x", _Response(200, body, "application/json", {}))
+    return client.parse_answer(model, "GET /x", Answer(200, body, "application/json", {}))
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -210,12 +210,12 @@ async def test_cross_site_reload_is_refused(live: Live) -> None:
 
 
 def test_large_bodies_go_out_in_bounded_chunks_in_order() -> None:
-    from exporter.web.metrics_handler import CHUNK, _chunks
+    from exporter.web.metrics_handler import CHUNK, chunks
 
     parts = [b"a" * 10, b"b" * (CHUNK * 2 + 7), b"c" * 5, b"d" * (CHUNK - 1), b"e" * 3]
-    chunks = [bytes(c) for c in _chunks(parts)]
-    assert b"".join(chunks) == b"".join(parts)
-    assert all(len(c) <= CHUNK * 2 for c in chunks)
+    sent = [bytes(c) for c in chunks(parts)]
+    assert b"".join(sent) == b"".join(parts)
+    assert all(len(c) <= CHUNK * 2 for c in sent)
 
 
 async def test_a_body_larger_than_a_slice_streams_whole(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:

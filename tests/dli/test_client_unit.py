@@ -11,8 +11,8 @@ import pytest
 from aioresponses import aioresponses
 
 from exporter.sources.api import PollError, SourceContext
-from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
-from exporter.sources.dli.errors import DliAuthError, DliError
+from exporter.sources.dli.client import ALL_ENDPOINTS, ClientSettings, DliClient
+from exporter.sources.dli.errors import DliAuthError
 from exporter.sources.dli.models import Identity
 from exporter.sources.dli.source import DliSource
 from tests.dli.conftest import PASSWORD
@@ -64,10 +64,10 @@ def url(path: str) -> str:
     [
         (401, DliAuthError, "auth"),
         (403, DliAuthError, "auth"),
-        (404, DliError, "http_status"),
-        (500, DliError, "http_status"),
-        (502, DliError, "http_status"),
-        (503, DliError, "http_status"),
+        (404, PollError, "http_status"),
+        (500, PollError, "http_status"),
+        (502, PollError, "http_status"),
+        (503, PollError, "http_status"),
     ],
 )
 async def test_status_mapping_on_reads(
@@ -83,7 +83,7 @@ async def test_status_mapping_on_reads(
 
 async def test_429_is_rate_limited_with_retry_after(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("relay/outlets/"), status=429, headers={"Retry-After": "7"})
-    with pytest.raises(DliError) as info:
+    with pytest.raises(PollError) as info:
         await client.outlets()
     assert (info.value.reason, info.value.retry_after) == ("rate_limited", 7.0)
 
@@ -94,7 +94,7 @@ async def test_409_is_locked_outlet(client: DliClient, mock: aioresponses, call:
     mock.put(url("relay/outlets/5/state/"), status=409)
     mock.put(url("relay/outlets/5/transient_state/"), status=409)
     args: tuple[Any, ...] = (5,) if call == "cycle" else (5, True)
-    with pytest.raises(DliError) as info:
+    with pytest.raises(PollError) as info:
         await getattr(client, call)(*args)
     assert (info.value.reason, info.value.status) == ("http_status", 409)
     assert "outlet 5 is locked" in str(info.value)
@@ -129,7 +129,7 @@ async def test_reads_send_no_csrf(client: DliClient, mock: aioresponses) -> None
 
 async def test_write_unexpected_status(client: DliClient, mock: aioresponses) -> None:
     mock.post(url("system/reboot/"), status=500)
-    with pytest.raises(DliError):
+    with pytest.raises(PollError):
         await client.reboot()
 
 
@@ -155,7 +155,7 @@ async def test_bad_outlet_responses(client: DliClient, mock: aioresponses, body:
 
 async def test_outlet_state_as_string_is_bad_response(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("relay/outlets/"), payload=[{**OUTLET, "physical_state": "true"}])
-    with pytest.raises(DliError, match="physical_state is not a boolean") as bad:
+    with pytest.raises(PollError, match="physical_state is not a boolean") as bad:
         await client.outlets()
     assert bad.value.reason == "bad_response"
 
@@ -197,7 +197,7 @@ async def test_meters_noise_rounding(client: DliClient, mock: aioresponses) -> N
 )
 async def test_bad_meter_shapes(client: DliClient, mock: aioresponses, payload: Any, message: str) -> None:
     mock.get(url("meter/values/"), payload=payload)
-    with pytest.raises(DliError, match=re.escape(message)) as bad:
+    with pytest.raises(PollError, match=re.escape(message)) as bad:
         await client.meters()
     assert bad.value.reason == "bad_response"
 
@@ -213,7 +213,7 @@ async def test_identity_fields_missing_are_empty(client: DliClient, mock: aiores
 
 async def test_identity_structured_value_is_bad_response(client: DliClient, mock: aioresponses) -> None:
     mock.get(url("config/serial/"), payload={"serial": "x"})
-    with pytest.raises(DliError, match="expected a single value") as bad:
+    with pytest.raises(PollError, match="expected a single value") as bad:
         await client.identity()
     assert bad.value.reason == "bad_response"
 
@@ -234,7 +234,7 @@ async def test_script_threads_counted(client: DliClient, mock: aioresponses) -> 
     mock.get(url("script/threads/"), payload={"1": {"label": "a"}, "7": {"label": "b"}})
     assert await client.script_threads() == 2
     mock.get(url("script/threads/"), payload=["1"])
-    with pytest.raises(DliError) as bad:
+    with pytest.raises(PollError) as bad:
         await client.script_threads()
     assert bad.value.reason == "bad_response"
 
@@ -278,8 +278,8 @@ async def test_every_call_is_instrumented_with_a_declared_template(
     await client.set_state(0, True)
     await client.set_transient_state(0, True)
     await client.reboot()
-    assert sorted(recorder.calls) == sorted(ENDPOINTS)
-    assert DliSource.api_endpoints == ENDPOINTS
+    assert sorted(recorder.calls) == sorted(ALL_ENDPOINTS)
+    assert DliSource.api_endpoints == ALL_ENDPOINTS
 
 
 def test_settings_repr_hides_password() -> None:
@@ -292,7 +292,7 @@ async def test_redirects_are_not_followed(client: DliClient, mock: aioresponses,
     """A unit redirects only a path without its slash, which the client never sends: a redirect
     elsewhere (a loop, another host) fails the call instead of taking the credentials along."""
     mock.get(url("relay/outlets/"), status=status, headers={"Location": "http://elsewhere.invalid/restapi/"})
-    with pytest.raises(DliError, match="redirects are not followed") as info:
+    with pytest.raises(PollError, match="redirects are not followed") as info:
         await client.outlets()
     assert info.value.reason == "http_status"
     assert info.value.status == status

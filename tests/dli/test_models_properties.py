@@ -1,4 +1,4 @@
-"""Properties of the DLI response models: any JSON either parses or fails as a `bad_response` `DliError`
+"""Properties of the DLI response models: any JSON either parses or fails as a `bad_response` `PollError`
 (never another exception), and every valid document turns into exactly the samples it describes."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.sources.api import PollError
 from exporter.sources.dli.collector import PollData, build_samples
-from exporter.sources.dli.errors import DliError
 from exporter.sources.dli.models import (
     NOISE_FLOOR,
     OUTLET_BOOL_FIELDS,
@@ -43,7 +43,7 @@ PARSERS = {
 def test_any_json_parses_or_fails_as_bad_response(parser: str, raw: Any) -> None:
     try:
         PARSERS[parser](raw)
-    except DliError as err:
+    except PollError as err:
         assert err.reason == "bad_response"
 
 
@@ -55,7 +55,7 @@ def test_any_json_parses_or_fails_as_bad_response(parser: str, raw: Any) -> None
     ],
 )
 def test_an_integer_of_400_digits_fails_as_bad_response(parser: str, raw: Any) -> None:
-    with pytest.raises(DliError) as info:
+    with pytest.raises(PollError) as info:
         PARSERS[parser](json.loads(json.dumps(raw)))
     assert info.value.reason == "bad_response"
 

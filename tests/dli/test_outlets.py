@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from exporter.sources.dli.errors import DliError
+from exporter.sources.api import PollError
 from exporter.sources.dli.models import WriteResult
 from tests.dli.conftest import FakeClock, MakeTarget, StartSim, by_family
 
@@ -86,7 +86,7 @@ async def test_locked_outlet_gives_409_error(start_sim: StartSim, make_target: M
         lambda: target.client.set_transient_state(3, False),
     )
     for call in calls:
-        with pytest.raises(DliError) as info:
+        with pytest.raises(PollError) as info:
             await call()
         assert (info.value.status, info.value.reason) == (409, "http_status")
         assert "outlet 3 is locked" in str(info.value)
@@ -103,7 +103,7 @@ async def test_keypad_lock_on_the_device(start_sim: StartSim, make_target: MakeT
     sim = await start_sim("din4")
     sim.device.outlets[6].locked = True
     client = make_target(sim).client
-    with pytest.raises(DliError):
+    with pytest.raises(PollError):
         await client.set_state(6, True)
     assert (await client.outlet(6)).locked is True
 
@@ -119,6 +119,6 @@ async def test_writes_reject_bad_index_locally(start_sim: StartSim, make_target:
 async def test_out_of_range_outlet_is_http_status(start_sim: StartSim, make_target: MakeTarget) -> None:
     sim = await start_sim("pro")
     client = make_target(sim).client
-    with pytest.raises(DliError) as info:
+    with pytest.raises(PollError) as info:
         await client.set_state(8, True)
     assert (info.value.reason, info.value.status) == ("http_status", 404)

@@ -1,4 +1,4 @@
-"""Metric names the exporter exposes, as fixed by the issues (core, CloudTrax, DLI, actions).
+"""Metric names the exporter exposes, as docs/metrics.md lists them (core, CloudTrax, DLI, actions).
 
 The dashboards and alert rules may use these names and nothing else (plus
 Prometheus' own `up` and our `powerstrip_threshold:*` recording rules in alerts).

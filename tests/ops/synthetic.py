@@ -1,7 +1,7 @@
 """A small synthetic fleet in promtool's input-series notation, and offline query evaluation.
 
-Every metric family of the exporter's contract appears with the labels the
-issues fix, so that each dashboard query can be evaluated by Prometheus' own
+Every metric family of the exporter's contract (docs/metrics.md) appears with its
+labels, so that each dashboard query can be evaluated by Prometheus' own
 engine (`promtool test rules` with `promql_expr_test`) without a server:
 results show whether a query returns data, and which labels it carries.
 The live end-to-end test does the same against a real exporter later.

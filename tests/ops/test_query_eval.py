@@ -1,7 +1,7 @@
 """Evaluate every dashboard and alert query with Prometheus' engine on a synthetic fleet.
 
 `promtool test rules` (promql_expr_test) runs the queries offline against
-tests/ops/synthetic.py: the metric contract of issues 2-5, as seen by two
+tests/ops/synthetic.py: the metric contract of docs/metrics.md, as seen by two
 exporters polling the same devices. This finds empty panels, legends and table
 columns that name labels a query does not return, and joins that break with
 many-to-many errors when several exporters are selected.

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.remediation.payload import parse_time
-from exporter.remediation.service import WebhookError, _parse
+from exporter.remediation.service import WebhookError, parse_notification
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -27,7 +27,7 @@ ALERT = {
 
 def check(body: bytes) -> None:
     try:
-        _parse(body, "application/json")
+        parse_notification(body, "application/json")
     except WebhookError as err:
         assert err.status == 400
         assert len(err.detail) < 700
@@ -51,7 +51,7 @@ def test_alerts_with_any_fields_are_a_notification_or_a_400(fields: dict[str, An
 
 def test_a_valid_notification_and_alertmanagers_nanosecond_times() -> None:
     doc = {"version": "4", "status": "firing", "receiver": "r", "alerts": [ALERT], "groupKey": "{}", "extra": 1}
-    notification = _parse(json.dumps(doc).encode(), "application/json")
+    notification = parse_notification(json.dumps(doc).encode(), "application/json")
     [alert] = notification.alerts
     assert alert.startsAt.isoformat() == "2026-11-30T10:00:00.123456+00:00"
     assert parse_time("2026-11-30T11:00:00+01:00") == parse_time("2026-11-30T10:00:00Z")

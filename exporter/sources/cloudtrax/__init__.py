@@ -1,4 +1,4 @@
-"""CloudTrax (Open Mesh / Datto) power strips: signed API client, collector and simulator."""
+"""CloudTrax (Open Mesh / Datto) power strips: signed API client, network target and pure collector."""
 
 from exporter.sources.cloudtrax.source import CloudTraxSource
 

@@ -84,7 +84,9 @@ def _object_id(value: int, what: str) -> int:
     return value
 
 
-class _Response:
+class Answer:
+    """An HTTP answer as read off the wire: what the parsers take."""
+
     __slots__ = ("body", "content_type", "headers", "status")
 
     def __init__(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str]) -> None:
@@ -158,7 +160,7 @@ class CloudTraxClient:
 
     # -- transport ---------------------------------------------------------
 
-    async def _send(self, template: str, method: str, path_qs: str, body: bytes) -> _Response:
+    async def _send(self, template: str, method: str, path_qs: str, body: bytes) -> Answer:
         wire_path = self._prefix + path_qs
         timestamp = int(self._clock() + self.clock_offset)
         headers = signed_headers(self._key, self._secret, wire_path, body, timestamp=timestamp, nonce=self._nonce())
@@ -171,15 +173,14 @@ class CloudTraxClient:
                     method, url, data=body if body else None, headers=headers, allow_redirects=False
                 ) as resp:
                     raw = await read_limited(resp, what)
-                    response = _Response(resp.status, raw, resp.content_type or "", dict(resp.headers))
+                    response = Answer(resp.status, raw, resp.content_type or "", dict(resp.headers))
             except PollError as exc:
-                raise CloudTraxError("bad_response", self._redact(str(exc)), request=what) from None
+                raise CloudTraxError("bad_response", self._redact(str(exc))) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 failure = classify_transport_error(exc, what)
-                raise CloudTraxError(failure.reason, self._redact(str(failure)), request=what) from None
+                raise CloudTraxError(failure.reason, self._redact(str(failure))) from None
         log.debug(
             "cloudtrax request",
-            request=what,
             endpoint=template,
             status=response.status,
             seconds=round(time.perf_counter() - start, 4),
@@ -194,7 +195,7 @@ class CloudTraxClient:
         query: Mapping[str, str] | None = None,
         payload: Any = None,
         resync: bool = True,
-    ) -> _Response:
+    ) -> Answer:
         """Send one signed request; after a 13002 resync the clock and try exactly once more."""
         method = ep.split(template)[0]
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8") if payload is not None else b""
@@ -212,7 +213,7 @@ class CloudTraxClient:
             return response
         raise await off_loop(len(response.body), self._error, what, response)
 
-    async def _resync_clock(self, skewed: _Response, error: CloudTraxError) -> None:
+    async def _resync_clock(self, skewed: Answer, error: CloudTraxError) -> None:
         """Learn the server's clock from `GET /time`, else from the 13002 answer's Date header."""
         before = self._clock()
         try:
@@ -228,7 +229,7 @@ class CloudTraxClient:
             self.clock_offset = server.timestamp() - (before + after) / 2
         log.info("cloudtrax clock offset corrected after 13002", offset_seconds=round(self.clock_offset, 1))
 
-    def _error(self, what: str, response: _Response) -> CloudTraxError:
+    def _error(self, what: str, response: Answer) -> CloudTraxError:
         details, total = self._envelope(response)
         cls, reason = classify_status(response.status, details)
         text = f"{what}: HTTP {response.status}"
@@ -246,13 +247,12 @@ class CloudTraxClient:
         return cls(
             reason,
             self._redact(text),
-            request=what,
             status=response.status,
             errors=details,
             retry_after=retry_after,
         )
 
-    def _envelope(self, response: _Response) -> tuple[list[ApiErrorDetail], int]:
+    def _envelope(self, response: Answer) -> tuple[list[ApiErrorDetail], int]:
         """The first `errors[]` elements of a CloudTrax error body and how many there were.
 
         ([], 0) when the body is something else. Only a few elements are read, so a hostile
@@ -286,22 +286,20 @@ class CloudTraxClient:
             )
         return details, len(data["errors"])
 
-    def _json(self, what: str, response: _Response) -> dict[str, Any]:
+    def _json(self, what: str, response: Answer) -> dict[str, Any]:
         """A 2xx body as a JSON object; an `errors` envelope even on 2xx is still an error."""
         try:
             data = decode_json(response.body, response.content_type, what, self.max_items)
         except PollError as exc:  # bad_response: HTML or malformed JSON
-            raise CloudTraxError("bad_response", self._redact(str(exc)), request=what, status=response.status) from None
+            raise CloudTraxError("bad_response", self._redact(str(exc)), status=response.status) from None
         if not isinstance(data, dict):
             kind = "a list" if isinstance(data, list) else type(data).__name__
-            raise CloudTraxError(
-                "bad_response", f"{what}: expected a JSON object, got {kind}", request=what, status=response.status
-            )
+            raise CloudTraxError("bad_response", f"{what}: expected a JSON object, got {kind}", status=response.status)
         if isinstance(data.get("errors"), list) and data["errors"]:
             raise self._error(what, response)
         return data
 
-    def _parse(self, model: type[_M], what: str, response: _Response) -> _M:
+    def parse_answer(self, model: type[_M], what: str, response: Answer) -> _M:
         """Decode and validate a 2xx answer; any failure is bad_response (or the envelope's error)."""
         data = self._json(what, response)
         try:
@@ -314,7 +312,6 @@ class CloudTraxClient:
             raise CloudTraxError(
                 "bad_response",
                 self._redact(f"{what}: unexpected response shape: {problems}"),
-                request=what,
                 status=response.status,
             ) from None
         except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
@@ -322,11 +319,10 @@ class CloudTraxClient:
             raise CloudTraxError(
                 "bad_response",
                 f"{what}: unusable value in the answer ({type(exc).__name__})",
-                request=what,
                 status=response.status,
             ) from None
 
-    def _action(self, what: str, response: _Response) -> ActionResult:
+    def _action(self, what: str, response: Answer) -> ActionResult:
         """Any 2xx is success; keep the 1009 element if one came back."""
         try:
             data = load_json(response.body, what) if response.body.strip() else None
@@ -346,7 +342,7 @@ class CloudTraxClient:
 
     async def _get_model(self, template: str, path: str, model: type[_M], query: Mapping[str, str] | None = None) -> _M:
         response = await self._call(template, path, query=query)
-        return await off_loop(len(response.body), self._parse, model, f"GET {path}", response)
+        return await off_loop(len(response.body), self.parse_answer, model, f"GET {path}", response)
 
     async def _act(self, template: str, path: str, payload: Any = None) -> ActionResult:
         response = await self._call(template, path, payload=payload)
@@ -360,7 +356,7 @@ class CloudTraxClient:
 
     async def _server_time(self, *, resync: bool) -> datetime:
         response = await self._call(ep.TIME, "/time", resync=resync)
-        server: ServerTime = await off_loop(len(response.body), self._parse, ServerTime, "GET /time", response)
+        server: ServerTime = await off_loop(len(response.body), self.parse_answer, ServerTime, "GET /time", response)
         return server.time
 
     async def list_networks(self) -> list[Network]:
@@ -395,7 +391,7 @@ class CloudTraxClient:
             "confirm_transfer": confirm_transfer,
         }
         response = await self._call(ep.CREATE_POWERSTRIP, path, payload=payload)
-        return self._parse(CreatedPowerStrip, f"POST {path}", response).powerstrip_id
+        return self.parse_answer(CreatedPowerStrip, f"POST {path}", response).powerstrip_id
 
     async def get_powerstrip(self, powerstrip_id: int) -> PowerStrip:
         sid = _object_id(powerstrip_id, "powerstrip_id")

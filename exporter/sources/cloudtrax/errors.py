@@ -42,20 +42,18 @@ class ApiErrorDetail:
 
 
 class CloudTraxError(PollError):
-    """A failed CloudTrax call. `request` is `METHOD /path` of the call, never with headers."""
+    """A failed CloudTrax call; `errors` are the envelope's details (redacted), if one came."""
 
     def __init__(
         self,
         reason: PollFailureReason,
         message: str,
         *,
-        request: str,
         status: int | None = None,
         errors: Sequence[ApiErrorDetail] = (),
         retry_after: float | None = None,
     ) -> None:
         super().__init__(reason, message, status=status, retry_after=retry_after)
-        self.request = request
         self.errors: tuple[ApiErrorDetail, ...] = tuple(errors)
 
     @property
@@ -72,7 +70,7 @@ class CloudTraxError(PollError):
 class CloudTraxNotFoundError(CloudTraxError):
     """The object does not exist (codes 1003/1017), e.g. a strip deleted between list and get.
 
-    Caught by the collector, which drops the strip from that snapshot. A bare 404 without an
+    Caught by the network target, which drops the strip from that poll. A bare 404 without an
     envelope is a plain `CloudTraxError`: more likely a wrong base_url.
     """
 

@@ -51,13 +51,3 @@ def signed_headers(
         "Content-Type": "application/json",
         "Accept": "application/json",
     }
-
-
-def parse_authorization(value: str) -> dict[str, str]:
-    """Split `key=..,timestamp=..,nonce=..` into a dict (the simulator's side)."""
-    parts: dict[str, str] = {}
-    for item in value.split(","):
-        name, sep, val = item.strip().partition("=")
-        if sep:
-            parts[name.strip()] = val.strip()
-    return parts

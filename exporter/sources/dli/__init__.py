@@ -1,4 +1,4 @@
-"""Digital Loggers (DLI) source: REST client, collector, metrics and a device simulator."""
+"""Digital Loggers (DLI) source: REST client, device target, pure collector and metrics."""
 
 from exporter.sources.dli.source import DliSource
 

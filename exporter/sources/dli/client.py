@@ -1,7 +1,7 @@
 """Async REST client for one DLI controller (digest auth, JSON, CSRF header on writes).
 
 Every call goes through `SourceContext.request()` so the source's request
-limit and the API instrumentation see it. Errors are typed `DliError`s, never
+limit and the API instrumentation see it. Errors are `PollError`s, never
 carrying credentials: messages name the endpoint template and the status only.
 """
 
@@ -18,7 +18,7 @@ from yarl import URL
 
 from exporter.redaction import basic_credential, register_secret
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
-from exporter.sources.dli.errors import DliAuthError, DliError, bad_response, http_error
+from exporter.sources.dli.errors import DliAuthError, bad_response, http_error
 from exporter.sources.dli.models import (
     Identity,
     Meter,
@@ -55,7 +55,7 @@ EP_SET_STATE = "PUT /restapi/relay/outlets/{n}/state/"
 EP_SET_TRANSIENT = "PUT /restapi/relay/outlets/{n}/transient_state/"
 EP_REBOOT = "POST /restapi/system/reboot/"
 
-ENDPOINTS: tuple[str, ...] = (
+ALL_ENDPOINTS: tuple[str, ...] = (
     EP_OUTLETS,
     EP_OUTLET,
     EP_METERS,
@@ -95,7 +95,9 @@ class ClientSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class _Response:
+class Answer:
+    """An HTTP answer as read off the wire: what the parsers take."""
+
     status: int
     body: bytes
     content_type: str
@@ -139,7 +141,7 @@ class DliClient:
             try:
                 ssl_arg = self._ssl()
             except (OSError, ssl.SSLError) as err:
-                raise DliError("connection", f"ca_file: cannot load certificates ({type(err).__name__})") from None
+                raise PollError("connection", f"ca_file: cannot load certificates ({type(err).__name__})") from None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=4),
                 headers=headers,
@@ -164,7 +166,7 @@ class DliClient:
         *,
         data: Mapping[str, str] | None = None,
         write: bool = False,
-    ) -> _Response:
+    ) -> Answer:
         session = self._open()
         url = self._base.join(URL(path))
         headers = _CSRF if write else None
@@ -177,7 +179,7 @@ class DliClient:
                     method, url, data=data, headers=headers, skip_auto_headers=skip, allow_redirects=False
                 ) as resp:
                     body = await read_limited(resp, template)
-                    return _Response(resp.status, body, resp.headers.get("Content-Type", ""), dict(resp.headers))
+                    return Answer(resp.status, body, resp.headers.get("Content-Type", ""), dict(resp.headers))
             except Exception as exc:
                 if type(exc) is aiohttp.ClientError and self._settings.auth == "digest":
                     # aiohttp's digest middleware refuses a malformed challenge with a bare ClientError
@@ -186,7 +188,7 @@ class DliClient:
                 raise classify_transport_error(exc, template) from None
 
     @staticmethod
-    def _fail(template: str, resp: _Response, outlet: int | None = None) -> DliError:
+    def _fail(template: str, resp: Answer, outlet: int | None = None) -> PollError:
         status = resp.status
         if status == 401:
             return DliAuthError(f"{template}: HTTP 401 (wrong username or password)", status=status)
@@ -213,7 +215,7 @@ class DliClient:
             raise self._fail(template, resp)
         return await off_loop(len(resp.body), self._decode, template, resp, parse)
 
-    def _decode(self, template: str, resp: _Response, parse: Callable[[Any], _T]) -> _T:
+    def _decode(self, template: str, resp: Answer, parse: Callable[[Any], _T]) -> _T:
         """Any failure to read an answer is bad_response with a message, never a stray exception."""
         data = decode_json(resp.body, resp.content_type, template, self._settings.max_items)
         try:

@@ -6,28 +6,20 @@ from exporter.metrics.reasons import PollFailureReason
 from exporter.sources.api import PollError
 
 
-class DliError(PollError):
-    """Any failed DLI call; `reason` is the engine's failure reason, `status` the HTTP status if one came."""
-
-    def __init__(
-        self, reason: PollFailureReason, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(reason, message, status=status, retry_after=retry_after)
-
-
-class DliAuthError(DliError):
-    """401 (wrong credentials) or 403 (CSRF check or missing permission)."""
+class DliAuthError(PollError):
+    """401 (wrong credentials) or 403 (CSRF check or missing permission): the target catches it to
+    drop its session and log in again."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__("auth", message, status=status)
 
 
-def http_error(message: str, *, status: int, retry_after: float | None = None) -> DliError:
+def http_error(message: str, *, status: int, retry_after: float | None = None) -> PollError:
     """Any other unexpected HTTP status (409: a locked outlet)."""
     reason: PollFailureReason = "rate_limited" if status == 429 else "http_status"
-    return DliError(reason, message, status=status, retry_after=retry_after)
+    return PollError(reason, message, status=status, retry_after=retry_after)
 
 
-def bad_response(message: str) -> DliError:
+def bad_response(message: str) -> PollError:
     """Not JSON, an HTML page, or JSON of the wrong shape."""
-    return DliError("bad_response", message)
+    return PollError("bad_response", message)

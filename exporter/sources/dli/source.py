@@ -13,7 +13,7 @@ from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
 from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
-from exporter.sources.dli.client import ENDPOINTS, ClientSettings, DliClient
+from exporter.sources.dli.client import ALL_ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
 from exporter.sources.dli.config import DliEntry
 from exporter.sources.dli.errors import DliAuthError
@@ -121,7 +121,7 @@ class DliSource(Source):
 
     name: ClassVar[str] = "dli"
     metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL_METRICS
-    api_endpoints: ClassVar[tuple[str, ...]] = ENDPOINTS
+    api_endpoints: ClassVar[tuple[str, ...]] = ALL_ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = DliEntry
 
     @classmethod
