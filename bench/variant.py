@@ -68,6 +68,8 @@ def main() -> int:
         import exporter.metrics.body_cache
 
         exporter.metrics.body_cache.ThreadPoolExecutor = _OnCaller  # type: ignore[misc,assignment]
+        # A build now runs inside `_start_build`'s lock, and takes it again to publish its body.
+        exporter.metrics.body_cache.threading = _Reentrant()  # type: ignore[assignment]
     if args.serve_on_main_loop:
         exporter.runtime.WebThread = _SameLoop  # type: ignore[misc,assignment]
     if args.switch_interval is not None:
@@ -111,6 +113,15 @@ class _OnCaller(Executor):
         except BaseException as exc:
             future.set_exception(exc)
         return future
+
+
+class _Reentrant:
+    """`threading` for exporter.metrics.body_cache, whose locks may be taken twice by one thread."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    Lock = staticmethod(threading.RLock)
 
 
 class _FixedSwitch:
