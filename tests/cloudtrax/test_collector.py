@@ -302,6 +302,7 @@ async def test_static_group_discovers_without_io(sim: CloudTraxSimulator) -> Non
         assert group.rediscover_interval is None
         assert [t.name for t in await group.discover()] == ["5", "6"]
         assert sim.request_counts() == {}
+        assert group._client is None  # nothing opened until the first poll
     finally:
         await group.aclose()
 

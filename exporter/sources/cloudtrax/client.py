@@ -181,6 +181,7 @@ class CloudTraxClient:
                 raise CloudTraxError(failure.reason, self._redact(str(failure))) from None
         log.debug(
             "cloudtrax request",
+            request=what,
             endpoint=template,
             status=response.status,
             seconds=round(time.perf_counter() - start, 4),

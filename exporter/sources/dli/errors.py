@@ -7,8 +7,8 @@ from exporter.sources.api import PollError
 
 
 class DliAuthError(PollError):
-    """401 (wrong credentials) or 403 (CSRF check or missing permission): the target catches it to
-    drop its session and log in again."""
+    """401 (wrong credentials) or 403 (CSRF check or missing permission): the target catches a 403
+    on the meters, so an account without meter rights still gets its outlets."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__("auth", message, status=status)
