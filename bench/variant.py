@@ -69,14 +69,14 @@ def main() -> int:
 
         exporter.metrics.body_cache.ThreadPoolExecutor = _OnCaller  # type: ignore[misc,assignment]
         # A build now runs inside `_start_build`'s lock, and takes it again to publish its body.
-        exporter.metrics.body_cache.threading = _Reentrant()  # type: ignore[assignment]
+        exporter.metrics.body_cache.threading = _Patched(threading, Lock=threading.RLock)  # type: ignore[assignment]
     if args.serve_on_main_loop:
         exporter.runtime.WebThread = _SameLoop  # type: ignore[misc,assignment]
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
         import exporter.web.thread
 
-        exporter.web.thread.sys = _FixedSwitch()  # type: ignore[assignment]
+        exporter.web.thread.sys = _Patched(sys, setswitchinterval=_leave_alone)  # type: ignore[assignment]
     if args.gc_freeze:
         _later(10.0, _freeze)
     return exporter_main(argv[split + 1 :])
@@ -115,23 +115,19 @@ class _OnCaller(Executor):
         return future
 
 
-class _Reentrant:
-    """`threading` for exporter.metrics.body_cache, whose locks may be taken twice by one thread."""
+class _Patched:
+    """A module as one exporter module sees it: `overrides` replace some of its names."""
+
+    def __init__(self, module: Any, **overrides: Any) -> None:
+        self._module = module
+        self._overrides = overrides
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(threading, name)
-
-    Lock = staticmethod(threading.RLock)
+        return self._overrides[name] if name in self._overrides else getattr(self._module, name)
 
 
-class _FixedSwitch:
-    """`sys` for exporter.web.thread, whose `setswitchinterval` leaves the variant's interval alone."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(sys, name)
-
-    def setswitchinterval(self, interval: float) -> None:
-        pass
+def _leave_alone(interval: float) -> None:
+    """`setswitchinterval` for exporter.web.thread: the variant's interval stays."""
 
 
 if __name__ == "__main__":
