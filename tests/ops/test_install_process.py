@@ -1,13 +1,15 @@
 """The README's install, run as a new user runs it: its own command line, in a fresh virtualenv, from a
 fresh clone, with pyenv's interpreter and with Debian's system `python3`. The installed demo must
 start and `--version` and `powerstrip_exporter_build_info` must name the clone's commit and a build
-date (a plain `pip install .` used to leave them "unknown")."""
+date (a plain `pip install .` used to leave them "unknown"). And the image's install steps, on just
+the files the Dockerfile copies (the build hook must be among them)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,3 +106,33 @@ async def test_readme_install_in_a_fresh_venv_records_the_revision(clone: Path, 
     samples = parse_metrics(await _demo_metrics([str(work / demo[0]), *demo[1:]], tmp_path, env))
     labels = {"revision": revision, "branch": branch, "build_date": build_date, "python_version": python_version}
     assert value(samples, "powerstrip_exporter_build_info", **labels) == 1
+
+
+def _dockerfile_copies() -> list[tuple[list[str], str]]:
+    """(sources, destination) of each COPY of the Dockerfile."""
+    text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text(encoding="utf-8"))
+    copies = [line.split()[1:] for line in text.splitlines() if line.startswith("COPY ")]
+    return [(parts[:-1], parts[-1]) for parts in copies]
+
+
+@pytest.mark.timeout(900)
+def test_image_build_steps_install_from_what_the_dockerfile_copies(tmp_path: Path) -> None:
+    """No Docker here: the image's build context (only the files the Dockerfile copies, no .git) gets
+    the image's two install steps, and the build arguments reach `--version`."""
+    src = tmp_path / "src"
+    for sources, destination in _dockerfile_copies():
+        into = destination.endswith("/")
+        for source in sources:
+            target = src / destination / Path(source).name if into else src / destination
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns("__pycache__", "build_info.json"))
+            else:
+                shutil.copy(REPO / source, target)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    python = str(Path(sys.base_prefix) / "bin" / "python3")
+    run([python, "-m", "exporter.buildinfo", "--revision", "f00dcafe", "--branch", "release-2"], src, env)
+    run([python, "-m", "venv", str(tmp_path / "venv")], tmp_path, env)
+    run([str(tmp_path / "venv" / "bin" / "pip"), "install", "--constraint", "requirements.lock", "."], src, env)
+    version = run([str(tmp_path / "venv" / "bin" / "powerstrip-exporter"), "--version"], tmp_path, env)
+    assert version.startswith("powerstrip-exporter, version 0.1.0 (branch: release-2, revision: f00dcafe)\n"), version
