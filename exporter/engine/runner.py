@@ -124,7 +124,8 @@ class TargetRunner:
         if self._failures:
             log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
         self._failures = 0
-        self._publish(self.state.after_success(samples, duration, self._wall()))
+        components = tuple(self.target.components())
+        self._publish(self.state.after_success(samples, duration, self._wall(), components))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)
         return None
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from exporter.metrics.reasons import POLL_FAILURE_REASONS, PollFailureReason
 from exporter.metrics.render import RenderedFamily, render_families
 from exporter.metrics.spec import EMPTY, SampleSet
+from exporter.sources.api import Component
 
 TargetKey = tuple[str, str]
 """(source, target name)"""
@@ -36,12 +37,16 @@ class TargetState:
     samples: SampleSet = EMPTY
     rendered: tuple[RenderedFamily, ...] = ()
     """`samples` as exposition lines, rendered once when the state is published."""
+    components: tuple[Component, ...] = ()
+    """What the poll of `samples` found (the target's strips or outlets), for the landing page."""
 
     @property
     def key(self) -> TargetKey:
         return (self.source, self.name)
 
-    def after_success(self, samples: SampleSet, duration: float, now: float) -> TargetState:
+    def after_success(
+        self, samples: SampleSet, duration: float, now: float, components: tuple[Component, ...] = ()
+    ) -> TargetState:
         return replace(
             self,
             up=True,
@@ -54,6 +59,7 @@ class TargetState:
             stale=False,
             samples=samples,
             rendered=render_families(samples.families),
+            components=components,
         )
 
     def after_failure(self, reason: PollFailureReason, error: str, duration: float) -> TargetState:
@@ -71,7 +77,7 @@ class TargetState:
         )
 
     def dropped_as_stale(self) -> TargetState:
-        return replace(self, stale=True, samples=EMPTY, rendered=())
+        return replace(self, stale=True, samples=EMPTY, rendered=(), components=())
 
 
 class SnapshotStore:

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -153,6 +154,24 @@ class SourceContext:
                 self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
 
 
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One part of a target as the landing page lists it: a strip of a network, an outlet of a
+    controller, a port of a strip (in `parts`).
+
+    `kind` and `state` are the vendor's own words ("strip", "down"; "outlet", "on"), so the core
+    names no vendor; `attention` marks what an operator should look at (a strip that is down). The
+    text comes from upstream: the page escapes and redacts it.
+    """
+
+    kind: str
+    id: str
+    name: str
+    state: str
+    attention: bool = False
+    parts: tuple[Component, ...] = ()
+
+
 class Target(ABC):
     """One polled thing; `name` becomes the `target` label.
 
@@ -170,6 +189,11 @@ class Target(ABC):
 
         Raise `PollError` for known failures. The engine applies the timeout.
         """
+
+    def components(self) -> Sequence[Component]:
+        """What the last successful poll found (strips, outlets), for the landing page; read right
+        after each successful `poll()`. By default nothing."""
+        return ()
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release sessions; called when the target stops."""

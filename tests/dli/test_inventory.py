@@ -39,3 +39,22 @@ async def test_a_failed_poll_keeps_the_last_inventory(start_sim: StartSim, make_
     with pytest.raises(PollError):  # the simulator is gone: unreachable, as a device can be
         await target.poll()
     assert target.inventory is before
+
+
+async def test_components_show_each_outlet_and_flag_one_switched_on_without_power(
+    start_sim: StartSim, make_target: MakeTarget
+) -> None:
+    """The landing page's rows: every outlet on or off by its physical state; switched on but
+    physically off (PowerStripDLIOutletPhysicallyOff's condition) needs attention."""
+    sim = await start_sim("pro")
+    sim.device.outlets[1].transient_state, sim.device.outlets[1].physical = True, False
+    target = make_target(sim)
+    assert list(target.components()) == [], "nothing before the first poll"
+    await target.poll()
+    components = list(target.components())
+    outlets = sim.device.outlets
+    assert [(c.kind, c.id, c.name) for c in components] == [("outlet", str(i), o.name) for i, o in enumerate(outlets)]
+    assert [c.state for c in components] == ["on" if o.physical else "off" for o in outlets]
+    flagged = [c.id for c in components if c.attention]
+    assert flagged == [str(i) for i, o in enumerate(outlets) if o.transient_state and not o.physical]
+    assert "1" in flagged

@@ -11,7 +11,7 @@ from typing import ClassVar
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
-from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import Component, PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
 from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.config import CloudTraxEntry
@@ -69,6 +69,9 @@ class NetworkTarget(Target):
     def client(self) -> CloudTraxClient:
         """The entry's shared signed client, for actions on this network's strips."""
         return self._client()
+
+    def components(self) -> Sequence[Component]:
+        return self.inventory.components if self.inventory is not None else ()
 
     async def poll(self) -> SampleSet:
         client = self._client()

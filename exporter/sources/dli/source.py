@@ -11,7 +11,7 @@ import structlog
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
-from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import Component, PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ALL_ENDPOINTS, ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
@@ -81,6 +81,9 @@ class DliTarget(Target):
         samples = build_samples(self.name, data, aliases=self._aliases, humidity_unit=self.entry.humidity_unit)
         self.inventory = device_inventory(outlets)
         return samples
+
+    def components(self) -> Sequence[Component]:
+        return self.inventory.components if self.inventory is not None else ()
 
     async def _meters(self) -> list[Meter] | None:
         """The meters, or None when the user may not read them (403): an account without meter
