@@ -126,6 +126,9 @@ class _Attempt:
     confirmed: bool = False
     called: bool = False
     """The upstream call was started: audited in full, whatever came of it."""
+    automated: bool = False
+    """On behalf of remediation: refusals are audited in full too, one per decision it logs itself
+    (its guard rails bound how many there are)."""
 
     @property
     def answered_target(self) -> str | None:
@@ -223,7 +226,7 @@ class ActionService:
         Raises ActionError, already counted and audited."""
         target = str(params[spec.target_param])
         attempt = _Attempt(spec, client, client, dry_run, target if spec.known(self.env, target) else None)
-        attempt.token = token
+        attempt.token, attempt.automated = token, True
         self.metrics.action_attempt(spec.source, spec.action)
         try:
             self._authorize(spec, token, params, attempt)
@@ -356,8 +359,8 @@ class ActionService:
             raise ActionError(502, "upstream", redact(str(err)), err.status) from None
 
     def _audit(self, attempt: _Attempt, decision: str, status: int, detail: str, upstream_status: int | None) -> None:
-        """One `action` line per attempt. Refusals go through the refusal log's rate limit; an allowed
-        action, or one that reached upstream, is always logged."""
+        """One `action` line per attempt. Refused requests go through the refusal log's rate limit; an
+        allowed action, one that reached upstream, and automation's attempts are always logged."""
         spec = attempt.spec
         # Behind a trusted proxy the client comes from X-Forwarded-For: the peer that said so is kept too.
         via = {"peer": attempt.peer} if attempt.peer != attempt.client else {}
@@ -375,7 +378,7 @@ class ActionService:
             "upstream_status": upstream_status,
             "seconds": round(time.perf_counter() - attempt.start, 4),
         }
-        if decision == "allowed" or attempt.called:
+        if decision == "allowed" or attempt.called or attempt.automated:
             log.info("action", client=attempt.client, **fields)
         else:
             self.refusals.info(log, "action", client=attempt.client, **fields)
