@@ -1,7 +1,8 @@
-"""The action request pipeline: hygiene, auth, validation, authorization, cooldown, upstream.
+"""The action request pipeline: hygiene, auth, validation, authorization, confirmation, cooldown, upstream.
 
 Nothing reaches a device or cloud API before the request has been authenticated,
-authorized and validated against the latest snapshot.
+authorized and validated against the latest snapshot. Answers and audit lines never repeat
+what the caller chose unless it names something the exporter knows.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ log = structlog.get_logger("exporter.actions")
 MAX_BODY_BYTES = 1024
 API_PREFIX = "/api/v1"
 _INTEGER = re.compile(r"-?[0-9]{1,16}")
+CONFIRM_CRITICAL = "critical"
+"""The value of `?confirm=` that lets a person act on a target marked critical (`Resolved.critical`)."""
+QUERY_PARAMS = ("dry_run", "confirm")
 
 
 class ActionMetrics(Protocol):
@@ -48,11 +52,6 @@ class ActionMetrics(Protocol):
     def action_attempt(self, source: str, action: str) -> None: ...
 
     def action_failure(self, source: str, action: str, reason: ActionFailureReason) -> None: ...
-
-
-CONFIRM_CRITICAL = "critical"
-"""The value of `?confirm=` that lets a person act on a target marked critical (`Resolved.critical`)."""
-QUERY_PARAMS = ("dry_run", "confirm")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,8 @@ run as the attacker would run it; the exporter must answer every probe alike and
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import string
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import yaml
 from yarl import URL
 
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
+from tests.core.test_remediation import alert, payload
 from tests.support.process import ExporterProcess
 
 LAB_PASSWORD = "lab-unit-pass-7781"
@@ -157,28 +156,7 @@ async def test_probing_names_without_a_token_learns_nothing_from_the_log(rig: Ri
 async def test_configured_names_are_named_and_log_keys_are_never_redacted(rig: Rig) -> None:
     """A configured target is still named in the audit, and a token that contains a logger's name
     ("remediation") no longer blanks every remediation line's logger and message."""
-    starts = dt.datetime.fromtimestamp(time.time() - 3600, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": "OutletDown", "device": "lab", "outlet": "1"},
-        "annotations": {},
-        "startsAt": starts,
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus/graph",
-        "fingerprint": "f1",
-    }
-    body = {
-        "version": "4",
-        "groupKey": "{}:{}",
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "remediation",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager",
-        "alerts": [alert],
-    }
+    body = payload(alert(fp="f1", alertname="OutletDown", device="lab", outlet="1"))
     status, text = await rig.post("/api/v1/remediation/alertmanager", HOOK_TOKEN, json=body)
     assert status == 200, text
     lines = audit_lines(rig.exporter.logs())
