@@ -22,13 +22,16 @@ POLL_FAILURE_REASONS: tuple[PollFailureReason, ...] = (
     "sample_limit",
 )
 
-ActionFailureReason = Literal["unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout"]
+ActionFailureReason = Literal[
+    "unauthenticated", "forbidden", "not_found", "invalid", "unconfirmed", "cooldown", "upstream", "timeout"
+]
 """Why an action request was refused or failed (`powerstrip_exporter_action_failures_total{reason}`)."""
 ACTION_FAILURE_REASONS: tuple[ActionFailureReason, ...] = (
     "unauthenticated",
     "forbidden",
     "not_found",
     "invalid",
+    "unconfirmed",
     "cooldown",
     "upstream",
     "timeout",

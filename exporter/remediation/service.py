@@ -148,7 +148,9 @@ class RemediationService:
             token = self._authenticate(request, client, headers)
             notification = parse_notification(_read_body(request), request.content_type)
         except WebhookError as err:
-            log.info("remediation webhook refused", client=client, status=err.status, detail=err.detail)
+            self.actions.refusals.info(
+                log, "remediation webhook refused", client=client, status=err.status, detail=err.detail
+            )
             return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
         decisions = [await self.decide(alert, token, client) for alert in notification.alerts]
         invalid = [d for d in decisions if d.result == "invalid"]

@@ -39,3 +39,6 @@ async def test_critical_and_locked_outlets_are_protected(start_sim: StartSim, ma
     assert protected[5] == "outlet 5 of pdu is marked locked"
     assert {o for o, why in protected.items() if why} == {0, 5}
     assert sim.stats.requests.get("POST /restapi/relay/outlets/5/cycle/") is None  # resolving calls nothing
+    critical = {outlet: CYCLE.resolve(env, {"device": "pdu", "outlet": outlet}).critical for outlet in range(8)}
+    assert critical == {0: "outlet 0 of pdu is marked critical"} | dict.fromkeys(range(1, 8)), "a person confirms"
+    assert CYCLE.known(env, "pdu") and not CYCLE.known(env, "datacent")

@@ -17,7 +17,7 @@ def _inventory(env: ActionEnv, device: str) -> tuple[DliTarget, DeviceInventory]
     """The device's target and the outlets it had at its last poll."""
     target = env.target(SOURCE, device)
     if not isinstance(target, DliTarget):
-        raise not_found(f"device {device!r} is not configured")
+        raise not_found("no such device is configured")
     if target.inventory is None or not env.has_data(SOURCE, device):
         raise not_found(f"device {device!r} has no data in the latest snapshot")
     return target, target.inventory
@@ -34,16 +34,16 @@ def _resolve_cycle(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
         result = await client.cycle(outlet)
         return Outcome(result.status, f"outlet {outlet} of {device} is cycling")
 
-    return Resolved(f"cycle outlet {outlet} of {device}", perform, _protection(inventory, device, outlet))
-
-
-def _protection(inventory: DeviceInventory, device: str, outlet: int) -> str | None:
-    """Outlets the device marks critical or locked are never switched by automation."""
     flags = inventory.outlets[outlet]
-    for marked, word in ((flags.critical, "critical"), (flags.locked, "locked")):
-        if marked:
-            return f"outlet {outlet} of {device} is marked {word}"
-    return None
+    critical = f"outlet {outlet} of {device} is marked critical" if flags.critical else None
+    locked = f"outlet {outlet} of {device} is marked locked" if flags.locked else None
+    # Automation never switches an outlet the device marks critical or locked; a person may switch a
+    # critical one after confirming it, as the device's own UI asks them to.
+    return Resolved(f"cycle outlet {outlet} of {device}", perform, critical or locked, critical)
+
+
+def _known(env: ActionEnv, device: str) -> bool:
+    return isinstance(env.target(SOURCE, device), DliTarget)
 
 
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
@@ -67,6 +67,7 @@ ACTIONS = (
         target_param="device",
         summary="Cycle a DLI outlet: off, then on again after the outlet's cycle delay (no-op if it is off).",
         resolve=_resolve_cycle,
+        known=_known,
     ),
     ActionSpec(
         source=SOURCE,
@@ -76,5 +77,6 @@ ACTIONS = (
         target_param="device",
         summary="Reboot a DLI controller (outlets return to their persistent state).",
         resolve=_resolve_reboot,
+        known=_known,
     ),
 )
