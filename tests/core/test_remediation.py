@@ -218,15 +218,25 @@ async def test_per_target_limit_and_the_budget_breaker(live: Live) -> None:
     clock.mono_now += 3600
     _, data = await send(d, payload(alert(fp="e5", device="a-d1", port="2", ago=7200)))
     assert results(data) == ["acted"]
-    # ...as does a reload, which also starts a fresh budget.
+    # A reload keeps it open and its budget spent; only an authorized close reopens the rule.
     await send(d, payload(alert(fp="e6", port="3", ago=7200)))
     clock.mono_now += 2
     _, data = await send(d, payload(alert(fp="e7", device="a-d1", port="3", ago=7200)))
     assert results(data) == ["breaker_open"]
     assert (await d.daemon.reload()).ok
     m = await d.metrics()
-    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 0
+    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 1
     _, data = await send(d, payload(alert(fp="e8", device="a-d1", port="0", ago=7200)))
+    assert results(data) == ["breaker_open"]
+    close = "/api/v1/remediation/rules/reset-port/breaker/close"
+    async with d.session.post(d.url + close, headers={"Authorization": f"Bearer {AM}"}) as resp:
+        assert resp.status == 403  # the alertmanager token's allow rules do not name remediation.breaker_close
+    async with d.session.post(d.url + close, headers={"Authorization": f"Bearer {OPS}"}) as resp:
+        assert (resp.status, (await resp.json())["was_open"]) == (200, True)
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 0
+    assert value(m, "powerstrip_exporter_remediation_breaker_closes_total", rule="reset-port") == 1
+    _, data = await send(d, payload(alert(fp="e9", device="a-d1", port="0", ago=7200)))
     assert results(data) == ["acted"]
 
 
@@ -268,7 +278,7 @@ async def test_the_tokens_allow_rules_and_the_shared_cooldown_bound_remediation(
     async with d.session.post(d.url + "/api/v1/fake/a-d0/ports/1/reset", headers={"Authorization": f"Bearer {OPS}"}):
         pass
     _, data = await send(d, payload(alert(fp="912")))  # the action API just acted on a-d0: cooling down
-    assert results(data) == ["refused"]
+    assert results(data) == ["deferred"]
     assert "cooling down" in data["decisions"][0]["detail"]
     assert ACTION_CALLS == [("port_reset", "a-d0", 1)]  # only the action API's own call
     m = await d.metrics()

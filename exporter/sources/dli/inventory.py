@@ -14,6 +14,8 @@ class OutletFlags:
     """Marked critical on the device (its own UI asks before switching it)."""
     locked: bool
     """Locked on the device: it refuses to switch it."""
+    on: bool
+    """Switched on (its transient state): cycling an outlet that is off changes nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,4 +25,6 @@ class DeviceInventory:
 
 
 def device_inventory(outlets: Sequence[OutletStatus]) -> DeviceInventory:
-    return DeviceInventory({o.index: OutletFlags(critical=o.critical, locked=o.locked) for o in outlets})
+    return DeviceInventory(
+        {o.index: OutletFlags(critical=o.critical, locked=o.locked, on=o.transient_state) for o in outlets}
+    )
