@@ -3,8 +3,8 @@
 Kept: decided episodes, each rule's per-target history, budget and breaker, pending verifications,
 and retries waiting for a cooldown. In memory, times are on the monotonic clock (a wall clock that
 jumps must not reopen a window); on disk they are wall-clock times, since a monotonic clock starts
-again with the process. A time from the future (a clock that was wrong when it was saved) is
-taken as now: windows then last their full length, never longer.
+again with the process. A past event read as in the future (a clock that was wrong when it was
+saved) is taken as now: windows then last their full length, never longer.
 
 A file that cannot be read is reported once by `StateFile` and memory starts empty, as it did
 without a storage directory. Everything read is bounded as memory itself is.
@@ -18,7 +18,16 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exporter.remediation.guards import MAX_EPISODES, MAX_TARGETS, Breaker, EpisodeKey, Episodes, Kind, TargetLimit
+from exporter.remediation.guards import (
+    EPISODE_RETENTION,
+    MAX_EPISODES,
+    MAX_TARGETS,
+    Breaker,
+    EpisodeKey,
+    Episodes,
+    Kind,
+    TargetLimit,
+)
 
 STATE_KIND = "remediation"
 STATE_VERSION = 1
@@ -26,6 +35,8 @@ MAX_PENDING = 10_000
 MAX_DEFERRED = 1_000
 """Retries waiting for a cooldown; past this, a cooldown refusal is final."""
 MAX_RULES = 1_000
+MAX_DUE = EPISODE_RETENTION
+"""A verification or retry read from the file is due within this, whatever the file says."""
 
 
 class Clock(Protocol):
@@ -147,7 +158,12 @@ class _Times:
         return round(mono - self.mono_now + self.wall_now, 3)
 
     def to_mono(self, wall: float) -> float:
+        """A past event (a sighting, an action, an opening): never later than now."""
         return min(wall, self.wall_now) - self.wall_now + self.mono_now
+
+    def due(self, wall: float) -> float:
+        """A time something is due (a verification's end, a retry): at most MAX_DUE ahead."""
+        return min(wall, self.wall_now + MAX_DUE) - self.wall_now + self.mono_now
 
 
 def dump(memory: Memory, clock: Clock) -> dict[str, Any]:
@@ -202,10 +218,10 @@ def parse(data: Any, clock: Clock) -> Loaded:
     for e in sorted(document.episodes, key=lambda e: (e.kind, e.seen)):
         memory.episodes.record((e.rule, e.fingerprint, e.starts), t.to_mono(e.seen), Kind(e.kind))
     for p in document.pending:
-        memory.pending[(p.fingerprint, p.starts)] = Pending(p.rule, p.target, t.to_mono(p.deadline))
+        memory.pending[(p.fingerprint, p.starts)] = Pending(p.rule, p.target, t.due(p.deadline))
     for d in document.deferred:
         key = (d.rule, d.fingerprint, d.starts)
-        memory.deferred[key] = Deferred(d.rule, dict(d.params), d.target, d.client, t.to_mono(d.retry_at), d.tries)
+        memory.deferred[key] = Deferred(d.rule, dict(d.params), d.target, d.client, t.due(d.retry_at), d.tries)
     rules = {
         name: SavedRule(
             spent=sorted(t.to_mono(x) for x in r.spent),

@@ -271,7 +271,7 @@ class RemediationService:
         client = self._client(request)
         headers: dict[str, str] = {}
         token: Token | None = None
-        rule: Rule | None = None
+        rule = next((r for r in self.rules if r.name == request.match_info["rule"]), None)
         try:
             if not self.actions.tokens.enabled:
                 raise WebhookError(
@@ -279,7 +279,6 @@ class RemediationService:
                 )
             token = self._authenticate(request, client, headers, MAX_CLOSE_BODY_BYTES)
             _check_empty_body(request)
-            rule = next((r for r in self.rules if r.name == request.match_info["rule"]), None)
             if rule is None:
                 raise WebhookError(404, "not_found", "no remediation rule has that name")
             if not token.allows(BREAKER_CLOSE_ACTION, rule.name):
