@@ -4,6 +4,7 @@ the exporter's webhook (bearer token from `credentials_file`) -> the exporter cy
     probe server (test-controlled probe_success) <--scrape 1s-- prometheus (probe alert + shipped alerts.yml)
         --alerts--> alertmanager A <--gossip--> alertmanager B   (both notify; repeat_interval 2s)
         --webhook--> exporter actions listener --digest REST--> DLI simulator
+        (people's receiver: severity=warning, the shipped alert that announces each action)
 
 Device calls are counted from the simulator's own request record (`/_sim/stats`), never from the exporter.
 The stack starts once for the module (Prometheus' service discovery takes about 5 s); each test uses its
@@ -134,7 +135,7 @@ def exporter_config(dli_url: str, token_file: Path) -> str:
     )
 
 
-def alertmanager_config(webhook: str, token_file: Path) -> str:
+def alertmanager_config(webhook: str, token_file: Path, people: str) -> str:
     return yaml.safe_dump(
         {
             "route": {
@@ -143,10 +144,15 @@ def alertmanager_config(webhook: str, token_file: Path) -> str:
                 "group_wait": "0s",
                 "group_interval": "1s",
                 "repeat_interval": "2s",
-                "routes": [{"matchers": ['alertname="HostProbeFailing"'], "receiver": "remediation"}],
+                "routes": [
+                    {"matchers": ['alertname="HostProbeFailing"'], "receiver": "remediation"},
+                    # People's route, by severity as the shipped alertmanager.yml routes: it announces actions.
+                    {"matchers": ['severity="warning"'], "receiver": "people"},
+                ],
             },
             "receivers": [
                 {"name": "ignore"},
+                {"name": "people", "webhook_configs": [{"url": people, "send_resolved": False}]},
                 {
                     "name": "remediation",
                     "webhook_configs": [
@@ -183,6 +189,7 @@ class Rig:
     prometheus: live.Prometheus
     alertmanagers: list[live.ChildProcess]
     alertmanager_urls: list[str]
+    people: live.WebhookReceiver
 
     def cycles(self, outlet: int) -> int:
         """Cycle requests the simulator received for `outlet`, from its own request record."""
@@ -237,6 +244,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         dli = DliSimulator("pro", cycle_delay=0.1, password=DLI_PASSWORD)
         loop.run(dli.__aenter__())
         cleanup.callback(lambda: loop.run(dli.__aexit__(None, None, None)))
+        for outlet in range(1, 8):  # every outlet on: cycling one that is off is refused
+            loop.call(lambda outlet=outlet: dli.device.set_state(outlet, True))
+        people = loop.run(live.WebhookReceiver().start())
+        cleanup.callback(lambda: loop.run(people.stop()))
 
         exporter_dir = workdir / "exporter"
         exporter_dir.mkdir()
@@ -260,7 +271,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         for i in range(2):
             am_dir = workdir / f"alertmanager-{i}"
             am_dir.mkdir()
-            config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file)
+            config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file, people.url)
             (am_dir / "alertmanager.yml").write_text(config, encoding="utf-8")
             am = live.ChildProcess(
                 f"prometheus-alertmanager-{i}",
@@ -308,7 +319,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         prometheus.start()
         prom = live.Prometheus(f"http://127.0.0.1:{prom_port}")
         am_urls = [f"http://127.0.0.1:{p}" for p in am_ports]
-        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, am_urls)
+        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, am_urls, people)
 
         def clustered() -> bool:
             for am in alertmanagers:
@@ -391,6 +402,11 @@ def test_a_firing_alert_cycles_its_outlet_exactly_once_despite_resends(rig: Rig)
         ("alertmanager", "allowed", False)
     ]
     assert TOKEN not in rig.exporter.logs()
+    # The action is announced to people through their Alertmanager route, by the shipped alert rule.
+    rig.wait(
+        lambda: rig.people.find("PowerStripExporterRemediationActed", rule="cycle-once"),
+        "the shipped acted alert to reach people's receiver",
+    )
 
 
 def test_an_alert_beyond_the_budget_opens_the_breaker_and_cycles_nothing(rig: Rig) -> None:
@@ -430,6 +446,7 @@ def test_a_dry_run_rule_reaches_the_device_zero_times(rig: Rig) -> None:
     audited = [e for e in rig.audit() if e.get("msg") == "action" and e.get("dry_run") is True]
     assert audited and audited[0]["decision"] == "allowed"
     assert "dry run: would cycle outlet 4 of pro" in audited[0]["detail"]
+    assert not rig.people.find("PowerStripExporterRemediationActed", rule="cycle-dry")  # a dry run is no action
     rig.probes.set("host-dry", up=True)
 
 
