@@ -292,6 +292,38 @@ async def test_the_tokens_allow_rules_and_the_shared_cooldown_bound_remediation(
     )
 
 
+async def test_a_cooldown_that_does_not_end_is_retried_three_times_then_refused(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = await started(live, cooldown="100ms")
+    monkeypatch.setattr(d.daemon.actions.cooldown, "remaining", lambda *args, **kw: 5.0)  # someone keeps acting
+    _, data = await send(d, payload(alert(fp="951")))
+    assert results(data) == ["deferred"]
+    assert data["decisions"][0]["detail"].endswith("(try 1 of 3)")
+    await eventually(lambda: not d.daemon.remediation.memory.deferred, what="the retries to give up")
+    assert await count(d, "reset-port", "deferred") == 3
+    assert await count(d, "reset-port", "refused") == 1
+    assert ACTION_CALLS == []
+    _, data = await send(d, payload(alert(fp="951")))
+    assert results(data) == ["duplicate"]
+
+
+async def test_a_resolved_alert_drops_its_retry(live: Live) -> None:
+    d = await started(live, cooldown="1h")
+    async with d.session.post(d.url + "/api/v1/fake/a-d0/ports/1/reset", headers={"Authorization": f"Bearer {OPS}"}):
+        pass
+    firing = alert(fp="961")
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["deferred"]
+    assert d.daemon.remediation.memory.deferred
+    _, data = await send(d, payload({**firing, "status": "resolved"}))
+    assert results(data) == ["resolved"]
+    assert not d.daemon.remediation.memory.deferred  # its timer is cancelled: nothing will act
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["duplicate"]
+    assert ACTION_CALLS == [("port_reset", "a-d0", 1)]  # the person's reset only
+
+
 async def test_a_target_not_in_the_latest_snapshot_is_refused_and_costs_no_budget(live: Live) -> None:
     rules = RESET.replace("min_firing: 1m", "min_firing: 1m\n    budget_per_hour: 1")
     d = await started(live, rules)
