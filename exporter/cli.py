@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage.path",
         dest="storage_path",
         default=None,
-        help="directory for state kept across restarts (the CloudTrax energy counters); default: none",
+        help="directory for state kept across restarts (CloudTrax energy counters, remediation memory); default: none",
     )
     parser.add_argument(
         "--web.read-header-timeout",

@@ -137,7 +137,7 @@ class Daemon:
         return ReloadResult(True)
 
     async def stop(self) -> None:
-        self.remediation.close()
+        await self.remediation.aclose()
         await self.engine.shutdown()
         self.web.close()
         self.bodies.close()

@@ -119,7 +119,8 @@ class RemediationService:
         """Rules read from the state file, until the first configure() takes them; None before loading."""
         self._save_lock = asyncio.Lock()
         self._save_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -464,8 +465,8 @@ class RemediationService:
 
     def _start_retry(self, key: EpisodeKey) -> None:
         task = asyncio.get_running_loop().create_task(self._retry(key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
 
     async def _retry(self, key: EpisodeKey) -> None:
         deferred = self.memory.deferred.pop(key, None)
@@ -527,6 +528,11 @@ class RemediationService:
 
     def _watch(self, rule: Rule, key: EpisodeKey, target: str) -> None:
         _, fingerprint, starts = key
+        while len(self.memory.pending) >= saved.MAX_PENDING:
+            (old_fingerprint, _), oldest = next(iter(self.memory.pending.items()))
+            _cancel(oldest.timer)
+            del self.memory.pending[next(iter(self.memory.pending))]
+            log.warning("remediation verification dropped: too many pending", fingerprint=old_fingerprint)
         deadline = self.clock.mono() + rule.config.verify_within
         timer = asyncio.get_running_loop().call_later(
             rule.config.verify_within, self._settle, fingerprint, starts, False
@@ -573,14 +579,14 @@ class RemediationService:
     def _save_later(self) -> None:
         self._save_timer = None
         task = asyncio.get_running_loop().create_task(self._save_now())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
 
-    def close(self) -> None:
-        """Stop every timer and write memory a last time."""
+    async def aclose(self) -> None:
+        """Stop every timer and retry, then write memory a last time, after any write under way."""
         _cancel(self._save_timer)
         self._save_timer = None
-        for task in self._tasks:
+        for task in self._retries:
             task.cancel()
         for pending in self.memory.pending.values():
             _cancel(pending.timer)
@@ -591,8 +597,8 @@ class RemediationService:
         for rm in self.memory.rules.values():
             _cancel(rm.timer)
             rm.timer = None
-        if self._file is not None:
-            self._file.save(saved.dump(self.memory, self.clock))
+        await asyncio.gather(*self._retries, *self._saves, return_exceptions=True)
+        await self._save_now()
 
 
 def _cancel(timer: asyncio.TimerHandle | None) -> None:

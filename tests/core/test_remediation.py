@@ -297,14 +297,15 @@ async def test_a_cooldown_that_does_not_end_is_retried_three_times_then_refused(
 ) -> None:
     d = await started(live, cooldown="100ms")
     monkeypatch.setattr(d.daemon.actions.cooldown, "remaining", lambda *args, **kw: 5.0)  # someone keeps acting
-    _, data = await send(d, payload(alert(fp="951")))
+    firing = alert(fp="951")
+    _, data = await send(d, payload(firing))
     assert results(data) == ["deferred"]
     assert data["decisions"][0]["detail"].endswith("(try 1 of 3)")
     await eventually(lambda: not d.daemon.remediation.memory.deferred, what="the retries to give up")
     assert await count(d, "reset-port", "deferred") == 3
     assert await count(d, "reset-port", "refused") == 1
     assert ACTION_CALLS == []
-    _, data = await send(d, payload(alert(fp="951")))
+    _, data = await send(d, payload(firing))
     assert results(data) == ["duplicate"]
 
 
