@@ -21,6 +21,7 @@ from exporter.config.errors import ConfigError
 from exporter.config.loader import parse_config
 from tests.core.conftest import SOURCES, LiveDaemon, eventually
 from tests.core.fake_source import ACTION_CALLS, script
+from tests.support.alertmanager_payload import payload
 from tests.support.process import value
 
 Live = Callable[[str], Awaitable[LiveDaemon]]
@@ -84,21 +85,6 @@ def alert(status: str = "firing", *, fp: str = "a1", ago: float = 3600.0, **labe
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus/graph",
         "fingerprint": fp,
-    }
-
-
-def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": "{}:{}",
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "remediation",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager",
-        "alerts": list(alerts),
     }
 
 

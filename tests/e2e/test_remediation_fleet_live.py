@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from exporter.engine.engine import Shard
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
-from tests.e2e import live
+from tests.e2e import alerting_stack, live
 from tests.ops import opslib
 from tests.support.process import ExporterProcess, find, free_port, parse_metrics, value
 
@@ -42,41 +40,6 @@ def owned_by(index: int) -> str:
 
 PDU_A, PDU_B = owned_by(0), owned_by(1)
 HOSTS = {"host-a1": (PDU_A, 1), "host-a3": (PDU_A, 3), "host-b1": (PDU_B, 1)}
-
-
-@dataclass
-class Probes:
-    """`probe_success` per host, as a blackbox exporter would serve it; the test flips hosts."""
-
-    up: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HOSTS, 1))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    runner: web.AppRunner | None = None
-    port: int = 0
-
-    def set(self, host: str, up: bool) -> None:
-        with self.lock:
-            self.up[host] = int(up)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        with self.lock:
-            lines = [
-                f'probe_success{{host="{h}",pdu="{HOSTS[h][0]}",outlet="{HOSTS[h][1]}"}} {up}'
-                for h, up in self.up.items()
-            ]
-        return web.Response(text="# TYPE probe_success gauge\n" + "\n".join(lines) + "\n")
-
-    async def start(self) -> Probes:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.port = int(self.runner.addresses[0][1])
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 def exporter_config(urls: dict[str, str], token_file: Path) -> str:
@@ -145,7 +108,7 @@ def alertmanager_config(webhooks: list[str], token_file: Path) -> str:
 @dataclass
 class Fleet:
     loop: live.LoopThread
-    probes: Probes
+    probes: alerting_stack.ProbeServer
     sims: dict[str, DliSimulator]
     shards: list[ExporterProcess]
     workdir: Path
@@ -204,24 +167,23 @@ class Fleet:
         return exp
 
 
-def _require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed. {opslib.INSTALL_HINT}", pytrace=False)
-    return path
+PROBE_RULES = {
+    "groups": [{"name": "probes", "rules": [{"alert": "HostProbeFailing", "expr": "probe_success == 0", "for": "1s"}]}]
+}
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    prometheus_bin = _require("prometheus")
-    alertmanager_bin = _require("prometheus-alertmanager")
+    alerting_stack.require("prometheus")
+    alerting_stack.require("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("fleet")
     token_file = workdir / "token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     with contextlib.ExitStack() as cleanup:
         loop = live.LoopThread().start()
         cleanup.callback(loop.stop)
-        probes = loop.run(Probes().start())
+        labels = {host: {"pdu": pdu, "outlet": str(outlet)} for host, (pdu, outlet) in HOSTS.items()}
+        probes = loop.run(alerting_stack.ProbeServer(labels).start())
         cleanup.callback(lambda: loop.run(probes.stop()))
         sims = {}
         for pdu in (PDU_A, PDU_B):
@@ -239,74 +201,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             loop.run(fleet.shards[index].wait_for_sample("dli_outlet_info", None, device=pdu, outlet="7"), timeout=40)
 
         webhooks = [f"http://127.0.0.1:{p}/api/v1/remediation/alertmanager" for p in fleet.actions_ports]
-        am_ports, cluster_ports = [free_port(), free_port()], [free_port(), free_port()]
-        for i in range(2):
-            am_dir = workdir / f"alertmanager-{i}"
-            am_dir.mkdir()
-            (am_dir / "alertmanager.yml").write_text(alertmanager_config(webhooks, token_file), encoding="utf-8")
-            am = live.ChildProcess(
-                f"prometheus-alertmanager-{i}",
-                [
-                    alertmanager_bin,
-                    f"--config.file={am_dir / 'alertmanager.yml'}",
-                    f"--storage.path={am_dir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{am_ports[i]}",
-                    f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
-                    f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
-                    # The second sends its own copy instead of waiting for the first's notification log.
-                    "--cluster.peer-timeout=10ms",
-                    "--cluster.gossip-interval=50ms",
-                ],
-                am_dir / "alertmanager.log",
-            )
-            cleanup.callback(am.stop)
-            am.start()
-            fleet.alertmanagers.append(am)
-        fleet.am_urls = [f"http://127.0.0.1:{p}" for p in am_ports]
-
-        def clustered() -> bool:
-            for am in fleet.alertmanagers:
-                am.check_running()
-            if not all(live.reachable(f"{url}/-/ready") for url in fleet.am_urls):
-                return False
-            return all(
-                len(live.http("GET", f"{url}/api/v2/status").json()["cluster"]["peers"]) == 2 for url in fleet.am_urls
-            )
-
-        live.wait_until(clustered, timeout=60, what="the two Alertmanagers to form a cluster")
-
-        prom_dir = workdir / "prometheus"
-        rule_files = opslib.write_fast_rules(prom_dir, "1s")
-        probe_alert = {"alert": "HostProbeFailing", "expr": "probe_success == 0", "for": "1s"}
-        probe_rules = {"groups": [{"name": "probes", "rules": [probe_alert]}]}
-        (prom_dir / "probes.yml").write_text(yaml.safe_dump(probe_rules), encoding="utf-8")
-        prom_config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p}" for p in am_ports]}]}]},
-            "rule_files": [str(p) for p in [*rule_files, prom_dir / "probes.yml"]],
-            "scrape_configs": [
-                {"job_name": "blackbox", "static_configs": [{"targets": [f"127.0.0.1:{probes.port}"]}]},
-                {
-                    "job_name": "powerstrip",
-                    "static_configs": [{"targets": [s.url.removeprefix("http://") for s in fleet.shards]}],
-                },
-            ],
+        pair = alerting_stack.alertmanager_pair(workdir, alertmanager_config(webhooks, token_file), cleanup)
+        fleet.alertmanagers, fleet.am_urls = pair.processes, pair.urls
+        scrape = {
+            "blackbox": [f"127.0.0.1:{probes.port}"],
+            "powerstrip": [s.url.removeprefix("http://") for s in fleet.shards],
         }
-        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-        prom_port = free_port()
-        prometheus = live.ChildProcess(
-            "prometheus",
-            [
-                prometheus_bin,
-                f"--config.file={prom_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            prom_dir / "prometheus.log",
-        )
-        cleanup.callback(prometheus.stop)
-        prometheus.start()
-        prom = live.Prometheus(f"http://127.0.0.1:{prom_port}")
+        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, PROBE_RULES, cleanup)
 
         def scraped() -> bool:
             prometheus.check_running()

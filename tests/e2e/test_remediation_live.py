@@ -17,20 +17,18 @@ import contextlib
 import json
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
-from tests.e2e import live
+from tests.e2e import alerting_stack, live
 from tests.ops import opslib
 from tests.support.process import ExporterProcess, Samples, free_port, parse_metrics, value
 
@@ -46,42 +44,6 @@ HOSTS = {
     "host-critical": (0, "critical"),  # outlet 0 of the simulated Pro is marked critical
 }
 DEADLINE = 90.0
-
-
-@dataclass
-class ProbeServer:
-    """Serves `probe_success` per host, as a blackbox exporter would; tests flip hosts up and down."""
-
-    up: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HOSTS, 1))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _runner: web.AppRunner | None = None
-    port: int = 0
-
-    def set(self, host: str, up: bool) -> None:
-        with self._lock:
-            self.up[host] = int(up)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        lines = ["# HELP probe_success Whether the probe succeeded.", "# TYPE probe_success gauge"]
-        with self._lock:
-            for host, up in self.up.items():
-                outlet, scenario = HOSTS[host]
-                labels = f'host="{host}",pdu="{DEVICE}",outlet="{outlet}",scenario="{scenario}"'
-                lines.append(f"probe_success{{{labels}}} {up}")
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-    async def start(self) -> ProbeServer:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def rule(name: str, scenario: str, **extra: Any) -> dict[str, Any]:
@@ -182,7 +144,7 @@ PROBE_RULES = {
 @dataclass
 class Rig:
     loop: live.LoopThread
-    probes: ProbeServer
+    probes: alerting_stack.ProbeServer
     dli: DliSimulator
     exporter: ExporterProcess
     actions_url: str
@@ -222,24 +184,18 @@ class Rig:
         return live.wait_until(predicate, timeout=DEADLINE, what=what, diagnostics=self.diagnostics)
 
 
-def _require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed. {opslib.INSTALL_HINT}", pytrace=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    prometheus_bin = _require("prometheus")
-    alertmanager_bin = _require("prometheus-alertmanager")
+    alerting_stack.require("prometheus")
+    alerting_stack.require("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("remediation")
     token_file = workdir / "alertmanager-token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     with contextlib.ExitStack() as cleanup:
         loop = live.LoopThread().start()
         cleanup.callback(loop.stop)
-        probes = loop.run(ProbeServer().start())
+        labels = {h: {"pdu": DEVICE, "outlet": str(o), "scenario": sc} for h, (o, sc) in HOSTS.items()}
+        probes = loop.run(alerting_stack.ProbeServer(labels).start())
         cleanup.callback(lambda: loop.run(probes.stop()))
         dli = DliSimulator("pro", cycle_delay=0.1, password=DLI_PASSWORD)
         loop.run(dli.__aenter__())
@@ -263,72 +219,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         loop.run(exporter.wait_for_sample("dli_outlet_info", None, device=DEVICE, outlet="7"), timeout=40)
         actions_url = f"http://127.0.0.1:{actions_port}"
 
-        # Two Alertmanagers gossiping on loopback: an HA pair. A short peer timeout makes the second
-        # send its own copy instead of waiting for the first's notification log: duplicates guaranteed.
-        am_ports = [free_port(), free_port()]
-        cluster_ports = [free_port(), free_port()]
-        alertmanagers = []
-        for i in range(2):
-            am_dir = workdir / f"alertmanager-{i}"
-            am_dir.mkdir()
-            config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file, people.url)
-            (am_dir / "alertmanager.yml").write_text(config, encoding="utf-8")
-            am = live.ChildProcess(
-                f"prometheus-alertmanager-{i}",
-                [
-                    alertmanager_bin,
-                    f"--config.file={am_dir / 'alertmanager.yml'}",
-                    f"--storage.path={am_dir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{am_ports[i]}",
-                    f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
-                    f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
-                    "--cluster.peer-timeout=10ms",
-                    "--cluster.gossip-interval=50ms",
-                ],
-                am_dir / "alertmanager.log",
-            )
-            cleanup.callback(am.stop)
-            am.start()
-            alertmanagers.append(am)
-
-        prom_dir = workdir / "prometheus"
-        rule_files = opslib.write_fast_rules(prom_dir, "1s")  # the shipped alerts, remediation's included
-        (prom_dir / "probes.yml").write_text(yaml.safe_dump(PROBE_RULES), encoding="utf-8")
-        prom_config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p}" for p in am_ports]}]}]},
-            "rule_files": [str(p) for p in [*rule_files, prom_dir / "probes.yml"]],
-            "scrape_configs": [
-                {"job_name": "blackbox", "static_configs": [{"targets": [f"127.0.0.1:{probes.port}"]}]},
-                {"job_name": "powerstrip", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]},
-            ],
-        }
-        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-        prom_port = free_port()
-        prometheus = live.ChildProcess(
-            "prometheus",
-            [
-                prometheus_bin,
-                f"--config.file={prom_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            prom_dir / "prometheus.log",
-        )
-        cleanup.callback(prometheus.stop)
-        prometheus.start()
-        prom = live.Prometheus(f"http://127.0.0.1:{prom_port}")
-        am_urls = [f"http://127.0.0.1:{p}" for p in am_ports]
-        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, am_urls, people)
-
-        def clustered() -> bool:
-            for am in alertmanagers:
-                am.check_running()
-            if not all(live.reachable(f"{url}/-/ready") for url in am_urls):
-                return False
-            return all(len(live.http("GET", f"{url}/api/v2/status").json()["cluster"]["peers"]) == 2 for url in am_urls)
-
-        live.wait_until(clustered, timeout=60, what="the two Alertmanagers to form a cluster")
+        config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file, people.url)
+        pair = alerting_stack.alertmanager_pair(workdir, config, cleanup)
+        alertmanagers = pair.processes
+        scrape = {"blackbox": [f"127.0.0.1:{probes.port}"], "powerstrip": [f"127.0.0.1:{exporter.port}"]}
+        # The shipped alerts (remediation's included), every `for` 1s, beside the probe alert.
+        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, PROBE_RULES, cleanup)
+        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, pair.urls, people)
 
         def scraped() -> bool:
             for proc in (prometheus, *alertmanagers):
@@ -470,6 +367,6 @@ def test_the_remediation_metrics_pass_promtool(rig: Rig) -> None:
     text = live.http("GET", f"{rig.exporter.url}/metrics").body.decode()
     assert "powerstrip_exporter_remediations_total{" in text
     assert "powerstrip_exporter_remediation_breaker_open{" in text
-    promtool = _require("promtool")
+    promtool = alerting_stack.require("promtool")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

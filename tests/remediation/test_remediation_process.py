@@ -22,6 +22,7 @@ import yaml
 
 from exporter.engine.engine import Shard
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
+from tests.support.alertmanager_payload import payload
 from tests.support.process import ExporterProcess, value
 
 HOOK = "/api/v1/remediation/alertmanager"
@@ -89,21 +90,6 @@ def alert(fp: str, rule: str, outlet: int, *, status: str = "firing", pdu: str =
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus/graph",
         "fingerprint": fp,
-    }
-
-
-def payload(*alerts: dict[str, Any], truncated: int = 0) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": "{}:{}",
-        "truncatedAlerts": truncated,
-        "status": "firing",
-        "receiver": "remediation",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager",
-        "alerts": list(alerts),
     }
 
 
