@@ -1582,7 +1582,8 @@ def with_remediation_row(dash: Dashboard) -> Dashboard:
             timeline_panel(
                 "Remediation breakers",
                 "Each remediation rule's circuit breaker: open once the rule was asked for more actions in an hour "
-                "than its budget allows; it then acts on nothing until breaker_reset passes or a reload.",
+                "than its budget allows; it then acts on nothing until breaker_reset passes or someone closes it "
+                "(a reload does not).",
                 "none",
                 [q(f"max by (rule) (powerstrip_exporter_remediation_breaker_open{{{SEL}}})", "{{rule}}")],
                 _map(("0", "closed", "green"), ("1", "open", "red")),

@@ -99,10 +99,8 @@ async def test_allowed_actions_are_logged_in_full_after_the_budget_is_spent(tmp_
         await started(exp)
         for _ in range(20):  # authenticated refusals: no failure limiter, only the log's budget
             assert (await exp.post("/api/v1/dli/nope/reboot", headers={"Authorization": f"Bearer {OPS}"}))[0] == 404
-        for outlet in (1, 2, 3):
-            status, text = await exp.post(
-                f"/api/v1/dli/pdu/outlets/{outlet}/cycle", headers={"Authorization": f"Bearer {OPS}"}
-            )
+        for path in ("outlets/1/cycle", "outlets/3/cycle", "outlets/0/cycle?confirm=critical"):  # outlets that are on
+            status, text = await exp.post(f"/api/v1/dli/pdu/{path}", headers={"Authorization": f"Bearer {OPS}"})
             assert status == 200, text
         log = exp.logs()
     assert len(refusal_lines(log)) == 2

@@ -1,4 +1,4 @@
-"""A DLI target keeps the outlets of its last poll, with their critical and locked flags, for actions."""
+"""A DLI target keeps the outlets of its last poll, with their critical, locked and on flags, for actions."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ async def test_inventory_matches_the_published_outlets_and_flags(start_sim: Star
     assert {int(labels[m.OUTLET_INFO.labels.index("outlet")]) for labels in families[m.OUTLET_INFO.name]} == set(
         outlets
     )
-    assert outlets[6] == OutletFlags(critical=outlets[6].critical, locked=True)
+    assert outlets[6] == OutletFlags(critical=outlets[6].critical, locked=True, on=False)
     assert outlets[2].critical is True
-    for spec, flag in ((m.OUTLET_LOCKED, "locked"), (m.OUTLET_CRITICAL, "critical")):
+    for spec, flag in ((m.OUTLET_LOCKED, "locked"), (m.OUTLET_CRITICAL, "critical"), (m.OUTLET_TRANSIENT_STATE, "on")):
         at = spec.labels.index("outlet")
         for labels, value in families[spec.name].items():
             assert getattr(outlets[int(labels[at])], flag) is bool(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.sources.action_api import ActionEnv, ActionParam, ActionSpec, Outcome, Resolved, not_found
+from exporter.sources.action_api import ActionEnv, ActionError, ActionParam, ActionSpec, Outcome, Resolved, not_found
 from exporter.sources.dli.inventory import DeviceInventory
 from exporter.sources.dli.source import DliTarget
 
@@ -28,6 +28,8 @@ def _resolve_cycle(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
     target, inventory = _inventory(env, device)
     if outlet not in inventory.outlets:
         raise not_found(f"device {device!r} has no outlet {outlet}")
+    if not inventory.outlets[outlet].on:
+        raise ActionError(409, "invalid", f"outlet {outlet} of {device} is off: cycling it would change nothing")
     client = target.client
 
     async def perform() -> Outcome:
@@ -65,7 +67,7 @@ ACTIONS = (
         path="/dli/{device}/outlets/{outlet}/cycle",
         params=(_DEVICE, _OUTLET),
         target_param="device",
-        summary="Cycle a DLI outlet: off, then on again after the outlet's cycle delay (no-op if it is off).",
+        summary="Cycle a DLI outlet: off, then on again after the outlet's cycle delay (refused if it is off).",
         resolve=_resolve_cycle,
         known=_known,
     ),

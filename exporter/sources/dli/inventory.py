@@ -16,6 +16,8 @@ class OutletFlags:
     """Marked critical on the device (its own UI asks before switching it)."""
     locked: bool
     """Locked on the device: it refuses to switch it."""
+    on: bool
+    """Switched on (its transient state): cycling an outlet that is off changes nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,6 @@ def _outlet(outlet: OutletStatus) -> Component:
 
 def device_inventory(outlets: Sequence[OutletStatus]) -> DeviceInventory:
     return DeviceInventory(
-        {o.index: OutletFlags(critical=o.critical, locked=o.locked) for o in outlets},
+        {o.index: OutletFlags(critical=o.critical, locked=o.locked, on=o.transient_state) for o in outlets},
         tuple(_outlet(o) for o in sorted(outlets, key=lambda o: o.index)),
     )
