@@ -113,7 +113,14 @@ def test_each_hostile_reading_is_rejected_alone_with_its_reason() -> None:
     for port in "23456":  # each lost only its own interval; the next sample counts again
         assert joules[port] == 1.0 * 300
     assert all(math.isfinite(v) for v in joules.values())
-    assert book.rejected(1) == {"future_time": 0, "null": 1, "not_finite": 2, "negative": 1, "too_large": 1}
+    assert book.rejected(1) == {
+        "future_time": 0,
+        "null": 1,
+        "not_finite": 2,
+        "negative": 1,
+        "too_large": 1,
+        "unknown_port": 0,
+    }
     assert book.rejected(2) == dict.fromkeys(book.rejected(1), 0)
 
 
