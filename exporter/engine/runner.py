@@ -86,7 +86,7 @@ class TargetRunner:
         settings = self.target.settings
         start = time.perf_counter()
         try:
-            async with poll_timeout(settings.timeout):
+            async with poll_timeout(settings.timeout, failing=self._failures > 0):
                 samples = await self.target.poll()
             self._check_sample_limit(samples)
         except asyncio.CancelledError:
