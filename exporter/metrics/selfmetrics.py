@@ -68,6 +68,12 @@ TARGET_POLL_FAILURES = MetricSpec(
     "counter",
     (*_ST, "reason"),
 )
+TARGET_VALUES_REFUSED = MetricSpec(
+    "powerstrip_exporter_target_values_refused_total",
+    "Device values the target's polls read but did not export, by reason (implausible_value).",
+    "counter",
+    (*_ST, "reason"),
+)
 API_REQUEST_DURATION = MetricSpec(
     "powerstrip_exporter_api_request_duration_seconds",
     "Latency of requests to a vendor API, by endpoint template; its _count is the number of requests.",
@@ -154,6 +160,7 @@ TARGET_SPECS = (
     TARGET_INTERVAL,
     TARGET_POLLS,
     TARGET_POLL_FAILURES,
+    TARGET_VALUES_REFUSED,
 )
 
 
