@@ -45,6 +45,7 @@ class TargetRunner:
         *,
         jitter: float,
         backoff_max: float,
+        retry_after_max: float | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
@@ -52,6 +53,7 @@ class TargetRunner:
         self.store = store
         self.jitter = jitter
         self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
         self._wall = wall_clock
         self._failures = 0
         self._refused_series: frozenset[str] = frozenset()
@@ -159,7 +161,14 @@ class TargetRunner:
         due = loop.time()
         while True:
             retry_after = await self.poll_once()
-            delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
+            delay = next_delay(
+                settings.interval,
+                self._failures,
+                self.backoff_max,
+                self.jitter,
+                retry_after,
+                retry_after_max=self.retry_after_max,
+            )
             now = loop.time()
             if self._failures == 0 and retry_after is None:
                 # Fixed rate while healthy: polls are due one interval apart, however long each took, so

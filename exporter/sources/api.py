@@ -228,6 +228,10 @@ class Source(ABC):
     api_endpoints: ClassVar[tuple[str, ...]]
     entry_model: ClassVar[type[TargetEntry]]
     default_max_concurrent_requests: ClassVar[int] = 16
+    default_backoff_intervals: ClassVar[float | None] = None
+    """Cap of a failing target's back-off, in its own intervals, when the config sets none for the
+    source (None: the global `backoff_max`). A source whose failing poll costs one cheap request to
+    a device of its own sets it low, so that a recovered device is seen within that many intervals."""
 
     @classmethod
     @abstractmethod
