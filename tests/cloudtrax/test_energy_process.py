@@ -266,17 +266,22 @@ async def test_usage_naming_ports_the_strip_lacks_grows_no_state_and_a_healed_re
         assert await wait_for_energy(healed, sim, before) > before  # continues, no reset
 
 
-async def test_a_state_file_holding_invented_ports_is_cut_to_the_strip_s_ports_by_the_first_read(
-    tmp_path: Path, sim: CloudTraxSimulator
-) -> None:
-    """A file written by an exporter that counted invented ports (90,006 per strip) once kept the
-    target down on sample_limit after the upstream healed; now the first read drops them."""
+async def saved_by_a_first_run(tmp_path: Path, sim: CloudTraxSimulator) -> tuple[list[str], Path, dict[str, Any]]:
+    """Run an exporter with a storage path until it counted, stop it: its args, state file and document."""
     state_dir = tmp_path / "state"
     args = ["--storage.path", str(state_dir)]
     async with ExporterProcess(tmp_path, config_for(sim), args=args) as first:
         await wait_for_energy(first, sim, 0.0)
     path = state_dir / "cloudtrax-energy.json"
-    document = json.loads(path.read_text())
+    return args, path, json.loads(path.read_text())
+
+
+async def test_a_state_file_holding_invented_ports_is_cut_to_the_strip_s_ports_by_the_first_read(
+    tmp_path: Path, sim: CloudTraxSimulator
+) -> None:
+    """A file written by an exporter that counted invented ports (90,006 per strip) once kept the
+    target down on sample_limit after the upstream healed; now the first read drops them."""
+    args, path, document = await saved_by_a_first_run(tmp_path, sim)
     (strip,) = document["data"]["strips"]
     real = dict(strip["joules"])
     strip["joules"] = {**real, **{str(100_000 + i): 1.0 for i in range(90_006)}}
@@ -302,12 +307,7 @@ async def test_a_corrupt_mark_in_the_state_file_recounts_nothing(
     tmp_path: Path, sim: CloudTraxSimulator, mark: float
 ) -> None:
     """A mark of 0 or -1e308 once made the restarted exporter count the whole usage window again."""
-    state_dir = tmp_path / "state"
-    args = ["--storage.path", str(state_dir)]
-    async with ExporterProcess(tmp_path, config_for(sim), args=args) as first:
-        await wait_for_energy(first, sim, 0.0)
-    path = state_dir / "cloudtrax-energy.json"
-    document = json.loads(path.read_text())
+    args, path, document = await saved_by_a_first_run(tmp_path, sim)
     document["data"]["strips"][0]["high_water"] = mark
     path.write_text(json.dumps(document))
     joules = document["data"]["strips"][0]["joules"]["1"]

@@ -4,13 +4,12 @@ reason, while its other series and the rest of the network stay exported."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
-from tests.cloudtrax.conftest import KEY, SECRET, exporter_config
+from tests.cloudtrax.conftest import exporter_config
 from tests.support.process import ExporterProcess, Samples, find, value
 
 REFUSED = "powerstrip_exporter_target_values_refused_total"
@@ -19,12 +18,8 @@ CURRENT = "cloudtrax_powerstrip_port_current_amperes"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[CloudTraxSimulator]:
-    async with CloudTraxSimulator(key=KEY, secret=SECRET, strips=2, networks=1) as simulator:
-        for strip in simulator.state.strips.values():
-            strip.online = True
-            strip.ports[0].enable, strip.ports[0].load_w = True, 40.0
-        yield simulator
+def sim(one_network: CloudTraxSimulator) -> CloudTraxSimulator:
+    return one_network
 
 
 async def test_a_negative_voltage_is_refused_and_the_other_strip_is_untouched(

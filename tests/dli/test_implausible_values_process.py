@@ -6,25 +6,23 @@ target and its other series stay up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from powerstrip_sim.dli import DliSimulator
+from tests.dli.conftest import PASSWORD, StartSim
 from tests.support.process import ExporterProcess, Samples, value
 
-PASSWORD = "Pl4usible-Pa55-k2"
 REFUSED = "powerstrip_exporter_target_values_refused_total"
 ENERGY = "dli_bus_energy_joules_total"
 TEMPERATURE = "dli_temperature_celsius"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[DliSimulator]:
-    async with DliSimulator("epcr", password=PASSWORD) as simulator:
-        yield simulator
+async def sim(start_sim: StartSim) -> DliSimulator:
+    return await start_sim("epcr")
 
 
 def config(sim: DliSimulator) -> str:

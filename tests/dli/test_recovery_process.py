@@ -9,16 +9,15 @@ minutes. A DLI target's back-off is now capped at twice its interval.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from powerstrip_sim.dli import DliSimulator
+from tests.dli.conftest import PASSWORD, StartSim
 from tests.support.process import ExporterProcess, Samples, value
 
-PASSWORD = "Rec0very-Pa55-j5"
 INTERVAL = 1.0
 RETRY_AFTER = 5
 FAILURES = "powerstrip_exporter_target_poll_failures_total"
@@ -26,9 +25,8 @@ UP = "powerstrip_exporter_target_up"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[DliSimulator]:
-    async with DliSimulator("pro", password=PASSWORD) as simulator:
-        yield simulator
+async def sim(start_sim: StartSim) -> DliSimulator:
+    return await start_sim("pro")
 
 
 def failures(samples: Samples, reason: str) -> float:

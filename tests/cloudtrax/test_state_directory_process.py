@@ -14,13 +14,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
-from tests.cloudtrax.conftest import KEY, SECRET, exporter_config
+from tests.cloudtrax.conftest import exporter_config
 from tests.support.process import ExporterProcess, value
 
 STATE = "cloudtrax-energy.json"
@@ -30,9 +29,8 @@ KIND = "cloudtrax-energy"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[CloudTraxSimulator]:
-    async with CloudTraxSimulator(key=KEY, secret=SECRET, strips=1, networks=1) as simulator:
-        yield simulator
+def sim(one_network: CloudTraxSimulator) -> CloudTraxSimulator:
+    return one_network
 
 
 def second_exporter(config: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
