@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import exporter_config
 from tests.support.process import ExporterProcess, Samples, find, value
@@ -17,17 +15,12 @@ VOLTAGE = "cloudtrax_powerstrip_voltage_volts"
 CURRENT = "cloudtrax_powerstrip_port_current_amperes"
 
 
-@pytest.fixture
-def sim(one_network: CloudTraxSimulator) -> CloudTraxSimulator:
-    return one_network
-
-
 async def test_a_negative_voltage_is_refused_and_the_other_strip_is_untouched(
-    tmp_path: Path, sim: CloudTraxSimulator
+    tmp_path: Path, one_network: CloudTraxSimulator
 ) -> None:
-    bad, good = sorted(sim.state.strips.values(), key=lambda s: s.powerstrip_id)
+    bad, good = sorted(one_network.state.strips.values(), key=lambda s: s.powerstrip_id)
     network = str(bad.network_id)
-    async with ExporterProcess(tmp_path, exporter_config(sim)) as exp:
+    async with ExporterProcess(tmp_path, exporter_config(one_network)) as exp:
         await exp.wait_for_sample(VOLTAGE, powerstrip_id=str(bad.powerstrip_id))
         bad.voltage = -120.0
         latest: Samples = {}

@@ -16,8 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import exporter_config
 from tests.support.process import ExporterProcess, value
@@ -26,11 +24,6 @@ STATE = "cloudtrax-energy.json"
 LAST_WRITE_OK = "powerstrip_exporter_state_last_write_successful"
 WRITE_FAILURES = "powerstrip_exporter_state_write_failures_total"
 KIND = "cloudtrax-energy"
-
-
-@pytest.fixture
-def sim(one_network: CloudTraxSimulator) -> CloudTraxSimulator:
-    return one_network
 
 
 def second_exporter(config: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -48,11 +41,11 @@ def second_exporter(config: Path, state_dir: Path) -> subprocess.CompletedProces
 
 
 async def test_a_second_exporter_on_one_directory_refuses_to_start_until_the_first_is_gone(
-    tmp_path: Path, sim: CloudTraxSimulator
+    tmp_path: Path, one_network: CloudTraxSimulator
 ) -> None:
     state_dir = tmp_path / "state"
     args = ["--storage.path", str(state_dir)]
-    async with ExporterProcess(tmp_path, exporter_config(sim), args=args) as first:
+    async with ExporterProcess(tmp_path, exporter_config(one_network), args=args) as first:
         await first.wait_for_sample("powerstrip_exporter_target_up", 1.0, source="cloudtrax")
         assert first.proc is not None
         refused = await asyncio.to_thread(second_exporter, first.config_path, state_dir)
@@ -64,13 +57,15 @@ async def test_a_second_exporter_on_one_directory_refuses_to_start_until_the_fir
         assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
 
     # Killed, the first process still released its lock: a restart is never blocked by a stale one.
-    async with ExporterProcess(tmp_path, exporter_config(sim), args=args) as second:
+    async with ExporterProcess(tmp_path, exporter_config(one_network), args=args) as second:
         await second.wait_for_sample("powerstrip_exporter_target_up", 1.0, source="cloudtrax")
         assert second.proc is not None
         assert (state_dir / "lock").read_text().strip() == str(second.proc.pid)
 
 
-async def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path, sim: CloudTraxSimulator) -> None:
+async def test_temporary_files_of_killed_writes_are_removed_at_start(
+    tmp_path: Path, one_network: CloudTraxSimulator
+) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     orphans = []
@@ -82,7 +77,7 @@ async def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: P
     keep = [state_dir / "notes.tmp", state_dir / ".hidden", state_dir / f".{STATE}.tmp"]
     for path in keep:
         path.write_text("not ours")
-    async with ExporterProcess(tmp_path, exporter_config(sim), args=["--storage.path", str(state_dir)]) as exp:
+    async with ExporterProcess(tmp_path, exporter_config(one_network), args=["--storage.path", str(state_dir)]) as exp:
         await exp.wait_for_sample(LAST_WRITE_OK, 1.0, kind=KIND)
         logs = exp.logs()
     assert not any(path.exists() for path in orphans)
@@ -91,11 +86,11 @@ async def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: P
     assert "files=3" in logs and "bytes=300000" in logs
 
 
-async def test_a_fifo_at_the_state_path_cannot_hang_start_up(tmp_path: Path, sim: CloudTraxSimulator) -> None:
+async def test_a_fifo_at_the_state_path_cannot_hang_start_up(tmp_path: Path, one_network: CloudTraxSimulator) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     os.mkfifo(state_dir / STATE)
-    async with ExporterProcess(tmp_path, exporter_config(sim), args=["--storage.path", str(state_dir)]) as exp:
+    async with ExporterProcess(tmp_path, exporter_config(one_network), args=["--storage.path", str(state_dir)]) as exp:
         await exp.wait_for_sample("powerstrip_exporter_target_up", 1.0, source="cloudtrax")
         await exp.wait_for_sample(LAST_WRITE_OK, 1.0, kind=KIND)
         logs = exp.logs()
@@ -103,10 +98,12 @@ async def test_a_fifo_at_the_state_path_cannot_hang_start_up(tmp_path: Path, sim
     assert (state_dir / STATE).is_file()  # the next save replaced it with a regular file
 
 
-async def test_a_failing_write_shows_on_metrics_until_a_write_succeeds(tmp_path: Path, sim: CloudTraxSimulator) -> None:
+async def test_a_failing_write_shows_on_metrics_until_a_write_succeeds(
+    tmp_path: Path, one_network: CloudTraxSimulator
+) -> None:
     state_dir = tmp_path / "state"
     (state_dir / STATE).mkdir(parents=True)  # a directory where the file belongs: every write fails
-    async with ExporterProcess(tmp_path, exporter_config(sim), args=["--storage.path", str(state_dir)]) as exp:
+    async with ExporterProcess(tmp_path, exporter_config(one_network), args=["--storage.path", str(state_dir)]) as exp:
         failing = await exp.wait_for_sample(LAST_WRITE_OK, 0.0, kind=KIND)
         assert (value(failing, WRITE_FAILURES, kind=KIND) or 0) >= 1
         assert exp.logs().count("cannot write state file") == 1
