@@ -20,7 +20,7 @@ from exporter.config.types import parse_duration
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
-from exporter.storage import prepare_storage
+from exporter.storage import DirectoryInUse, StateDirectory
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
 from exporter.web.limits import (
     DEFAULT_BODY_TIMEOUT,
@@ -287,10 +287,14 @@ def _run(args: argparse.Namespace) -> int:
     storage = None
     if args.storage_path:
         try:
-            storage = prepare_storage(args.storage_path)
+            state_dir = StateDirectory.open(args.storage_path)  # locked until this process ends
+        except DirectoryInUse as err:
+            print(f"--storage.path {args.storage_path}: {err.strerror}", file=sys.stderr)
+            return 1
         except OSError as err:
             print(f"--storage.path {args.storage_path}: {err.strerror or err}", file=sys.stderr)
             return 2
+        storage = state_dir.path
     from exporter.daemon import Daemon
     from exporter.runtime import ListenError, run_daemon
 

@@ -10,7 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from exporter.metrics.reasons import POLL_FAILURE_REASONS, PollFailureReason
+from exporter.metrics.reasons import (
+    POLL_FAILURE_REASONS,
+    VALUE_REFUSAL_REASONS,
+    PollFailureReason,
+    ValueRefusalReason,
+)
 from exporter.metrics.render import RenderedFamily, render_families
 from exporter.metrics.spec import EMPTY, SampleSet
 from exporter.sources.api import Component
@@ -29,6 +34,10 @@ class TargetState:
     failures: Mapping[PollFailureReason, int] = field(
         default_factory=lambda: MappingProxyType(dict.fromkeys(POLL_FAILURE_REASONS, 0))
     )
+    refused: Mapping[ValueRefusalReason, int] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(VALUE_REFUSAL_REASONS, 0))
+    )
+    """Device values the target's polls read but did not export, by reason."""
     last_success: float | None = None
     last_error: str | None = None
     last_reason: PollFailureReason | None = None
@@ -47,8 +56,15 @@ class TargetState:
     def after_success(
         self, samples: SampleSet, duration: float, now: float, components: tuple[Component, ...] = ()
     ) -> TargetState:
+        refused = self.refused
+        if samples.refused:
+            counts = dict(refused)
+            for refusal in samples.refused:
+                counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
+            refused = MappingProxyType(counts)
         return replace(
             self,
+            refused=refused,
             up=True,
             attempted=True,
             polls=self.polls + 1,

@@ -36,3 +36,9 @@ ACTION_FAILURE_REASONS: tuple[ActionFailureReason, ...] = (
     "upstream",
     "timeout",
 )
+
+ValueRefusalReason = Literal["implausible_value"]
+"""Why a value a device reported was not exported (`powerstrip_exporter_target_values_refused_total{reason}`):
+`implausible_value` is one the device cannot really have, such as a negative energy counter or a
+temperature below absolute zero."""
+VALUE_REFUSAL_REASONS: tuple[ValueRefusalReason, ...] = ("implausible_value",)

@@ -365,7 +365,6 @@ async def test_two_shards_each_act_only_on_the_targets_they_own(start: Start) ->
             assert not [e for e in events(exp, "action") if e.get("target") == (second, first)[index]]
 
 
-@pytest.mark.xfail(strict=True, reason="the exclusive lock on --storage.path comes with the state-directory branch")
 async def test_a_second_process_on_the_same_state_directory_refuses_to_start(
     sim: DliSimulator, start: Start, tmp_path: Path
 ) -> None:

@@ -126,6 +126,9 @@ class DliSource(Source):
     metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL_METRICS
     api_endpoints: ClassVar[tuple[str, ...]] = ALL_ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = DliEntry
+    default_backoff_intervals: ClassVar[float | None] = 2.0
+    """A unit on the LAN: a failing poll costs it one request, and a recovered unit must not read
+    down for the ten minutes of the global back-off cap."""
 
     @classmethod
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
