@@ -440,9 +440,13 @@ class RemediationService:
         rm.limit.add(target, now)
         dry_run = rule.config.dry_run
         episodes.record(key, now, Kind.DRY_RUN if dry_run else Kind.CALLED)
+        if not dry_run and not await self._save_now():
+            # Fail closed: memory that is not on disk would let a restart act on this episode again.
+            rm.breaker.refund(now)
+            rm.limit.remove(target, now)
+            episodes.forget(key)  # undecided: a resend once the state can be written decides it
+            return ("refused", "remediation memory cannot be written under --storage.path; not acting")
         try:
-            if not dry_run:
-                await self._save_now()  # on disk before the device is called: a crash cannot act twice
             outcome = await self.actions.act(rule.spec, token, params, dry_run=dry_run, client=client)
         except ActionError as err:
             if err.reason == "cooldown" and dry_run:
@@ -576,13 +580,14 @@ class RemediationService:
 
     # -- the state file --------------------------------------------------------------------------
 
-    async def _save_now(self) -> None:
-        """Write memory as it is now (off the loop); writes happen one at a time, in order."""
+    async def _save_now(self) -> bool:
+        """Write memory as it is now (off the loop); writes happen one at a time, in order. False when
+        it could not be written (without `--storage.path` there is nothing to write: True)."""
         if self._file is None:
-            return
+            return True
         async with self._save_lock:
             data = saved.dump(self.memory, self.clock)
-            await asyncio.to_thread(self._file.save, data)
+            return await asyncio.to_thread(self._file.save, data)
 
     def _save_soon(self) -> None:
         if self._file is None or self._save_timer is not None:

@@ -383,3 +383,19 @@ async def test_a_second_process_on_the_same_state_directory_refuses_to_start(
 
 async def _exited(exp: ExporterProcess) -> bool:
     return exp.proc is not None and exp.proc.poll() is not None
+
+
+async def test_memory_that_cannot_be_written_acts_on_nothing(sim: DliSimulator, start: Start, tmp_path: Path) -> None:
+    """Fail closed: an action whose decision is not on disk could be taken again after a restart."""
+    state = tmp_path / "state"
+    (state / "remediation.json").mkdir(parents=True)  # something that is not a file stands in its place
+    exp = await start(config({"pro": sim.url}, [rule("unwritable")]), storage=state)
+    status, data = await send(exp, payload(alert("e1", "unwritable", 1)))
+    assert (status, results(data)) == (200, ["refused"])
+    assert "cannot be written" in data["decisions"][0]["detail"]
+    assert cycles(sim, 1) == 0
+    assert await count(exp, "powerstrip_exporter_state_last_write_successful", kind="remediation") == 0
+    (state / "remediation.json").rmdir()
+    _, data = await send(exp, payload(alert("e1", "unwritable", 1)))  # Alertmanager's next resend
+    assert results(data) == ["acted"], "the episode was left undecided, so the resend decides it"
+    assert cycles(sim, 1) == 1
