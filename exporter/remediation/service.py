@@ -121,7 +121,7 @@ class RemediationService:
         """Rules read from the state file, until the first configure() takes them; None before loading."""
         self._save_lock = asyncio.Lock()
         self._save_timer: asyncio.TimerHandle | None = None
-        self._saves: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[bool]] = set()
         self._retries: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------------------
