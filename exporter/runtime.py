@@ -13,7 +13,6 @@ import structlog
 from aiohttp import web
 
 from exporter.daemon import Daemon
-from exporter.gcpolicy import collect_periodically, settle_heap
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app
 from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import listen_url, parse_listen_address
@@ -129,8 +128,6 @@ async def run_daemon(
         web_thread.stop()
         await daemon.stop()
         raise
-    settle_heap()
-    collector = asyncio.create_task(collect_periodically(), name="full garbage collections")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -161,7 +158,6 @@ async def run_daemon(
             log.warning("shutdown timed out; exiting anyway")
         finally:
             web_thread.stop()
-            collector.cancel()
 
 
 async def _stop_web(web_thread: WebThread, runners: list[Site]) -> None:
