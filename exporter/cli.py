@@ -26,6 +26,7 @@ from exporter.web.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_CLIENT,
     HttpLimits,
 )
 from exporter.web.listen import parse_listen_address
@@ -116,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_MAX_CONNECTIONS,
         help="open connections per listener; one more is answered 503 and closed (default 256)",
+    )
+    parser.add_argument(
+        "--web.max-connections-per-client",
+        dest="max_per_client",
+        type=_positive_int,
+        default=DEFAULT_MAX_PER_CLIENT,
+        help="open connections per listener from one IPv4 address or IPv6 /64; one more is answered 429 "
+        f"and closed (default {DEFAULT_MAX_PER_CLIENT}; behind a reverse proxy every client is the proxy)",
     )
     parser.add_argument("--shard.count", dest="shard_count", type=int, default=1, help="replicas sharing the targets")
     parser.add_argument("--shard.index", dest="shard_index", type=int, default=0, help="this replica's index, 0-based")
@@ -253,7 +262,7 @@ def _run(args: argparse.Namespace) -> int:
         storage_path=storage,
     )
     try:
-        limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections)
+        limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections, args.max_per_client)
         asyncio.run(
             run_daemon(
                 daemon,
