@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="exporter-toolkit style web config: TLS, response headers, bcrypt basic auth (re-read on reload)",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (behind basic auth, or a bearer token allowed exporter.reload); "
+        "without it only SIGHUP reloads",
+    )
+    parser.add_argument(
+        "--config.allow-empty-reload",
+        dest="allow_empty_reload",
+        action="store_true",
+        help="accept a reload whose config has no targets (refused by default: an empty or truncated file)",
+    )
+    parser.add_argument(
         "--web.actions-listen-address",
         dest="actions_listen",
         default=None,
@@ -260,6 +273,7 @@ def _run(args: argparse.Namespace) -> int:
         Shard(args.shard_index, args.shard_count),
         args.web_config_file,
         storage_path=storage,
+        allow_empty_reload=args.allow_empty_reload,
     )
     try:
         limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections, args.max_per_client)
@@ -270,6 +284,7 @@ def _run(args: argparse.Namespace) -> int:
                 telemetry_path=args.telemetry_path,
                 actions_listen_address=args.actions_listen,
                 limits=limits,
+                enable_lifecycle=args.enable_lifecycle,
             )
         )
     except ConfigError as err:

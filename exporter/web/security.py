@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import ssl
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +25,7 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError, field_validator
 
+from exporter.actions.auth import FailureLimiter, client_key
 from exporter.config.errors import ConfigError, from_validation_error
 from exporter.config.types import StrictModel
 from exporter.config.yamlerrors import yaml_syntax_error
@@ -30,6 +35,8 @@ log = structlog.get_logger("exporter.web")
 
 OPEN_PATHS = frozenset({"/-/healthy"})
 """Always reachable without basic auth, like exporter-toolkit's health endpoint."""
+TOKEN_PATHS = frozenset({"/-/reload"})
+"""Also reachable with a bearer token of the action API instead of a password; the handler checks it."""
 ACTION_PREFIX = "/api/v1/"
 """The action API has its own bearer tokens."""
 
@@ -49,8 +56,32 @@ _VERSIONS = {
 _CACHE_LIMIT = 1024
 _BCRYPT_MAX_PASSWORD = 72
 """bcrypt only defines hashes of up to 72 bytes (bcrypt 5 raises beyond); longer passwords never match."""
-_BCRYPT_QUEUE = 8
-"""Password checks waiting at once; beyond that a login is refused at once instead of queueing."""
+_BCRYPT_WORKERS = 2
+_BCRYPT_MAX_WAIT = 2.0
+"""Seconds a login may wait for its password check behind others. Checks queue up to what the workers
+finish in that time at the measured cost of a check; beyond that a login is answered 503 at once."""
+_FAILED_RECENTLY = 60.0
+"""Seconds a client that gave a wrong password counts as suspect: its checks may take only half of the
+queue, so a flood of guesses from many addresses still leaves room for the logins of everyone else."""
+_BCRYPT_PER_CLIENT = 2
+"""Password checks in flight at once from one client; beyond that its logins are answered 429, so one
+client guessing passwords in parallel cannot fill the queue for everyone else."""
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+"""A whole bcrypt hash: version, cost 04-31, 22 characters of salt and 31 of hash (60 in all)."""
+USER_KEY = web.RequestKey("basic_auth_user", str)
+"""Set on a request the basic-auth middleware let in with a password: the user's name."""
+
+
+class Login(Enum):
+    """The outcome of a basic-auth check."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    """No, wrong or unknown credentials: 401."""
+    BUSY = "busy"
+    """Too many password checks in flight: 503, try again."""
+    CLIENT_BUSY = "client_busy"
+    """Too many password checks in flight from this client: 429, try again."""
 
 
 class TLSServerConfig(StrictModel):
@@ -134,6 +165,11 @@ class WebConfig(StrictModel):
         for user, hashed in users.items():
             if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
                 raise ValueError(f"user {user!r}: expected a bcrypt hash ($2y$...)")
+            if not _BCRYPT_HASH.fullmatch(hashed):
+                raise ValueError(
+                    f"user {user!r}: not a whole bcrypt hash (60 characters: $2y$, a cost from 04 to 31, $, "
+                    f"then 53 of [./A-Za-z0-9]; got {len(hashed)}); no password would ever match it"
+                )
         return users
 
 
@@ -207,8 +243,13 @@ class WebSecurity:
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=4))
         # bcrypt runs on threads of its own, so a flood of bad logins cannot starve the default
         # executor (DNS lookups, gzip of /metrics), and the queue in front of them is bounded.
-        self._bcrypt_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
-        self._bcrypt_waiting = asyncio.Semaphore(_BCRYPT_QUEUE)
+        self._bcrypt_pool = ThreadPoolExecutor(max_workers=_BCRYPT_WORKERS, thread_name_prefix="bcrypt")
+        self._checking: Counter[str] = Counter()
+        """Password checks in flight (running or queued), per client."""
+        self._check_seconds = 0.1
+        self._failed = FailureLimiter(1, _FAILED_RECENTLY)
+        """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
+        """What one check takes, measured (a moving average): it sets how many may queue."""
 
     def _build_context(self, tls: TLSServerConfig) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -224,8 +265,11 @@ class WebSecurity:
         self.config = config
         self._verified.clear()
         costs = [int(h.split("$")[2]) for h in config.basic_auth_users.values() if h.split("$")[2].isdigit()]
-        # Unknown users are checked against a hash of the same cost, so timing does not reveal them.
+        # Unknown users are checked against a hash of the same cost, so timing does not reveal them;
+        # making it is also a first measure of what a check costs.
+        start = time.perf_counter()
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=max(costs, default=4)))
+        self._check_seconds = time.perf_counter() - start
 
     def load(self) -> None:
         """First load: decides whether the listener speaks TLS."""
@@ -258,39 +302,54 @@ class WebSecurity:
     def close(self) -> None:
         self._bcrypt_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def check_basic_auth(self, header: str | None) -> bool:
+    async def check_basic_auth(self, header: str | None, client: str = "unknown") -> tuple[Login, str | None]:
+        """The outcome, and the user it was for (None when the header names none)."""
         users = self.config.basic_auth_users
         if not header or not header.lower().startswith("basic "):
-            return False
+            return Login.REFUSED, None
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
-            return False
+            return Login.REFUSED, None
         user, sep, password = decoded.partition(":")
         if not sep:
-            return False
+            return Login.REFUSED, None
         secret = password.encode()
         if len(secret) > _BCRYPT_MAX_PASSWORD:
-            return False
+            return Login.REFUSED, user
         key = (user, hashlib.sha256(secret).digest())
         if key in self._verified and user in users:
-            return True
+            return Login.OK, user
         hashed = users.get(user)
         candidate = hashed.encode() if hashed else self._dummy_hash
-        if self._bcrypt_waiting.locked():
-            return False  # too many checks in flight: refuse rather than queue without bound
-        async with self._bcrypt_waiting:
+        # Refuse rather than queue without bound; a busy refusal is not a wrong password (503/429, not 401).
+        limit = self._queue_limit()
+        if self._failed.retry_after(client) is not None:
+            limit //= 2
+        if self._checking.total() >= limit:
+            return Login.BUSY, user
+        if self._checking[client] >= _BCRYPT_PER_CLIENT:
+            return Login.CLIENT_BUSY, user
+        self._checking[client] += 1
+        try:
             loop = asyncio.get_running_loop()
-            try:
-                ok = await loop.run_in_executor(self._bcrypt_pool, bcrypt.checkpw, secret, candidate)
-            except ValueError:  # a malformed stored hash
-                return False
-        ok = ok and hashed is not None
-        if ok:
-            if len(self._verified) >= _CACHE_LIMIT:
-                self._verified.clear()
-            self._verified[key] = None
-        return ok
+            ok, seconds = await loop.run_in_executor(self._bcrypt_pool, _checkpw, secret, candidate)
+        finally:
+            self._checking[client] -= 1
+            if not self._checking[client]:
+                del self._checking[client]
+        self._check_seconds += (seconds - self._check_seconds) / 8
+        if not (ok and hashed is not None):
+            self._failed.record(client)
+            return Login.REFUSED, user
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[key] = None
+        return Login.OK, user
+
+    def _queue_limit(self) -> int:
+        """How many checks may be in flight: as many as the workers finish within `_BCRYPT_MAX_WAIT`."""
+        return max(_BCRYPT_WORKERS, int(_BCRYPT_WORKERS * _BCRYPT_MAX_WAIT / max(self._check_seconds, 1e-3)))
 
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         @web.middleware
@@ -299,8 +358,18 @@ class WebSecurity:
         ) -> web.StreamResponse:
             if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):
                 return await handler(request)
-            if await self.check_basic_auth(request.headers.get("Authorization")):
+            header = request.headers.get("Authorization")
+            if request.path in TOKEN_PATHS and header and header.lower().startswith("bearer "):
+                return await handler(request)  # the handler checks the action API's bearer token
+            outcome, user = await self.check_basic_auth(header, client_key(request.remote or "unknown"))
+            if outcome is Login.OK:
+                assert user is not None
+                request[USER_KEY] = user
                 return await handler(request)
+            if outcome is Login.BUSY:
+                return web.Response(status=503, text="Too many logins being checked; retry.\n", headers=_RETRY)
+            if outcome is Login.CLIENT_BUSY:
+                return web.Response(status=429, text="Too many logins being checked for you; retry.\n", headers=_RETRY)
             return web.Response(
                 status=401,
                 text="Unauthorized\n",
@@ -308,3 +377,17 @@ class WebSecurity:
             )
 
         return basic_auth
+
+
+_RETRY = {"Retry-After": "1"}
+
+
+def _checkpw(password: bytes, hashed: bytes) -> tuple[bool, float]:
+    """`bcrypt.checkpw`, and the seconds it took. Stored hashes are checked whole when the web config is
+    loaded (`WebConfig`), so one bcrypt cannot use is refused there, with its user named."""
+    start = time.perf_counter()
+    try:
+        ok = bcrypt.checkpw(password, hashed)
+    except ValueError:  # cannot happen for a loaded hash; a refusal all the same
+        ok = False
+    return ok, time.perf_counter() - start
