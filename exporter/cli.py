@@ -200,12 +200,14 @@ def _check_web_config(path: str) -> int:
 
     web = WebSecurity(Path(path))
     try:
-        web.load()
+        web.load(log_notes=False)
     except ConfigError as err:
         print("\n".join(err.messages), file=sys.stderr)  # each already names the file
         return 1
     finally:
         web.close()
+    for note in web.notes:
+        print(f"{path}: warning: {note}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 

@@ -1,7 +1,9 @@
 """`--web.config.file`: exporter-toolkit style TLS, response headers and bcrypt basic auth, re-read on reload.
 
-Where Python's `ssl` cannot do what a toolkit key asks (TLS 1.3 cipher suites, several curves,
-HTTP/2), the file is refused with the key and the reason rather than half applied.
+Every file exporter-toolkit accepts is accepted. Where a setting has no meaning here (TLS 1.3 cipher
+suites, which Go ignores too; a Go suite this OpenSSL lacks; HTTP/2) or Python's `ssl` can do only
+part of it (several curves), what is left out is logged once, with the key, instead of the file
+being refused.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import re
 import ssl
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -100,38 +104,32 @@ class TLSServerConfig(StrictModel):
     cipher_suites: list[str] = []
     curve_preferences: list[str] = []
     prefer_server_cipher_suites: bool = True
+    client_allowed_sans: list[str] = []
+    """When set, every request needs a verified client certificate with one of these subject alternative
+    names (DNS name, IP address, e-mail address or URI), as exporter-toolkit checks at the handshake."""
 
     @field_validator("cipher_suites")
     @classmethod
     def _known_suites(cls, suites: list[str]) -> list[str]:
         for name in suites:
-            if name in TLS13_CIPHER_SUITES:
-                raise ValueError(
-                    f"{name} is a TLS 1.3 suite; TLS 1.3 suites cannot be chosen here (Python's ssl has no "
-                    "setting for them and always enables all three), so list TLS 1.2 suites only"
-                )
-            if name not in CIPHER_SUITES:
+            if name not in CIPHER_SUITES and name not in TLS13_CIPHER_SUITES:
                 example = next(iter(CIPHER_SUITES))
                 raise ValueError(f"unknown cipher suite {name!r} (Go crypto/tls names, e.g. {example})")
         return suites
 
     @field_validator("curve_preferences")
     @classmethod
-    def _one_known_curve(cls, curves: list[str]) -> list[str]:
+    def _known_curves(cls, curves: list[str]) -> list[str]:
         for name in curves:
             if name not in CURVES:
                 raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
-        if len(curves) > 1:
-            raise ValueError(
-                "Python's ssl can restrict the key exchange to one curve only (SSLContext.set_ecdh_curve), "
-                f"not an order of preference; list exactly one, got {len(curves)}"
-            )
         return curves
 
 
 class HTTPServerConfig(StrictModel):
     headers: dict[str, str] = {}
-    http2: bool = False
+    http2: bool | None = None
+    """exporter-toolkit's default is true; the server here speaks HTTP/1.1 only, so true is ignored."""
 
     @field_validator("headers")
     @classmethod
@@ -145,13 +143,6 @@ class HTTPServerConfig(StrictModel):
             if any(ch in value for ch in "\r\n\0"):
                 raise ValueError(f"header {name}: value must be one line")
         return headers
-
-    @field_validator("http2")
-    @classmethod
-    def _no_http2(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError("the exporter's HTTP server (aiohttp) speaks HTTP/1.1 only; set false or leave it out")
-        return enabled
 
 
 class WebConfig(StrictModel):
@@ -187,7 +178,8 @@ def load_web_config(path: Path) -> WebConfig:
         raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
 
 
-def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
+def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[str]:
+    """Configure `ctx`; what could not be applied, one note per setting (`key: what and why`)."""
     try:
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as err:
@@ -196,10 +188,9 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
     if tls.max_version:
         ctx.maximum_version = _VERSIONS[tls.max_version]
     ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
-    if tls.cipher_suites:
-        _apply_cipher_suites(ctx, tls.cipher_suites, origin)
+    notes = _apply_cipher_suites(ctx, tls.cipher_suites) if tls.cipher_suites else []
     if tls.curve_preferences:
-        ctx.set_ecdh_curve(CURVES[tls.curve_preferences[0]])
+        notes += _apply_curves(ctx, tls.curve_preferences)
     if tls.prefer_server_cipher_suites:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:
@@ -209,25 +200,62 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
             ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as err:
             raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+    return notes
 
 
-def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str], origin: str) -> None:
-    """TLS 1.0-1.2 suites in the listed order; one this OpenSSL lacks (RC4, 3DES) is refused by name."""
-    wanted = [CIPHER_SUITES[name] for name in suites]
-    try:
-        ctx.set_ciphers(":".join(wanted))
-    except ssl.SSLError:
-        available: set[str] = set()
-    else:
-        available = {cipher["name"] for cipher in ctx.get_ciphers()}
-    missing = [name for name, openssl in zip(suites, wanted, strict=True) if openssl not in available]
-    if missing:
-        raise ConfigError(
-            [
-                f"{origin}: tls_server_config.cipher_suites: {', '.join(missing)} not available in this "
-                f"Python's OpenSSL ({ssl.OPENSSL_VERSION}); remove them"
-            ]
+def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str]) -> list[str]:
+    """TLS 1.0-1.2 suites in the listed order. TLS 1.3 suites and suites this OpenSSL lacks (RC4, 3DES)
+    are left out and noted; when none is left, OpenSSL's default TLS 1.2 suites stay."""
+    key = "tls_server_config.cipher_suites"
+    notes = []
+    tls13 = [name for name in suites if name in TLS13_CIPHER_SUITES]
+    if tls13:
+        notes.append(
+            f"{key}: {', '.join(tls13)} ignored: TLS 1.3 suites cannot be chosen (all three are always "
+            "enabled, as in Go)"
         )
+    wanted = [name for name in suites if name in CIPHER_SUITES]
+    usable = [name for name in wanted if _available(CIPHER_SUITES[name])]
+    missing = [name for name in wanted if name not in usable]
+    if missing:
+        notes.append(
+            f"{key}: {', '.join(missing)} ignored: not available in this Python's OpenSSL ({ssl.OPENSSL_VERSION})"
+        )
+    if usable:
+        ctx.set_ciphers(":".join(CIPHER_SUITES[name] for name in usable))
+    elif wanted:
+        notes.append(f"{key}: none of the TLS 1.2 suites listed is available; OpenSSL's default suites are used")
+    return notes
+
+
+def _available(openssl_name: str) -> bool:
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.set_ciphers(openssl_name)
+    except ssl.SSLError:
+        return False
+    return any(cipher["name"] == openssl_name for cipher in probe.get_ciphers())
+
+
+def _apply_curves(ctx: ssl.SSLContext, curves: list[str]) -> list[str]:
+    """The key-exchange groups: all of them where this Python can set a list (`set_groups`), else only
+    the most preferred one, so that no curve that was not listed is ever used."""
+    names = [CURVES[name] for name in curves]
+    set_groups = getattr(ctx, "set_groups", None)
+    if len(names) > 1 and callable(set_groups):
+        try:
+            set_groups(":".join(names))
+        except (TypeError, ValueError, ssl.SSLError):
+            pass
+        else:
+            return []
+    ctx.set_ecdh_curve(names[0])
+    if len(names) == 1:
+        return []
+    return [
+        f"tls_server_config.curve_preferences: {', '.join(curves[1:])} ignored: this Python's ssl "
+        f"({sys.version.split()[0]}) can restrict the key exchange to one curve only, so {curves[0]} is used alone"
+    ]
 
 
 class WebSecurity:
@@ -239,6 +267,8 @@ class WebSecurity:
         self.ssl_context: ssl.SSLContext | None = None
         """What the listener is started with; it hands each handshake to `_current_tls`."""
         self._current_tls: ssl.SSLContext | None = None
+        self.notes: list[str] = []
+        """What of the file is not applied (`key: what and why`), as last logged."""
         self._verified: dict[tuple[str, bytes], None] = {}
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=4))
         # bcrypt runs on threads of its own, so a flood of bad logins cannot starve the default
@@ -251,10 +281,20 @@ class WebSecurity:
         """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
         """What one check takes, measured (a moving average): it sets how many may queue."""
 
-    def _build_context(self, tls: TLSServerConfig) -> ssl.SSLContext:
+    def _build_context(self, tls: TLSServerConfig) -> tuple[ssl.SSLContext, list[str]]:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        _apply_tls(ctx, tls, str(self.path))
-        return ctx
+        return ctx, _apply_tls(ctx, tls, str(self.path))
+
+    def _note_ignored(self, config: WebConfig, tls_notes: list[str], *, log_notes: bool = True) -> None:
+        """Log what of the file is not applied, once: again only when that changes on a reload."""
+        notes = list(tls_notes)
+        if config.http_server_config.http2:
+            notes.append("http_server_config.http2: ignored: the server speaks HTTP/1.1 only")
+        if log_notes and notes != self.notes:
+            for note in notes:
+                key, _, detail = note.partition(": ")
+                log.warning("web config setting ignored", file=str(self.path), key=key, detail=detail)
+        self.notes = notes
 
     def _select_context(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         """SNI hook (runs for every handshake, with or without SNI): use the latest loaded context."""
@@ -271,17 +311,20 @@ class WebSecurity:
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=max(costs, default=4)))
         self._check_seconds = time.perf_counter() - start
 
-    def load(self) -> None:
-        """First load: decides whether the listener speaks TLS."""
+    def load(self, *, log_notes: bool = True) -> None:
+        """First load: decides whether the listener speaks TLS. `log_notes=False`: what is not applied
+        is only kept in `notes` (`--config.check` prints it)."""
         if self.path is None:
             return
         config = load_web_config(self.path)
+        notes: list[str] = []
         if config.tls_server_config is not None:
-            self._current_tls = self._build_context(config.tls_server_config)
-            listener = self._build_context(config.tls_server_config)
+            self._current_tls, notes = self._build_context(config.tls_server_config)
+            listener, _ = self._build_context(config.tls_server_config)
             listener.sni_callback = self._select_context
             self.ssl_context = listener
         self._apply(config)
+        self._note_ignored(config, notes, log_notes=log_notes)
 
     def reload(self) -> None:
         """Re-read the file. New TLS settings take effect for new connections; TLS itself cannot be toggled."""
@@ -290,9 +333,11 @@ class WebSecurity:
         config = load_web_config(self.path)
         if (config.tls_server_config is None) != (self.ssl_context is None):
             raise ConfigError([f"{self.path}: enabling or disabling TLS needs a restart"])
+        notes: list[str] = []
         if config.tls_server_config is not None:
-            self._current_tls = self._build_context(config.tls_server_config)
+            self._current_tls, notes = self._build_context(config.tls_server_config)
         self._apply(config)
+        self._note_ignored(config, notes)
 
     async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         """`on_response_prepare`: the configured headers on every response, errors and 401s included."""
@@ -351,11 +396,22 @@ class WebSecurity:
         """How many checks may be in flight: as many as the workers finish within `_BCRYPT_MAX_WAIT`."""
         return max(_BCRYPT_WORKERS, int(_BCRYPT_WORKERS * _BCRYPT_MAX_WAIT / max(self._check_seconds, 1e-3)))
 
+    def _allowed_peer(self, request: web.Request) -> bool:
+        """`client_allowed_sans`: the verified client certificate names one of them (no list: anyone)."""
+        tls = self.config.tls_server_config
+        if tls is None or not tls.client_allowed_sans:
+            return True
+        cert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        names = {_san(kind, value) for kind, value in (cert or {}).get("subjectAltName", ())}
+        return not names.isdisjoint(_san("", allowed) for allowed in tls.client_allowed_sans)
+
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         @web.middleware
         async def basic_auth(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            if not self._allowed_peer(request):
+                return web.Response(status=403, text="Client certificate has no allowed subject alternative name.\n")
             if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):
                 return await handler(request)
             header = request.headers.get("Authorization")
@@ -380,6 +436,16 @@ class WebSecurity:
 
 
 _RETRY = {"Retry-After": "1"}
+
+
+def _san(kind: str, value: str) -> str:
+    """A subject alternative name as compared: IP addresses in one spelling (`::1`, not `0:0:...:1`)."""
+    if kind in ("IP Address", ""):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            pass
+    return value
 
 
 def _checkpw(password: bytes, hashed: bytes) -> tuple[bool, float]:
