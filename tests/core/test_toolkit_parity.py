@@ -22,7 +22,16 @@ import trustme
 
 from exporter.web.security import WebSecurity
 from tests.core.test_process import ENV, GOOD, ROOT, FakeExporter, run_cli
-from tests.core.test_web_security import PASSWORD, _exited, _reachable, basic, client_context, write_cert
+from tests.core.test_web_security import (
+    PASSWORD,
+    _exited,
+    _reachable,
+    basic,
+    client_certificates_required,
+    client_context,
+    web_config,
+    write_cert,
+)
 from tests.support.process import value
 
 
@@ -87,6 +96,21 @@ def test_telemetry_path_must_not_shadow_another_page(tmp_path: Path, path: str) 
 
 
 LOGIN = basic("prom", PASSWORD)
+
+
+def tls12_cipher(port: int, ca: trustme.CA) -> str:
+    """The suite the server chooses for a TLS 1.2 client offering every suite it has."""
+    ctx = client_context(ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        cipher = tls.cipher()
+    assert cipher is not None
+    return cipher[0]
+
+
 HEADERS = {
     "Strict-Transport-Security": "max-age=31536000",
     "X-Content-Type-Options": "nosniff",
@@ -119,14 +143,8 @@ async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
             assert got == status, path
             assert {k: response_headers.get(k) for k in HEADERS} == HEADERS, path
         # TLS 1.2 with the client offering every suite: the server's configured one is chosen.
-        tls12 = client_context(ca)
-        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
-        with (
-            socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw,
-            tls12.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-        ):
-            cipher = tls.cipher()
-        assert cipher is not None and cipher[0].endswith("AES256-GCM-SHA384"), cipher
+        cipher = tls12_cipher(exp.port, ca)
+        assert cipher.endswith("AES256-GCM-SHA384"), cipher
         # A client that only offers another curve cannot agree on a key exchange.
         other_curve = client_context(ca)
         other_curve.set_ecdh_curve("prime256v1")
@@ -169,14 +187,7 @@ async def test_a_toolkit_config_python_cannot_fully_apply_is_served_and_the_rest
     exp.url = f"https://127.0.0.1:{exp.port}"
     async with exp:
         await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(ca)), what="TLS listener")
-        tls12 = client_context(ca)
-        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
-        with (
-            socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw,
-            tls12.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-        ):
-            cipher = tls.cipher()
-        assert cipher is not None and cipher[0] == "ECDHE-ECDSA-AES128-GCM-SHA256", "the available suite applies"
+        assert tls12_cipher(exp.port, ca) == "ECDHE-ECDSA-AES128-GCM-SHA256", "the available suite applies"
         p256_only = client_context(ca)
         p256_only.set_ecdh_curve("prime256v1")
         # With a groups list (newer Pythons) both curves serve; with one curve only the first, never one not listed.
@@ -327,12 +338,10 @@ def test_prefer_server_cipher_suites_sets_the_openssl_option(tmp_path: Path, pre
 async def test_client_allowed_sans_admit_only_certificates_naming_one(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
-    ca_path = tmp_path / "clients-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
     (tmp_path / "web.yml").write_text(
-        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n"
-        "  client_allowed_sans: [prometheus.example.test, '::1']\n"
+        web_config(cert, key, users=False)
+        + client_certificates_required(ca, tmp_path)
+        + "  client_allowed_sans: [prometheus.example.test, '::1']\n"
     )
 
     def client(*names: str) -> ssl.SSLContext:

@@ -42,6 +42,13 @@ def web_config(cert: Path, key: Path, users: bool = True) -> str:
     return text
 
 
+def client_certificates_required(clients: trustme.CA, tmp_path: Path) -> str:
+    """`tls_server_config` lines for mTLS with client certificates issued by `clients`."""
+    ca_path = tmp_path / "clients-ca.pem"
+    clients.cert_pem.write_to_path(str(ca_path))
+    return f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n"
+
+
 def client_context(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
@@ -129,12 +136,7 @@ async def _reachable(url: str, ctx: ssl.SSLContext) -> bool:
 async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
-    ca_path = tmp_path / "clients-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    (tmp_path / "web.yml").write_text(
-        web_config(cert, key, users=False)
-        + f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n"
-    )
+    (tmp_path / "web.yml").write_text(web_config(cert, key, users=False) + client_certificates_required(ca, tmp_path))
     with_cert = client_context(ca)
     ca.issue_cert("prometheus@example.test").configure_cert(with_cert)
     exp = tls_exporter(tmp_path)
