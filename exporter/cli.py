@@ -26,6 +26,7 @@ from exporter.web.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_CLIENT,
     HttpLimits,
 )
 from exporter.web.listen import parse_listen_address
@@ -85,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="exporter-toolkit style web config: TLS, response headers, bcrypt basic auth (re-read on reload)",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (behind basic auth, or a bearer token allowed exporter.reload); "
+        "without it only SIGHUP reloads",
+    )
+    parser.add_argument(
+        "--config.allow-empty-reload",
+        dest="allow_empty_reload",
+        action="store_true",
+        help="accept a reload whose config has no targets (refused by default: an empty or truncated file)",
+    )
+    parser.add_argument(
         "--web.actions-listen-address",
         dest="actions_listen",
         default=None,
@@ -116,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_MAX_CONNECTIONS,
         help="open connections per listener; one more is answered 503 and closed (default 256)",
+    )
+    parser.add_argument(
+        "--web.max-connections-per-client",
+        dest="max_per_client",
+        type=_positive_int,
+        default=DEFAULT_MAX_PER_CLIENT,
+        help="open connections per listener from one IPv4 address or IPv6 /64; one more is answered 429 "
+        f"and closed (default {DEFAULT_MAX_PER_CLIENT}; behind a reverse proxy every client is the proxy)",
     )
     parser.add_argument("--shard.count", dest="shard_count", type=int, default=1, help="replicas sharing the targets")
     parser.add_argument("--shard.index", dest="shard_index", type=int, default=0, help="this replica's index, 0-based")
@@ -189,12 +211,14 @@ def _check_web_config(path: str) -> int:
 
     web = WebSecurity(Path(path))
     try:
-        web.load()
+        web.load(log_notes=False)
     except ConfigError as err:
         print("\n".join(err.messages), file=sys.stderr)  # each already names the file
         return 1
     finally:
         web.close()
+    for note in web.notes:
+        print(f"{path}: warning: {note}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 
@@ -304,9 +328,10 @@ def _run(args: argparse.Namespace) -> int:
         Shard(args.shard_index, args.shard_count),
         args.web_config_file,
         storage_path=storage,
+        allow_empty_reload=args.allow_empty_reload,
     )
     try:
-        limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections)
+        limits = HttpLimits(args.read_header_timeout, args.read_body_timeout, args.max_connections, args.max_per_client)
         asyncio.run(
             run_daemon(
                 daemon,
@@ -314,6 +339,7 @@ def _run(args: argparse.Namespace) -> int:
                 telemetry_path=args.telemetry_path,
                 actions_listen_address=args.actions_listen,
                 limits=limits,
+                enable_lifecycle=args.enable_lifecycle,
             )
         )
     except ConfigError as err:

@@ -69,8 +69,12 @@ class Daemon:
         shard: Shard | None = None,
         web_config_path: str | Path | None = None,
         storage_path: Path | None = None,
+        *,
+        allow_empty_reload: bool = False,
     ) -> None:
         self.config_path = Path(config_path)
+        self.allow_empty_reload = allow_empty_reload
+        """`--config.allow-empty-reload`: accept a reload that leaves no target."""
         self.web = WebSecurity(Path(web_config_path) if web_config_path else None)
         self.sources = dict(sources)
         self.changes = Changes()
@@ -123,6 +127,7 @@ class Daemon:
         """Re-read the config; an invalid one leaves the running config untouched."""
         try:
             config = load_config(self.config_path, self.sources)
+            self._check_not_emptied(config)
             self.web.reload()
         except ConfigError as err:
             self.process_metrics.reload_result(False)
@@ -135,6 +140,19 @@ class Daemon:
         self.process_metrics.reload_result(True)
         log.info("config reloaded", file=str(self.config_path))
         return ReloadResult(True)
+
+    def _check_not_emptied(self, config: Config) -> None:
+        """A reload that would remove every target is refused unless allowed: an empty or truncated file
+        (a failed deploy, a full disk) would otherwise switch all monitoring off with a 200."""
+        running = self.config.entries if self.config is not None else ()
+        if config.entries or not running or self.allow_empty_reload:
+            return
+        raise ConfigError(
+            [
+                f"{self.config_path}: the new config has no targets and would remove all {len(running)} running "
+                "target entries; refused (start the exporter with --config.allow-empty-reload to allow it)"
+            ]
+        )
 
     async def stop(self) -> None:
         await self.remediation.aclose()

@@ -13,8 +13,7 @@ import structlog
 from aiohttp import web
 
 from exporter.daemon import Daemon
-from exporter.gcpolicy import collect_periodically, settle_heap
-from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app
+from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app, check_lifecycle_guarded
 from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import listen_url, parse_listen_address
 from exporter.web.thread import WebThread
@@ -71,6 +70,12 @@ def _bind_all(addresses: Sequence[str]) -> list[socket.socket]:
     return bound
 
 
+def _close(*groups: Sequence[socket.socket]) -> None:
+    for group in groups:
+        for sock in group:
+            sock.close()
+
+
 async def _serve(app: web.Application, sockets: Sequence[socket.socket], daemon: Daemon, limits: HttpLimits) -> Site:
     return await start_site(app, sockets, limits, ssl_context=daemon.web.ssl_context)
 
@@ -84,6 +89,7 @@ async def run_daemon(
     announce: bool = True,
     on_listening: Callable[[], None] | None = None,
     limits: HttpLimits | None = None,
+    enable_lifecycle: bool = False,
 ) -> None:
     """Start polling and serving; returns after a clean stop.
 
@@ -100,8 +106,14 @@ async def run_daemon(
     try:
         await daemon.start()
     except BaseException:
-        for sock in (*main_sockets, *action_sockets):
-            sock.close()
+        _close(main_sockets, action_sockets)
+        raise
+    try:
+        if enable_lifecycle:
+            check_lifecycle_guarded(daemon)
+    except BaseException:
+        _close(main_sockets, action_sockets)
+        await daemon.stop()
         raise
     loop = asyncio.get_running_loop()
     web_thread = WebThread()
@@ -119,6 +131,7 @@ async def run_daemon(
             main_loop=loop,
             telemetry_path=telemetry_path,
             body_timeout=limits.body_timeout,
+            enable_lifecycle=enable_lifecycle,
         )
         runners.append(await web_thread.run(_serve(app, main_sockets, daemon, limits)))
         if action_sockets:
@@ -129,8 +142,6 @@ async def run_daemon(
         web_thread.stop()
         await daemon.stop()
         raise
-    settle_heap()
-    collector = asyncio.create_task(collect_periodically(), name="full garbage collections")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -161,7 +172,6 @@ async def run_daemon(
             log.warning("shutdown timed out; exiting anyway")
         finally:
             web_thread.stop()
-            collector.cancel()
 
 
 async def _stop_web(web_thread: WebThread, runners: list[Site]) -> None:

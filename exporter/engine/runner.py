@@ -34,6 +34,24 @@ def classify(exc: BaseException) -> tuple[PollFailureReason, str, float | None]:
     return "bad_response", redact(f"unexpected {type(exc).__name__}: {exc}"), None
 
 
+def release_frames(exc: BaseException) -> None:
+    """Drop the tracebacks of a failed poll's error and of every error it was raised from or during.
+
+    Their frames hold what the poll had read (a refused 8 MB answer, say), and asyncio makes cycles
+    through them: a task keeps its exception, whose traceback keeps the frame that keeps the task.
+    Such a cycle waits for a full collection; without the tracebacks, reference counting frees the
+    answers as soon as the poll is over."""
+    pending: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = None
+        pending += (error.__cause__, error.__context__)
+
+
 class TargetRunner:
     """Polls one target on its schedule and publishes a new state after each attempt."""
 
@@ -123,6 +141,7 @@ class TargetRunner:
             )
             if not repeated and reason == "bad_response" and not isinstance(exc, PollError):
                 log.error("unexpected poll error", source=self.source, target=self.target.name, exc_info=exc)
+            release_frames(exc)
             return retry_after
         duration = time.perf_counter() - start
         if self._failures:

@@ -124,11 +124,12 @@ ACTION_FAILURES = MetricSpec(
 )
 HTTP_CONNECTIONS_DROPPED = MetricSpec(
     "powerstrip_exporter_http_connections_dropped_total",
-    "Connections the listeners closed for a limit, by reason (header_timeout, too_many_connections).",
+    "Connections the listeners closed for a limit, by reason (header_timeout, too_many_connections, "
+    "too_many_client_connections).",
     "counter",
     ("reason",),
 )
-HTTP_DROP_REASONS = ("header_timeout", "too_many_connections")
+HTTP_DROP_REASONS = ("header_timeout", "too_many_connections", "too_many_client_connections")
 STATE_WRITE_FAILURES = MetricSpec(
     "powerstrip_exporter_state_write_failures_total",
     "Failed writes of a state file under --storage.path, by kind of state.",

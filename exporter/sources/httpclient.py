@@ -151,9 +151,8 @@ async def off_loop(size: int, parse: Callable[..., _T], *args: Any) -> _T:
 def _parse_detached(parse: Callable[..., _T], *args: Any) -> _T:
     """`parse(*args)`, but a PollError leaves without the frames it was raised in.
 
-    Those frames hold the decoded answer (a 500,000-element list, say). The exporter leaves cyclic
-    garbage to a full collection every few minutes (see `exporter.gcpolicy`), so an error whose
-    traceback or context joins a cycle would keep every failed answer alive until then.
+    Those frames hold the decoded answer (a 500,000-element list, say), and an error whose traceback or
+    context joins a cycle would keep every failed answer alive until the next full collection.
     """
     try:
         return parse(*args)

@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+import structlog
 import yaml
 from aiohttp import web
 from yarl import URL
 
+from exporter.actions.auth import Token, client_address
 from exporter.actions.body import body_reader
 from exporter.actions.openapi import build_openapi
 from exporter.actions.service import ActionService
+from exporter.config.errors import ConfigError
 from exporter.config.loader import Config
 from exporter.engine.engine import Engine
 from exporter.metrics.body_cache import BodyCache
 from exporter.remediation.service import RemediationService
+from exporter.sources.action_api import ActionError
 from exporter.web.landing import render_landing
 from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
-from exporter.web.security import WebSecurity
+from exporter.web.security import USER_KEY, WebSecurity
 from exporter.web.thread import to_main_loop, web_thread_safe
+
+log = structlog.get_logger("exporter.web")
 
 
 class ReloadOutcome(Protocol):
@@ -58,6 +64,10 @@ class Daemon(Protocol):
 
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 TELEMETRY_PATH_KEY = web.AppKey("telemetry_path", str)
+LIFECYCLE_KEY = web.AppKey("lifecycle", bool)
+RELOAD_ACTION = "exporter.reload"
+"""What an `actions.tokens` allow rule names for its token to reload the config over HTTP. The
+wildcard `*` does not include it: `*` grants device actions, and reloading is not one."""
 DEFAULT_TELEMETRY_PATH = "/metrics"
 RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload"})
 
@@ -86,15 +96,18 @@ def build_app(
     main_loop: asyncio.AbstractEventLoop | None = None,
     telemetry_path: str = DEFAULT_TELEMETRY_PATH,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    enable_lifecycle: bool = False,
 ) -> web.Application:
     """The main listener's app; without actions when they have a listener of their own.
 
     `main_loop`: the daemon's loop, when the app is served from the web thread (`exporter.web.thread`).
+    `enable_lifecycle`: `--web.enable-lifecycle`; without it `POST /-/reload` is refused (403).
     """
     app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop, body_timeout))
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
+    app[LIFECYCLE_KEY] = enable_lifecycle
     app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.bodies)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -171,10 +184,61 @@ def _cross_site(request: web.Request) -> bool:
     return origin is not None and URL(origin).host_port_subcomponent != request.host
 
 
+def may_reload(token: Token) -> bool:
+    """Whether a bearer token may reload the config: one of its allow rules names `RELOAD_ACTION`."""
+    return any(RELOAD_ACTION in rule.actions for rule in token.allow)
+
+
+def check_lifecycle_guarded(daemon: Daemon) -> None:
+    """`--web.enable-lifecycle` needs someone to be allowed in, and no one else: refused otherwise."""
+    if daemon.web.config.basic_auth_users or any(may_reload(token) for token in daemon.actions.tokens.tokens):
+        return
+    raise ConfigError(
+        [
+            "--web.enable-lifecycle: POST /-/reload must not be open to anyone; set basic_auth_users in "
+            f"--web.config.file, or give an actions.tokens entry an allow rule with actions: [{RELOAD_ACTION}]"
+        ]
+    )
+
+
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="powerstrip-exporter"'}
+
+
+def _reload_caller(request: web.Request, daemon: Daemon) -> tuple[dict[str, str], web.Response | None]:
+    """Who asks for the reload (for the audit line), or the refusal to answer with.
+
+    A basic-auth login let in by the middleware is enough; otherwise a bearer token allowed
+    `RELOAD_ACTION`, behind the action API's failure limiter."""
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    client = client_address(request.remote, forwarded, daemon.actions.trusted_proxies)
+    user = request.get(USER_KEY)
+    if user is not None:
+        return {"client": client, "user": user}, None
+    headers: dict[str, str] = {}
+    try:
+        token = daemon.actions.authenticate(request, client, headers)
+    except ActionError as err:
+        log.debug("reload refused", client=client, status=err.status, detail=err.detail)
+        if err.status == 401:
+            headers.update(_BEARER_CHALLENGE)
+        return {}, web.Response(status=err.status, text=f"{err.detail}\n", headers=headers)
+    if not may_reload(token):
+        log.debug("reload refused", client=client, token=token.name, status=403)
+        return {}, web.Response(status=403, text=f"token {token.name!r} may not {RELOAD_ACTION}\n")
+    return {"client": client, "token": token.name}, None
+
+
 async def reload(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    if not request.app[LIFECYCLE_KEY]:
+        return web.Response(status=403, text="Lifecycle API is not enabled (--web.enable-lifecycle); use SIGHUP.\n")
     if _cross_site(request):
         return web.Response(status=403, text="Cross-site reload requests are refused.\n")
-    result = await request.app[DAEMON_KEY].reload()
+    caller, refusal = _reload_caller(request, daemon)
+    if refusal is not None:
+        return refusal
+    log.info("reload requested over HTTP", **caller)
+    result = await daemon.reload()
     if result.ok:
         return web.Response(text="Config reloaded.\n")
     return web.Response(

@@ -1,7 +1,9 @@
 """`--web.config.file`: exporter-toolkit style TLS, response headers and bcrypt basic auth, re-read on reload.
 
-Where Python's `ssl` cannot do what a toolkit key asks (TLS 1.3 cipher suites, several curves,
-HTTP/2), the file is refused with the key and the reason rather than half applied.
+Every file exporter-toolkit accepts is accepted. Where a setting has no meaning here (TLS 1.3 cipher
+suites, which Go ignores too; a Go suite this OpenSSL lacks; HTTP/2) or Python's `ssl` can do only
+part of it (several curves), what is left out is logged once, with the key, instead of the file
+being refused.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
+import re
 import ssl
+import sys
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +29,7 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError, field_validator
 
+from exporter.actions.auth import FailureLimiter, client_key
 from exporter.config.errors import ConfigError, from_validation_error
 from exporter.config.types import StrictModel
 from exporter.config.yamlerrors import yaml_syntax_error
@@ -30,6 +39,8 @@ log = structlog.get_logger("exporter.web")
 
 OPEN_PATHS = frozenset({"/-/healthy"})
 """Always reachable without basic auth, like exporter-toolkit's health endpoint."""
+TOKEN_PATHS = frozenset({"/-/reload"})
+"""Also reachable with a bearer token of the action API instead of a password; the handler checks it."""
 ACTION_PREFIX = "/api/v1/"
 """The action API has its own bearer tokens."""
 
@@ -49,8 +60,32 @@ _VERSIONS = {
 _CACHE_LIMIT = 1024
 _BCRYPT_MAX_PASSWORD = 72
 """bcrypt only defines hashes of up to 72 bytes (bcrypt 5 raises beyond); longer passwords never match."""
-_BCRYPT_QUEUE = 8
-"""Password checks waiting at once; beyond that a login is refused at once instead of queueing."""
+_BCRYPT_WORKERS = 2
+_BCRYPT_MAX_WAIT = 2.0
+"""Seconds a login may wait for its password check behind others. Checks queue up to what the workers
+finish in that time at the measured cost of a check; beyond that a login is answered 503 at once."""
+_FAILED_RECENTLY = 60.0
+"""Seconds a client that gave a wrong password counts as suspect: its checks may take only half of the
+queue, so a flood of guesses from many addresses still leaves room for the logins of everyone else."""
+_BCRYPT_PER_CLIENT = 2
+"""Password checks in flight at once from one client; beyond that its logins are answered 429, so one
+client guessing passwords in parallel cannot fill the queue for everyone else."""
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+"""A whole bcrypt hash: version, cost 04-31, 22 characters of salt and 31 of hash (60 in all)."""
+USER_KEY = web.RequestKey("basic_auth_user", str)
+"""Set on a request the basic-auth middleware let in with a password: the user's name."""
+
+
+class Login(Enum):
+    """The outcome of a basic-auth check."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    """No, wrong or unknown credentials: 401."""
+    BUSY = "busy"
+    """Too many password checks in flight: 503, try again."""
+    CLIENT_BUSY = "client_busy"
+    """Too many password checks in flight from this client: 429, try again."""
 
 
 class TLSServerConfig(StrictModel):
@@ -69,38 +104,32 @@ class TLSServerConfig(StrictModel):
     cipher_suites: list[str] = []
     curve_preferences: list[str] = []
     prefer_server_cipher_suites: bool = True
+    client_allowed_sans: list[str] = []
+    """When set, every request needs a verified client certificate with one of these subject alternative
+    names (DNS name, IP address, e-mail address or URI), as exporter-toolkit checks at the handshake."""
 
     @field_validator("cipher_suites")
     @classmethod
     def _known_suites(cls, suites: list[str]) -> list[str]:
         for name in suites:
-            if name in TLS13_CIPHER_SUITES:
-                raise ValueError(
-                    f"{name} is a TLS 1.3 suite; TLS 1.3 suites cannot be chosen here (Python's ssl has no "
-                    "setting for them and always enables all three), so list TLS 1.2 suites only"
-                )
-            if name not in CIPHER_SUITES:
+            if name not in CIPHER_SUITES and name not in TLS13_CIPHER_SUITES:
                 example = next(iter(CIPHER_SUITES))
                 raise ValueError(f"unknown cipher suite {name!r} (Go crypto/tls names, e.g. {example})")
         return suites
 
     @field_validator("curve_preferences")
     @classmethod
-    def _one_known_curve(cls, curves: list[str]) -> list[str]:
+    def _known_curves(cls, curves: list[str]) -> list[str]:
         for name in curves:
             if name not in CURVES:
                 raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
-        if len(curves) > 1:
-            raise ValueError(
-                "Python's ssl can restrict the key exchange to one curve only (SSLContext.set_ecdh_curve), "
-                f"not an order of preference; list exactly one, got {len(curves)}"
-            )
         return curves
 
 
 class HTTPServerConfig(StrictModel):
     headers: dict[str, str] = {}
-    http2: bool = False
+    http2: bool | None = None
+    """exporter-toolkit's default is true; the server here speaks HTTP/1.1 only, so true is ignored."""
 
     @field_validator("headers")
     @classmethod
@@ -115,13 +144,6 @@ class HTTPServerConfig(StrictModel):
                 raise ValueError(f"header {name}: value must be one line")
         return headers
 
-    @field_validator("http2")
-    @classmethod
-    def _no_http2(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError("the exporter's HTTP server (aiohttp) speaks HTTP/1.1 only; set false or leave it out")
-        return enabled
-
 
 class WebConfig(StrictModel):
     tls_server_config: TLSServerConfig | None = None
@@ -134,6 +156,11 @@ class WebConfig(StrictModel):
         for user, hashed in users.items():
             if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
                 raise ValueError(f"user {user!r}: expected a bcrypt hash ($2y$...)")
+            if not _BCRYPT_HASH.fullmatch(hashed):
+                raise ValueError(
+                    f"user {user!r}: not a whole bcrypt hash (60 characters: $2y$, a cost from 04 to 31, $, "
+                    f"then 53 of [./A-Za-z0-9]; got {len(hashed)}); no password would ever match it"
+                )
         return users
 
 
@@ -151,7 +178,8 @@ def load_web_config(path: Path) -> WebConfig:
         raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
 
 
-def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
+def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[str]:
+    """Configure `ctx`; what could not be applied, one note per setting (`key: what and why`)."""
     try:
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as err:
@@ -160,10 +188,9 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
     if tls.max_version:
         ctx.maximum_version = _VERSIONS[tls.max_version]
     ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
-    if tls.cipher_suites:
-        _apply_cipher_suites(ctx, tls.cipher_suites, origin)
+    notes = _apply_cipher_suites(ctx, tls.cipher_suites) if tls.cipher_suites else []
     if tls.curve_preferences:
-        ctx.set_ecdh_curve(CURVES[tls.curve_preferences[0]])
+        notes += _apply_curves(ctx, tls.curve_preferences)
     if tls.prefer_server_cipher_suites:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:
@@ -173,25 +200,62 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
             ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as err:
             raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+    return notes
 
 
-def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str], origin: str) -> None:
-    """TLS 1.0-1.2 suites in the listed order; one this OpenSSL lacks (RC4, 3DES) is refused by name."""
-    wanted = [CIPHER_SUITES[name] for name in suites]
-    try:
-        ctx.set_ciphers(":".join(wanted))
-    except ssl.SSLError:
-        available: set[str] = set()
-    else:
-        available = {cipher["name"] for cipher in ctx.get_ciphers()}
-    missing = [name for name, openssl in zip(suites, wanted, strict=True) if openssl not in available]
-    if missing:
-        raise ConfigError(
-            [
-                f"{origin}: tls_server_config.cipher_suites: {', '.join(missing)} not available in this "
-                f"Python's OpenSSL ({ssl.OPENSSL_VERSION}); remove them"
-            ]
+def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str]) -> list[str]:
+    """TLS 1.0-1.2 suites in the listed order. TLS 1.3 suites and suites this OpenSSL lacks (RC4, 3DES)
+    are left out and noted; when none is left, OpenSSL's default TLS 1.2 suites stay."""
+    key = "tls_server_config.cipher_suites"
+    notes = []
+    tls13 = [name for name in suites if name in TLS13_CIPHER_SUITES]
+    if tls13:
+        notes.append(
+            f"{key}: {', '.join(tls13)} ignored: TLS 1.3 suites cannot be chosen (all three are always "
+            "enabled, as in Go)"
         )
+    wanted = [name for name in suites if name in CIPHER_SUITES]
+    usable = [name for name in wanted if _available(CIPHER_SUITES[name])]
+    missing = [name for name in wanted if name not in usable]
+    if missing:
+        notes.append(
+            f"{key}: {', '.join(missing)} ignored: not available in this Python's OpenSSL ({ssl.OPENSSL_VERSION})"
+        )
+    if usable:
+        ctx.set_ciphers(":".join(CIPHER_SUITES[name] for name in usable))
+    elif wanted:
+        notes.append(f"{key}: none of the TLS 1.2 suites listed is available; OpenSSL's default suites are used")
+    return notes
+
+
+def _available(openssl_name: str) -> bool:
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.set_ciphers(openssl_name)
+    except ssl.SSLError:
+        return False
+    return any(cipher["name"] == openssl_name for cipher in probe.get_ciphers())
+
+
+def _apply_curves(ctx: ssl.SSLContext, curves: list[str]) -> list[str]:
+    """The key-exchange groups: all of them where this Python can set a list (`set_groups`), else only
+    the most preferred one, so that no curve that was not listed is ever used."""
+    names = [CURVES[name] for name in curves]
+    set_groups = getattr(ctx, "set_groups", None)
+    if len(names) > 1 and callable(set_groups):
+        try:
+            set_groups(":".join(names))
+        except (TypeError, ValueError, ssl.SSLError):
+            pass
+        else:
+            return []
+    ctx.set_ecdh_curve(names[0])
+    if len(names) == 1:
+        return []
+    return [
+        f"tls_server_config.curve_preferences: {', '.join(curves[1:])} ignored: this Python's ssl "
+        f"({sys.version.split()[0]}) can restrict the key exchange to one curve only, so {curves[0]} is used alone"
+    ]
 
 
 class WebSecurity:
@@ -203,17 +267,34 @@ class WebSecurity:
         self.ssl_context: ssl.SSLContext | None = None
         """What the listener is started with; it hands each handshake to `_current_tls`."""
         self._current_tls: ssl.SSLContext | None = None
+        self.notes: list[str] = []
+        """What of the file is not applied (`key: what and why`), as last logged."""
         self._verified: dict[tuple[str, bytes], None] = {}
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=4))
         # bcrypt runs on threads of its own, so a flood of bad logins cannot starve the default
         # executor (DNS lookups, gzip of /metrics), and the queue in front of them is bounded.
-        self._bcrypt_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
-        self._bcrypt_waiting = asyncio.Semaphore(_BCRYPT_QUEUE)
+        self._bcrypt_pool = ThreadPoolExecutor(max_workers=_BCRYPT_WORKERS, thread_name_prefix="bcrypt")
+        self._checking: Counter[str] = Counter()
+        """Password checks in flight (running or queued), per client."""
+        self._check_seconds = 0.1
+        self._failed = FailureLimiter(1, _FAILED_RECENTLY)
+        """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
+        """What one check takes, measured (a moving average): it sets how many may queue."""
 
-    def _build_context(self, tls: TLSServerConfig) -> ssl.SSLContext:
+    def _build_context(self, tls: TLSServerConfig) -> tuple[ssl.SSLContext, list[str]]:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        _apply_tls(ctx, tls, str(self.path))
-        return ctx
+        return ctx, _apply_tls(ctx, tls, str(self.path))
+
+    def _note_ignored(self, config: WebConfig, tls_notes: list[str], *, log_notes: bool = True) -> None:
+        """Log what of the file is not applied, once: again only when that changes on a reload."""
+        notes = list(tls_notes)
+        if config.http_server_config.http2:
+            notes.append("http_server_config.http2: ignored: the server speaks HTTP/1.1 only")
+        if log_notes and notes != self.notes:
+            for note in notes:
+                key, _, detail = note.partition(": ")
+                log.warning("web config setting ignored", file=str(self.path), key=key, detail=detail)
+        self.notes = notes
 
     def _select_context(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         """SNI hook (runs for every handshake, with or without SNI): use the latest loaded context."""
@@ -224,20 +305,26 @@ class WebSecurity:
         self.config = config
         self._verified.clear()
         costs = [int(h.split("$")[2]) for h in config.basic_auth_users.values() if h.split("$")[2].isdigit()]
-        # Unknown users are checked against a hash of the same cost, so timing does not reveal them.
+        # Unknown users are checked against a hash of the same cost, so timing does not reveal them;
+        # making it is also a first measure of what a check costs.
+        start = time.perf_counter()
         self._dummy_hash = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=max(costs, default=4)))
+        self._check_seconds = time.perf_counter() - start
 
-    def load(self) -> None:
-        """First load: decides whether the listener speaks TLS."""
+    def load(self, *, log_notes: bool = True) -> None:
+        """First load: decides whether the listener speaks TLS. `log_notes=False`: what is not applied
+        is only kept in `notes` (`--config.check` prints it)."""
         if self.path is None:
             return
         config = load_web_config(self.path)
+        notes: list[str] = []
         if config.tls_server_config is not None:
-            self._current_tls = self._build_context(config.tls_server_config)
-            listener = self._build_context(config.tls_server_config)
+            self._current_tls, notes = self._build_context(config.tls_server_config)
+            listener, _ = self._build_context(config.tls_server_config)
             listener.sni_callback = self._select_context
             self.ssl_context = listener
         self._apply(config)
+        self._note_ignored(config, notes, log_notes=log_notes)
 
     def reload(self) -> None:
         """Re-read the file. New TLS settings take effect for new connections; TLS itself cannot be toggled."""
@@ -246,9 +333,11 @@ class WebSecurity:
         config = load_web_config(self.path)
         if (config.tls_server_config is None) != (self.ssl_context is None):
             raise ConfigError([f"{self.path}: enabling or disabling TLS needs a restart"])
+        notes: list[str] = []
         if config.tls_server_config is not None:
-            self._current_tls = self._build_context(config.tls_server_config)
+            self._current_tls, notes = self._build_context(config.tls_server_config)
         self._apply(config)
+        self._note_ignored(config, notes)
 
     async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         """`on_response_prepare`: the configured headers on every response, errors and 401s included."""
@@ -258,49 +347,85 @@ class WebSecurity:
     def close(self) -> None:
         self._bcrypt_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def check_basic_auth(self, header: str | None) -> bool:
+    async def check_basic_auth(self, header: str | None, client: str = "unknown") -> tuple[Login, str | None]:
+        """The outcome, and the user it was for (None when the header names none)."""
         users = self.config.basic_auth_users
         if not header or not header.lower().startswith("basic "):
-            return False
+            return Login.REFUSED, None
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
-            return False
+            return Login.REFUSED, None
         user, sep, password = decoded.partition(":")
         if not sep:
-            return False
+            return Login.REFUSED, None
         secret = password.encode()
         if len(secret) > _BCRYPT_MAX_PASSWORD:
-            return False
+            return Login.REFUSED, user
         key = (user, hashlib.sha256(secret).digest())
         if key in self._verified and user in users:
-            return True
+            return Login.OK, user
         hashed = users.get(user)
         candidate = hashed.encode() if hashed else self._dummy_hash
-        if self._bcrypt_waiting.locked():
-            return False  # too many checks in flight: refuse rather than queue without bound
-        async with self._bcrypt_waiting:
+        # Refuse rather than queue without bound; a busy refusal is not a wrong password (503/429, not 401).
+        limit = self._queue_limit()
+        if self._failed.retry_after(client) is not None:
+            limit //= 2
+        if self._checking.total() >= limit:
+            return Login.BUSY, user
+        if self._checking[client] >= _BCRYPT_PER_CLIENT:
+            return Login.CLIENT_BUSY, user
+        self._checking[client] += 1
+        try:
             loop = asyncio.get_running_loop()
-            try:
-                ok = await loop.run_in_executor(self._bcrypt_pool, bcrypt.checkpw, secret, candidate)
-            except ValueError:  # a malformed stored hash
-                return False
-        ok = ok and hashed is not None
-        if ok:
-            if len(self._verified) >= _CACHE_LIMIT:
-                self._verified.clear()
-            self._verified[key] = None
-        return ok
+            ok, seconds = await loop.run_in_executor(self._bcrypt_pool, _checkpw, secret, candidate)
+        finally:
+            self._checking[client] -= 1
+            if not self._checking[client]:
+                del self._checking[client]
+        self._check_seconds += (seconds - self._check_seconds) / 8
+        if not (ok and hashed is not None):
+            self._failed.record(client)
+            return Login.REFUSED, user
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[key] = None
+        return Login.OK, user
+
+    def _queue_limit(self) -> int:
+        """How many checks may be in flight: as many as the workers finish within `_BCRYPT_MAX_WAIT`."""
+        return max(_BCRYPT_WORKERS, int(_BCRYPT_WORKERS * _BCRYPT_MAX_WAIT / max(self._check_seconds, 1e-3)))
+
+    def _allowed_peer(self, request: web.Request) -> bool:
+        """`client_allowed_sans`: the verified client certificate names one of them (no list: anyone)."""
+        tls = self.config.tls_server_config
+        if tls is None or not tls.client_allowed_sans:
+            return True
+        cert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        names = {_san(kind, value) for kind, value in (cert or {}).get("subjectAltName", ())}
+        return not names.isdisjoint(_san("", allowed) for allowed in tls.client_allowed_sans)
 
     def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
         @web.middleware
         async def basic_auth(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            if not self._allowed_peer(request):
+                return web.Response(status=403, text="Client certificate has no allowed subject alternative name.\n")
             if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):
                 return await handler(request)
-            if await self.check_basic_auth(request.headers.get("Authorization")):
+            header = request.headers.get("Authorization")
+            if request.path in TOKEN_PATHS and header and header.lower().startswith("bearer "):
+                return await handler(request)  # the handler checks the action API's bearer token
+            outcome, user = await self.check_basic_auth(header, client_key(request.remote or "unknown"))
+            if outcome is Login.OK:
+                assert user is not None
+                request[USER_KEY] = user
                 return await handler(request)
+            if outcome is Login.BUSY:
+                return web.Response(status=503, text="Too many logins being checked; retry.\n", headers=_RETRY)
+            if outcome is Login.CLIENT_BUSY:
+                return web.Response(status=429, text="Too many logins being checked for you; retry.\n", headers=_RETRY)
             return web.Response(
                 status=401,
                 text="Unauthorized\n",
@@ -308,3 +433,27 @@ class WebSecurity:
             )
 
         return basic_auth
+
+
+_RETRY = {"Retry-After": "1"}
+
+
+def _san(kind: str, value: str) -> str:
+    """A subject alternative name as compared: IP addresses in one spelling (`::1`, not `0:0:...:1`)."""
+    if kind in ("IP Address", ""):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            pass
+    return value
+
+
+def _checkpw(password: bytes, hashed: bytes) -> tuple[bool, float]:
+    """`bcrypt.checkpw`, and the seconds it took. Stored hashes are checked whole when the web config is
+    loaded (`WebConfig`), so one bcrypt cannot use is refused there, with its user named."""
+    start = time.perf_counter()
+    try:
+        ok = bcrypt.checkpw(password, hashed)
+    except ValueError:  # cannot happen for a loaded hash; a refusal all the same
+        ok = False
+    return ok, time.perf_counter() - start

@@ -57,8 +57,8 @@ class LiveDaemon:
         async with self.session.get(self.url + path, **kw) as resp:  # type: ignore[arg-type]
             return resp.status, await resp.text(), resp.headers
 
-    async def post(self, path: str) -> tuple[int, str]:
-        async with self.session.post(self.url + path) as resp:
+    async def post(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+        async with self.session.post(self.url + path, headers=headers) as resp:
             return resp.status, await resp.text()
 
     async def metrics(self) -> Samples:
@@ -69,10 +69,11 @@ class LiveDaemon:
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LiveDaemon]]]:
-    """`await live(config_yaml)` starts a daemon on a free loopback port."""
+    """`await live(config_yaml)` starts a daemon on a free loopback port, with `--web.enable-lifecycle`
+    unless `lifecycle=False`."""
     started: list[tuple[Daemon, web.AppRunner, aiohttp.ClientSession]] = []
 
-    async def start(config_text: str) -> LiveDaemon:
+    async def start(config_text: str, *, lifecycle: bool = True) -> LiveDaemon:
         path = tmp_path / "config.yml"
         path.write_text(config_text)
         daemon = Daemon(path, SOURCES)
@@ -80,7 +81,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LiveDa
         # one up to a second old (stale-while-revalidate has tests of its own).
         daemon.bodies.max_stale = 0.0
         await daemon.start()
-        runner = web.AppRunner(build_app(daemon))
+        runner = web.AppRunner(build_app(daemon, enable_lifecycle=lifecycle))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -16,12 +16,29 @@ from tests.core.conftest import LiveDaemon, eventually
 from tests.core.fake_source import script
 from tests.support.process import find, value
 
-Live = Callable[[str], Awaitable[LiveDaemon]]
-CONFIG = """\
+Live = Callable[..., Awaitable[LiveDaemon]]
+DEPLOY = "deploy-token-0123456789"
+RELOADER = f"""\
+actions:
+  tokens:
+  - {{name: deploy, token: {DEPLOY}, allow: [{{actions: [exporter.reload], targets: ["*"]}}]}}
+  - {{name: ops, token: ops-token-0123456789, allow: [{{actions: ["*"], targets: ["*"]}}]}}
+"""
+"""A token allowed to reload the config over HTTP, and one allowed every device action but not that."""
+CONFIG = (
+    """\
 global: {interval: 50ms, timeout: 50ms, jitter: 0}
+"""
+    + RELOADER
+    + """\
 targets:
 - {source: fake, name: a, token: hunter2-secret}
 """
+)
+
+
+async def reload(d: LiveDaemon, token: str = DEPLOY) -> tuple[int, str]:
+    return await d.post("/-/reload", headers={"Authorization": f"Bearer {token}"})
 
 
 async def test_metrics_plain_text(live: Live) -> None:
@@ -85,7 +102,7 @@ async def test_reload_adds_removes_and_keeps_targets(live: Live) -> None:
     await eventually(lambda: script("a").polls >= 3 and script("b").polls >= 1)
     runner_a = d.daemon.engine.groups[("fake", "a")].runners["a"]
     d.daemon.config_path.write_text(CONFIG + "- {source: fake, name: c}\n")
-    status, text = await d.post("/-/reload")
+    status, text = await reload(d)
     assert (status, text) == (200, "Config reloaded.\n")
     assert d.daemon.engine.groups[("fake", "a")].runners["a"] is runner_a, "unchanged target keeps its state"
     await eventually(lambda: script("c").polls >= 1, what="added target polls")
@@ -101,7 +118,7 @@ async def test_target_intervals_follow_reloads_and_removals(live: Live) -> None:
     engine = d.daemon.engine
     assert (engine.interval(("fake", "a")), engine.interval(("fake", "b"))) == (0.05, 2.0)
     d.daemon.config_path.write_text(CONFIG.replace("interval: 50ms", "interval: 70ms"))
-    status, _ = await d.post("/-/reload")
+    status, _ = await reload(d)
     assert status == 200
     assert engine.interval(("fake", "a")) == 0.07, "a changed global interval restarts the target with it"
     assert engine.interval(("fake", "b")) is None and engine.target("fake", "b") is None
@@ -112,8 +129,8 @@ async def test_target_intervals_follow_reloads_and_removals(live: Live) -> None:
 async def test_discovery_failures_show_in_metrics_and_leave_with_the_group(live: Live) -> None:
     fake_source.DISCOVERY_ERRORS["found"] = PollError("connection", "discovery API unreachable")
     config = (
-        "global: {interval: 50ms, timeout: 50ms, jitter: 0, backoff_max: 50ms}\n"
-        "targets:\n- {source: fake, name: found, targets: [n1, n2], rediscover: 0.05}\n- {source: fake, name: fixed}\n"
+        "global: {interval: 50ms, timeout: 50ms, jitter: 0, backoff_max: 50ms}\n" + RELOADER + "targets:\n"
+        "- {source: fake, name: found, targets: [n1, n2], rediscover: 0.05}\n- {source: fake, name: fixed}\n"
     )
     d = await live(config)
     labels = {"source": "fake", "group": "found"}
@@ -133,8 +150,10 @@ async def test_discovery_failures_show_in_metrics_and_leave_with_the_group(live:
     _, page, _ = await d.get("/")
     assert "Discovery failing" not in page
 
-    d.daemon.config_path.write_text("global: {interval: 50ms, timeout: 50ms, jitter: 0}\ntargets: []\n")
-    status, _ = await d.post("/-/reload")
+    d.daemon.config_path.write_text(
+        "global: {interval: 50ms, timeout: 50ms, jitter: 0}\ntargets: [{source: fake, name: fixed}]\n"
+    )
+    status, _ = await reload(d)
     assert status == 200
     m = await d.metrics()
     assert value(m, "powerstrip_exporter_discovery_up", **labels) is None
@@ -145,7 +164,7 @@ async def test_bad_reload_keeps_running_config(live: Live) -> None:
     d = await live(CONFIG)
     await eventually(lambda: script("a").polls >= 1)
     d.daemon.config_path.write_text("targets: [{source: fake, name: a, interval: soon}]\n")
-    status, text = await d.post("/-/reload")
+    status, text = await reload(d)
     assert status == 400
     assert 'targets[0].interval: expected a duration like 30s, got "soon"' in text
     m = await d.metrics()
@@ -201,12 +220,57 @@ async def test_name_filter_applies_to_every_family(live: Live) -> None:
 
 async def test_cross_site_reload_is_refused(live: Live) -> None:
     d = await live(CONFIG)
-    async with d.session.post(d.url + "/-/reload", headers={"Origin": "https://evil.example"}) as resp:
+    bearer = {"Authorization": f"Bearer {DEPLOY}"}
+    async with d.session.post(d.url + "/-/reload", headers={"Origin": "https://evil.example", **bearer}) as resp:
         assert resp.status == 403
-    async with d.session.post(d.url + "/-/reload", headers={"Sec-Fetch-Site": "cross-site"}) as resp:
+    async with d.session.post(d.url + "/-/reload", headers={"Sec-Fetch-Site": "cross-site", **bearer}) as resp:
         assert resp.status == 403
-    async with d.session.post(d.url + "/-/reload", headers={"Origin": d.url}) as resp:
+    async with d.session.post(d.url + "/-/reload", headers={"Origin": d.url, **bearer}) as resp:
         assert resp.status == 200
+
+
+async def test_reload_is_off_without_the_lifecycle_flag(live: Live) -> None:
+    d = await live(CONFIG, lifecycle=False)
+    status, text = await reload(d)
+    assert status == 403 and "Lifecycle API is not enabled" in text
+    assert value(await d.metrics(), "powerstrip_exporter_config_last_reload_successful") == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "detail"),
+    [
+        ({}, 401, "missing bearer token"),
+        ({"Authorization": "Bearer not-a-configured-token-0000"}, 401, "invalid token"),
+        ({"Authorization": "Bearer ops-token-0123456789"}, 403, "token 'ops' may not exporter.reload"),
+    ],
+    ids=["anonymous", "unknown token", "token without the reload grant"],
+)
+async def test_reload_needs_a_token_allowed_to_reload(
+    live: Live, headers: dict[str, str], status: int, detail: str
+) -> None:
+    d = await live(CONFIG)
+    d.daemon.config_path.write_text(CONFIG + "- {source: fake, name: c}\n")
+    got, text = await d.post("/-/reload", headers=headers)
+    assert (got, text) == (status, detail + "\n")
+    if status == 401:
+        async with d.session.post(d.url + "/-/reload", headers=headers) as resp:
+            assert resp.headers["WWW-Authenticate"] == 'Bearer realm="powerstrip-exporter"'
+    assert d.daemon.engine.target("fake", "c") is None, "nothing was reloaded"
+
+
+async def test_a_reload_that_would_remove_every_target_is_refused(live: Live) -> None:
+    d = await live(CONFIG)
+    await eventually(lambda: script("a").polls >= 1)
+    for emptied in ("", "global: {interval: 50ms}\ntargets: []\n"):
+        d.daemon.config_path.write_text(emptied)
+        status, text = await reload(d)
+        assert status == 400, text
+        assert "the new config has no targets and would remove all 1 running target entries" in text
+        assert value(await d.metrics(), "powerstrip_exporter_config_last_reload_successful") == 0
+    assert d.daemon.engine.target("fake", "a") is not None, "the running config stays"
+    d.daemon.allow_empty_reload = True
+    assert (await reload(d))[0] == 200
+    assert d.daemon.engine.target("fake", "a") is None
 
 
 def test_large_bodies_go_out_in_bounded_chunks_in_order() -> None:

@@ -13,6 +13,7 @@ hostile suite (`tests/test_hostile_upstreams.py`) and the soak script (`bench/so
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -70,6 +71,17 @@ FAULTS: tuple[Fault, ...] = (
 )
 FAULTS_BY_NAME = {f.name: f for f in FAULTS}
 
+BIG_SCHEDULE_BYTES = 7_900_000
+BIG_SCHEDULE_STRIPS = 6
+BIG_SCHEDULE = Fault(
+    "big_schedule",
+    "cloudtrax",
+    "bad_response",
+    'every strip\'s get answers 7.9 MB of {"schedule":[{},{},...]}',
+)
+"""Not in `FAULTS`: decoding it takes about 200 MB for a moment, more than the hostile suite's peak
+bound, so the memory attack (`tests/attacks/test_memory_process.py`) runs it in a process of its own."""
+
 NETWORK_BASE = 9100
 """CloudTrax fault targets poll network NETWORK_BASE + their index in FAULTS (names must differ)."""
 
@@ -77,7 +89,7 @@ _HTML = "<!DOCTYPE html><html><head><title>Login</title></head><body><form>passw
 
 
 def network_of(fault: Fault) -> int:
-    return NETWORK_BASE + FAULTS.index(fault)
+    return NETWORK_BASE + (FAULTS.index(fault) if fault in FAULTS else len(FAULTS))
 
 
 # -- healthy documents ---------------------------------------------------------------
@@ -130,6 +142,12 @@ def cloudtrax_doc(path: str, *, duplicate: bool = False) -> object:
     sid = int(path.rsplit("/", 1)[-1]) if path.rsplit("/", 1)[-1].isdigit() else 1
     ports = [{"port_id": pid, "label": f"port {pid}", "enable": True, "active_power_w": 10.0} for pid in (1, 2)]
     return {**_strip(sid), "ports": [p for p in ports for _ in range(twice)]}
+
+
+@functools.cache
+def _big_schedule_body() -> bytes:
+    items = (BIG_SCHEDULE_BYTES - len('{"schedule":[]}')) // 3
+    return b'{"schedule":[' + b",".join([b"{}"] * items) + b"]}"
 
 
 # -- the server ----------------------------------------------------------------------
@@ -193,7 +211,7 @@ class HostileUpstream:
         if name == "landing":
             return self._healthy(request, tail)
         handler = getattr(self, "_" + name, None)
-        if name not in FAULTS_BY_NAME or handler is None:
+        if (name not in FAULTS_BY_NAME and name != BIG_SCHEDULE.name) or handler is None:
             return web.Response(status=404, text="no such fault")
         self.open[name] += 1
         self.peak_open[name] = max(self.peak_open[name], self.open[name])
@@ -248,6 +266,13 @@ class HostileUpstream:
             await resp.write(chunk)  # raises once the client has hung up, which ends the handler
         await resp.write(b'"]')
         return resp
+
+    async def _big_schedule(self, request: web.Request, tail: str) -> web.Response:
+        if tail.endswith("/list"):
+            return web.json_response({"powerstrips": [_strip(sid) for sid in range(1, BIG_SCHEDULE_STRIPS + 1)]})
+        if tail.startswith("/powerstrip/") and tail.rsplit("/", 1)[-1].isdigit():
+            return web.Response(body=_big_schedule_body(), content_type="application/json")
+        return self._healthy(request, tail)
 
     async def _invalid_utf8(self, request: web.Request, tail: str) -> web.Response:
         body = b'[{"name": "Outlet \xff\xfe\xc3", "state": true}]'

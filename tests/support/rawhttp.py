@@ -36,12 +36,18 @@ def parse_answer(data: bytes, seconds: float) -> RawAnswer:
 
 
 async def exchange(
-    port: int, *parts: bytes, pause: float = 0.0, deadline: float = 30.0, host: str = "127.0.0.1"
+    port: int,
+    *parts: bytes,
+    pause: float = 0.0,
+    deadline: float = 30.0,
+    host: str = "127.0.0.1",
+    source: str | None = None,
 ) -> RawAnswer:
     """Send `parts` (with `pause` seconds between them), keep the connection open, and read until the
-    server closes it or has sent one whole answer. Fails if nothing happens within `deadline`."""
+    server closes it or has sent one whole answer. Fails if nothing happens within `deadline`.
+    `source`: the local address to connect from (any of 127.0.0.0/8 stands for another client)."""
     start = time.monotonic()
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0) if source else None)
     try:
         for i, part in enumerate(parts):
             if i and pause:

@@ -35,6 +35,15 @@ async def gather_or_fail(calls: Sequence[Callable[[], Awaitable[Any]]], limit: i
                 raise
 
     workers = [asyncio.ensure_future(worker()) for _ in range(min(limit or len(calls), len(calls)))]
+    try:
+        return await _settle(workers, failures, results)
+    finally:
+        # Every worker frame holds this dict and every error's traceback holds a worker frame: cleared,
+        # it leaves no cycle to keep the failed calls' answers alive until a full collection.
+        failures.clear()
+
+
+async def _settle(workers: list[asyncio.Task[None]], failures: dict[int, Exception], results: list[Any]) -> list[Any]:
     if not workers:
         return []
     try:
