@@ -19,6 +19,7 @@ from exporter.remediation.service import RemediationService
 from exporter.web.landing import render_landing
 from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
+from exporter.web.runbook_page import RUNBOOK_PATH, runbook
 from exporter.web.security import WebSecurity
 from exporter.web.thread import to_main_loop, web_thread_safe
 
@@ -59,7 +60,7 @@ class Daemon(Protocol):
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 TELEMETRY_PATH_KEY = web.AppKey("telemetry_path", str)
 DEFAULT_TELEMETRY_PATH = "/metrics"
-RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload"})
+RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload", RUNBOOK_PATH})
 
 
 def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None, body_timeout: float) -> list[Any]:
@@ -100,6 +101,7 @@ def build_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
     app.router.add_get("/config", show_config)
+    app.router.add_get(RUNBOOK_PATH, runbook)
     app.router.add_post("/-/reload", reload)
     if with_actions:
         add_action_routes(app, daemon)
