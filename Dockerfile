@@ -14,6 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY requirements.lock pyproject.toml README.md MANIFEST.in build_hooks.py ./
 COPY exporter ./exporter
+# exporter/web/runbook.md links to docs/runbook.md: the package serves it at /runbook.
+COPY docs/runbook.md ./docs/runbook.md
 COPY powerstrip_sim ./powerstrip_sim
 RUN python -m exporter.buildinfo --revision "$REVISION" --branch "$BRANCH" \
         ${BUILD_DATE:+--build-date "$BUILD_DATE"} \

@@ -475,14 +475,15 @@ def fleet_overview() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Stale targets",
-                "Exporter targets (CloudTrax networks, DLI controllers) without a successful poll for more than 3 of "
-                "their "
-                "poll intervals, including targets that never succeeded. All sources, regardless of the device "
+                "Exporter targets (CloudTrax networks, DLI controllers) whose last successful poll was more than 3 "
+                "of their poll intervals old when Prometheus last scraped it (the age at scrape time, so a scrape "
+                "interval longer than the poll interval does not count). All sources, regardless of the device "
                 "filters.",
                 "short",
                 [
                     q(
-                        f"count((time() - powerstrip_exporter_target_last_success_timestamp_seconds{{{SEL}}})"
+                        f"count((timestamp(powerstrip_exporter_target_last_success_timestamp_seconds{{{SEL}}})"
+                        f" - powerstrip_exporter_target_last_success_timestamp_seconds{{{SEL}}})"
                         f" > 3 * powerstrip_exporter_target_interval_seconds{{{SEL}}}) or vector(0)",
                         instant=True,
                     )

@@ -23,6 +23,7 @@ from exporter.sources.action_api import ActionError
 from exporter.web.landing import render_landing
 from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
+from exporter.web.runbook_page import RUNBOOK_PATH, runbook
 from exporter.web.security import USER_KEY, WebSecurity
 from exporter.web.thread import to_main_loop, web_thread_safe
 
@@ -69,7 +70,7 @@ RELOAD_ACTION = "exporter.reload"
 """What an `actions.tokens` allow rule names for its token to reload the config over HTTP. The
 wildcard `*` does not include it: `*` grants device actions, and reloading is not one."""
 DEFAULT_TELEMETRY_PATH = "/metrics"
-RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload"})
+RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload", RUNBOOK_PATH})
 
 
 def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None, body_timeout: float) -> list[Any]:
@@ -113,6 +114,7 @@ def build_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
     app.router.add_get("/config", show_config)
+    app.router.add_get(RUNBOOK_PATH, runbook)
     app.router.add_post("/-/reload", reload)
     if with_actions:
         add_action_routes(app, daemon)

@@ -7,6 +7,7 @@ import asyncio
 
 from powerstrip_sim.cloudtrax.app import CloudTraxSimulator
 from powerstrip_sim.cloudtrax.options import SimulatorOptions
+from powerstrip_sim.mains import MAINS
 
 
 def _non_negative(text: str) -> float:
@@ -51,12 +52,16 @@ class SimulatorCommand:
             help="also accept signatures computed over the path without its query string",
         )
         parser.add_argument("--time-requires-auth", action="store_true", help="require a signature on GET /time")
+        parser.add_argument(
+            "--mains", choices=sorted(MAINS), default="120", help="nominal supply voltage of the strips (default 120)"
+        )
 
     def build(self, args: argparse.Namespace) -> CloudTraxSimulator:
         options = SimulatorOptions(
             rate_limit_per_second=args.rate_limit or None,
             query_signing="lenient" if args.lenient_query_signing else "strict",
             time_requires_auth=args.time_requires_auth,
+            mains=MAINS[args.mains],
         )
         return CloudTraxSimulator(
             host=args.host,

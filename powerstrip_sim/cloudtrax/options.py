@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from powerstrip_sim.mains import NORTH_AMERICA, Mains
+
 DEFAULT_AUTH_STATUS: dict[int, int] = {
     13000: 401,
     13001: 401,
@@ -77,3 +79,5 @@ class SimulatorOptions:
     rate_limit_per_second: float | None = None
     """GUESS: an optional token bucket over all API requests; empty answers 429 with Retry-After."""
     rate_limit_burst: int = 20
+    mains: Mains = NORTH_AMERICA
+    """The supply generated strips read (voltage, frequency); one network can be given another."""

@@ -19,6 +19,7 @@ from typing import Any
 from powerstrip_sim.cloudtrax import seed
 from powerstrip_sim.cloudtrax.errors import SimApiError, missing_parameter, not_found
 from powerstrip_sim.cloudtrax.options import SimulatorOptions
+from powerstrip_sim.mains import NORTH_AMERICA, Mains
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 FIRMWARE_TAG_RE = re.compile(r"^[a-z0-9]+$")
@@ -174,8 +175,11 @@ class FleetState:
         self._next_strip_id += 1
         return sid
 
-    def generate_strip(self, network_id: int, rng: random.Random, now: float) -> SimStrip:
-        """A plausible strip: most up, a few idle ports, some with subscription/lifecycle data."""
+    def generate_strip(self, network_id: int, rng: random.Random, now: float, mains: Mains | None = None) -> SimStrip:
+        """A plausible strip: most up, a few idle ports, some with subscription/lifecycle data.
+
+        Its supply is `mains`, else the simulator's (`SimulatorOptions.mains`)."""
+        mains = mains or self.options.mains
         sid = self.new_strip_id()
         ports = []
         for port_id in range(1, PORTS_PER_STRIP + 1):
@@ -211,8 +215,8 @@ class FleetState:
             created=created,
             model=rng.choice(("P60", "MP60")),
             role=rng.choice(("repeater", "repeater", "gateway")),
-            voltage=round(rng.uniform(115.0, 121.0), 1),
-            frequency=60.0,
+            voltage=round(rng.uniform(115.0, 121.0) * (mains.volts / NORTH_AMERICA.volts), 1),
+            frequency=mains.hertz,
             boot_at=now - uptime,
             last_modified=created,
             ip=f"10.{network_id % 250}.{(sid >> 8) % 250}.{sid % 250}",

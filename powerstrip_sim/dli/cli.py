@@ -8,6 +8,7 @@ import sys
 
 from powerstrip_sim.dli.models import MODELS, ROLE_QUANTITY
 from powerstrip_sim.dli.server import DEFAULT_PASSWORD, DEFAULT_USERNAME, DliSimulator
+from powerstrip_sim.mains import MAINS
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -30,6 +31,9 @@ class DliSimulatorCommand:
         parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
         parser.add_argument("--cycle-delay", type=float, default=1.0, help="seconds an outlet stays off in a cycle")
         parser.add_argument("--allow-basic", action="store_true", help="also accept HTTP Basic auth")
+        parser.add_argument(
+            "--mains", choices=sorted(MAINS), default="120", help="nominal supply voltage of the buses (default 120)"
+        )
         parser.add_argument(
             "--meter-key",
             action="append",
@@ -67,6 +71,7 @@ class DliSimulatorCommand:
                     meter_keys=keys,
                     meter_quantities=dict(args.meter_quantity),
                     drift=True,
+                    mains=MAINS[args.mains],
                 )
                 await sim.start()
                 sims.append(sim)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from powerstrip_sim.dli import models as mdl
+from powerstrip_sim.mains import NORTH_AMERICA, Mains
 
 #: What a float32 zero reads as on the wire (smallest denormal), per DLI's own page.
 FLOAT32_ZERO = 1.4e-45
@@ -80,6 +81,9 @@ class SimDevice:
     threads: dict[str, dict[str, str]] = field(default_factory=dict)
     forced_locks: frozenset[int] | None = None
     """Outlets locked by the `locked_outlets` fault, on top of each outlet's own flag."""
+    failed_relays: frozenset[int] = frozenset()
+    """Outlets whose relay no longer closes (the `failed_relays` fault): physically off whatever their state."""
+    mains: Mains = NORTH_AMERICA
     boots: int = 0
 
     def __post_init__(self) -> None:
@@ -143,10 +147,15 @@ class SimDevice:
     # -- meters ------------------------------------------------------------------
 
     def bus_voltage(self, bus: int) -> float:
-        return mdl.BUS_VOLTAGES[bus % len(mdl.BUS_VOLTAGES)] + self._wobble(37.0, 0.8)
+        offset = mdl.BUS_VOLTAGE_OFFSETS[bus % len(mdl.BUS_VOLTAGE_OFFSETS)]
+        return self.mains.volts + offset + self._wobble(37.0, 0.8)
 
     def bus_current(self, bus: int) -> float:
-        return sum(o.load_amps for o in self.outlets if o.bus == bus and o.physical)
+        return sum(o.load_amps for i, o in enumerate(self.outlets) if o.bus == bus and self.powered(i))
+
+    def powered(self, i: int) -> bool:
+        """Whether outlet `i` gives power: switched through, and its relay not failed."""
+        return self.outlets[i].physical and i not in self.failed_relays
 
     def _build_meters(self) -> dict[str, SimMeter]:
         meters: list[SimMeter] = []
@@ -232,7 +241,7 @@ class SimDevice:
             "name": o.name,
             "state": o.state,
             "transient_state": o.transient_state,
-            "physical_state": o.physical,
+            "physical_state": self.powered(i),
             "locked": self.is_locked(i),
             "critical": o.critical,
             "cycle_delay": o.cycle_delay,

@@ -27,6 +27,8 @@ class Faults:
     """Reject every login, as if the password had been changed on the unit."""
     locked_outlets: tuple[int, ...] | None = None
     """Outlets locked (as from the keypad); writes to them answer 409."""
+    failed_relays: tuple[int, ...] | None = None
+    """Outlets whose relay has failed open: physically off (and drawing nothing) whatever they are switched to."""
     path_prefix: str = ""
 
     def active(self) -> bool:
@@ -37,8 +39,9 @@ class Faults:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.locked_outlets is not None:
-            data["locked_outlets"] = list(self.locked_outlets)
+        for key in ("locked_outlets", "failed_relays"):
+            if data[key] is not None:
+                data[key] = list(data[key])
         return data
 
     def merged(self, changes: Mapping[str, Any]) -> Faults:
@@ -65,13 +68,13 @@ def _check(key: str, value: Any) -> Any:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError("retry_after must be null or whole seconds >= 0")
         return value
-    if key == "locked_outlets":
+    if key in ("locked_outlets", "failed_relays"):
         if value is None:
             return None
         if not isinstance(value, list | tuple) or not all(
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
         ):
-            raise ValueError("locked_outlets must be null or a list of outlet indices")
+            raise ValueError(f"{key} must be null or a list of outlet indices")
         return tuple(value)
     if key == "path_prefix":
         if not isinstance(value, str):

@@ -120,7 +120,8 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_ON = frozenset({0, 1, 3})
 DEFAULT_LOADS = (0.5, 1.25, 0.75, 2.0, 0.25, 1.5, 1.0, 0.125)
 DEFAULT_CRITICAL = frozenset({0})
-BUS_VOLTAGES = (120.0, 120.5)
+BUS_VOLTAGE_OFFSETS = (0.0, 0.5)
+"""Volts each bus reads above the unit's nominal supply (`SimDevice.mains`)."""
 INITIAL_ENERGY = (3_600_000.0, 7_200_000.0)
 INTERNAL_KELVIN = 308.25
 BATTERY_VOLTS = 3.25

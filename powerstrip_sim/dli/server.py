@@ -22,6 +22,7 @@ from powerstrip_sim.dli.device import SimDevice, SimUser
 from powerstrip_sim.dli.digest import DigestVerifier
 from powerstrip_sim.dli.faults import Faults
 from powerstrip_sim.dli.models import MODELS, MeterNaming
+from powerstrip_sim.mains import NORTH_AMERICA, Mains
 
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "1234"  # noqa: S105 - the factory default of real units, used by the simulator only
@@ -50,6 +51,7 @@ class DliSimulator:
         hostname: str = "",
         ssl_context: ssl.SSLContext | None = None,
         behaviour: Behaviour | None = None,
+        mains: Mains = NORTH_AMERICA,
     ) -> None:
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
@@ -66,12 +68,13 @@ class DliSimulator:
             serial=serial,
             hostname=hostname,
             drift=drift,
+            mains=mains,
         )
         self.users: dict[str, SimUser] = {username: SimUser(password, is_admin=True)}
         for name, (pw, admin) in (users or {}).items():
             self.users[name] = SimUser(pw, is_admin=admin)
         self.verifier = DigestVerifier(user_table(self.users), allow_basic=allow_basic)
-        self.api = RestApi(self.device, self.users, self.verifier, behaviour or Behaviour(), self._apply_locks)
+        self.api = RestApi(self.device, self.users, self.verifier, behaviour or Behaviour(), self._apply_device_faults)
         if latency:
             self.api.set_faults(Faults(latency=latency))
         self._runner: web.AppRunner | None = None
@@ -135,6 +138,8 @@ class DliSimulator:
     def clear_faults(self) -> None:
         self.api.set_faults(Faults())
 
-    def _apply_locks(self, faults: Faults) -> None:
+    def _apply_device_faults(self, faults: Faults) -> None:
         locks = faults.locked_outlets
         self.device.forced_locks = frozenset(locks) if locks is not None else None
+        self.device.advance()  # energy up to now counts the relays as they were
+        self.device.failed_relays = frozenset(faults.failed_relays or ())

@@ -260,3 +260,21 @@ async def test_cli_arguments_and_serve(capsys: pytest.CaptureFixture[str]) -> No
             await resp.read()
     with pytest.raises(SystemExit):
         parser.parse_args(["--strips", "-1"])
+
+
+@pytest.mark.parametrize(("mains", "low", "high", "hertz"), [("120", 115.0, 121.0, 60.0), ("230", 220.4, 231.9, 50.0)])
+async def test_mains_option_sets_voltage_and_frequency(mains: str, low: float, high: float, hertz: float) -> None:
+    """`--mains`: generated strips read about their country's nominal, and draw the current that power needs there."""
+    parser = argparse.ArgumentParser()
+    SimulatorCommand().add_arguments(parser)
+    sim = SimulatorCommand().build(parser.parse_args(["--strips", "16", "--networks", "1", "--mains", mains]))
+    async with sim, CloudTraxClient(sim.key, sim.secret, base_url=sim.url) as client:
+        strips = [s for s in await client.list_powerstrips(NET) if s.is_up]
+        assert strips
+        for listed in strips:
+            assert listed.voltage_v is not None and low - 1.6 <= listed.voltage_v <= high + 1.6
+            assert listed.frequency_hz == hertz
+            got = await client.get_powerstrip(listed.powerstrip_id)
+            for port in got.ports:
+                if port.apparent_power_va:
+                    assert port.current_a == pytest.approx(port.apparent_power_va / listed.voltage_v, abs=0.01)

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from powerstrip_sim.dli import f32
+from powerstrip_sim.mains import MAINS
 from tests.dli.conftest import FakeClock, MakeTarget, StartSim, by_family
 
 ON = {"0", "1", "3"}  # the simulator's default: outlets 0, 1 and 3 on
@@ -61,6 +62,16 @@ async def test_epcr_meters_exact(start_sim: StartSim, make_target: MakeTarget, c
         "dli_temperature_celsius": {("epcr1", "internal_temperature"): 308.25 - 273.15},
         "dli_voltage_volts": {("epcr1", "battery_voltage"): 3.25},
     }
+
+
+async def test_a_230_volt_unit_reads_its_own_mains(
+    start_sim: StartSim, make_target: MakeTarget, clock: FakeClock
+) -> None:
+    """`mains=`: a unit in a 230 V country reads 230 V on its buses, and its power follows."""
+    sim = await start_sim("epcr", clock=clock, mains=MAINS["230"])
+    got = by_family(await make_target(sim).poll())
+    assert got["dli_bus_voltage_volts"] == {("dli-epcr", "0"): 230.0, ("dli-epcr", "1"): 230.5}
+    assert got["dli_bus_current_amperes"][("dli-epcr", "0")] == 3.75
 
 
 async def test_epcr_wire_shows_float32_zero(start_sim: StartSim, raw_session) -> None:  # type: ignore[no-untyped-def]

@@ -122,3 +122,24 @@ async def test_out_of_range_outlet_is_http_status(start_sim: StartSim, make_targ
     with pytest.raises(PollError) as info:
         await client.set_state(8, True)
     assert (info.value.reason, info.value.status) == ("http_status", 404)
+
+
+async def test_failed_relay_keeps_an_outlet_off_while_switched_on(
+    start_sim: StartSim, make_target: MakeTarget, clock: FakeClock
+) -> None:
+    """The `failed_relays` fault: the outlet reads switched on but gives no power, and its bus draws nothing
+    for it; clearing the fault brings the power back."""
+    sim = await start_sim("epcr", clock=clock)
+    target = make_target(sim)
+    before = by_family(await target.poll())
+    sim.set_faults(failed_relays=[1])
+    broken = by_family(await target.poll())
+    outlet = ("dli-epcr", "1")
+    assert broken["dli_outlet_transient_state"][outlet] == 1.0
+    assert (before["dli_outlet_physical_state"][outlet], broken["dli_outlet_physical_state"][outlet]) == (1.0, 0.0)
+    bus = ("dli-epcr", "0")
+    load = sim.device.outlets[1].load_amps
+    assert broken["dli_bus_current_amperes"][bus] == pytest.approx(before["dli_bus_current_amperes"][bus] - load)
+    assert sim.faults.to_json()["failed_relays"] == [1]
+    sim.clear_faults()
+    assert by_family(await target.poll())["dli_outlet_physical_state"][outlet] == 1.0

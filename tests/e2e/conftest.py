@@ -29,7 +29,7 @@ from powerstrip_sim.cloudtrax import demo as cloudtrax_demo
 from powerstrip_sim.dli import demo as dli_demo
 from tests.e2e import live
 from tests.ops import opslib
-from tests.support.process import ExporterProcess, free_port
+from tests.support.process import ExporterProcess
 
 SCRAPE_INTERVAL = "1s"
 POLL_INTERVAL = "1s"
@@ -49,6 +49,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if live.QUERY_LOG:
         terminalreporter.section("live e2e: dashboard queries run through the Prometheus HTTP API")
         for line in live.QUERY_LOG:
+            terminalreporter.write_line(line)
+    if live.ALERT_TIMINGS:
+        terminalreporter.section("live e2e: time to page and to resolve with the shipped intervals")
+        for line in live.ALERT_TIMINGS:
             terminalreporter.write_line(line)
 
 
@@ -159,23 +163,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
         webhook = loop.run(live.WebhookReceiver().start())
         cleanup.callback(lambda: loop.run(webhook.stop()))
 
-        am_dir = workdir / "alertmanager"
-        am_dir.mkdir()
-        (am_dir / "alertmanager.yml").write_text(alertmanager_config(webhook.url), encoding="utf-8")
-        am_port = free_port()
-        alertmanager_process = live.ChildProcess(
-            "prometheus-alertmanager",
-            [
-                alertmanager_bin,
-                f"--config.file={am_dir / 'alertmanager.yml'}",
-                f"--storage.path={am_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{am_port}",
-                "--cluster.listen-address=",  # no gossip port
-            ],
-            am_dir / "alertmanager.log",
+        alertmanager_process, alertmanager = live.start_alertmanager(
+            cleanup, alertmanager_bin, workdir / "alertmanager", alertmanager_config(webhook.url)
         )
-        cleanup.callback(alertmanager_process.stop)
-        alertmanager_process.start()
 
         exporter_dir = workdir / "exporter"
         exporter_dir.mkdir()
@@ -189,22 +179,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
 
         prom_dir = workdir / "prometheus"
         rule_files = opslib.write_fast_rules(prom_dir, FAST_FOR)
-        config_text, job = prometheus_config(f"127.0.0.1:{exporter.port}", f"127.0.0.1:{am_port}", rule_files)
-        (prom_dir / "prometheus.yml").write_text(config_text, encoding="utf-8")
-        prom_port = free_port()
-        prometheus_process = live.ChildProcess(
-            "prometheus",
-            [
-                prometheus_bin,
-                f"--config.file={prom_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            prom_dir / "prometheus.log",
-        )
-        cleanup.callback(prometheus_process.stop)
+        am_address = alertmanager.url.removeprefix("http://")
+        config_text, job = prometheus_config(f"127.0.0.1:{exporter.port}", am_address, rule_files)
         started = time.time()
-        prometheus_process.start()
+        prometheus_process, prometheus = live.start_prometheus(cleanup, prometheus_bin, prom_dir, config_text)
 
         stack = live.Stack(
             workdir=workdir,
@@ -215,8 +193,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
             webhook=webhook,
             alertmanager_process=alertmanager_process,
             prometheus_process=prometheus_process,
-            prometheus=live.Prometheus(f"http://127.0.0.1:{prom_port}"),
-            alertmanager=live.Alertmanager(f"http://127.0.0.1:{am_port}"),
+            prometheus=prometheus,
+            alertmanager=alertmanager,
             job=job,
             started_at=started,
         )

@@ -7,6 +7,7 @@ Kept free of pytest fixtures (those are in conftest.py). Everything listens on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -24,12 +25,15 @@ from aiohttp import web
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from powerstrip_sim.dli import DliSimulator
-from tests.support.process import ExporterProcess, Samples, find
+from tests.support.process import ExporterProcess, Samples, find, free_port
 
 T = TypeVar("T")
 
 QUERY_LOG: list[str] = []
 """Every dashboard query the live tests ran, one line each; printed in the terminal summary."""
+
+ALERT_TIMINGS: list[str] = []
+"""Time to page and to resolve per alert family, measured by the shipped-intervals run; printed in the summary."""
 
 
 # --------------------------------------------------------------------------- waiting
@@ -146,6 +150,39 @@ class ChildProcess:
         return self.proc.returncode
 
 
+def _serve(
+    cleanup: contextlib.ExitStack, binary: str, directory: Path, config: tuple[str, str], flags: Sequence[str]
+) -> tuple[ChildProcess, str]:
+    """Write the config file, start `binary` on a free loopback port; stopped when `cleanup` closes."""
+    name, text = config
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(text, encoding="utf-8")
+    port = free_port()
+    argv = [binary, f"--config.file={directory / name}", f"--web.listen-address=127.0.0.1:{port}", *flags]
+    process = ChildProcess(Path(binary).name, argv, directory / f"{Path(binary).name}.log")
+    cleanup.callback(process.stop)
+    process.start()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def start_alertmanager(
+    cleanup: contextlib.ExitStack, binary: str, directory: Path, config_text: str
+) -> tuple[ChildProcess, Alertmanager]:
+    """Alertmanager with `config_text`, without a gossip port."""
+    flags = [f"--storage.path={directory / 'data'}", "--cluster.listen-address="]
+    process, url = _serve(cleanup, binary, directory, ("alertmanager.yml", config_text), flags)
+    return process, Alertmanager(url)
+
+
+def start_prometheus(
+    cleanup: contextlib.ExitStack, binary: str, directory: Path, config_text: str
+) -> tuple[ChildProcess, Prometheus]:
+    """Prometheus with `config_text`."""
+    flags = [f"--storage.tsdb.path={directory / 'data'}"]
+    process, url = _serve(cleanup, binary, directory, ("prometheus.yml", config_text), flags)
+    return process, Prometheus(url)
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -233,8 +270,11 @@ class Prometheus:
     def alerts(self) -> list[dict[str, Any]]:
         return list(self._api_get("alerts")["alerts"])
 
+    def rule_groups(self) -> list[dict[str, Any]]:
+        return list(self._api_get("rules")["groups"])
+
     def rules(self) -> list[dict[str, Any]]:
-        return [rule for group in self._api_get("rules")["groups"] for rule in group["rules"]]
+        return [rule for group in self.rule_groups() for rule in group["rules"]]
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self._api_get("targets")["activeTargets"])
@@ -265,6 +305,8 @@ class Alertmanager:
 class Notification:
     path: str
     payload: dict[str, Any]
+    received_at: float = field(default_factory=time.time)
+    """Unix time the webhook received it."""
 
     def alerts(self, status: str | None = None) -> list[dict[str, Any]]:
         return [a for a in self.payload.get("alerts", []) if status is None or a.get("status") == status]

@@ -25,15 +25,17 @@ DASHBOARD_DIR = GRAFANA_DIR / "dashboards"
 DOCS_DIR = REPO / "docs"
 
 
-def _runbook_base_url() -> str:
-    text = (PROMETHEUS_DIR / "runbook_url.py").read_text(encoding="utf-8")
-    match = re.search(r'^RUNBOOK_BASE_URL = "([^"]+)"$', text, re.MULTILINE)
-    assert match, "prometheus/runbook_url.py sets no RUNBOOK_BASE_URL"
-    return match.group(1)
+RUNBOOK_SETTING = "powerstrip_setting:runbook_url:info"
+"""The optional recording rule (rules.yml) whose `url` label replaces the exporter's own runbook as the base."""
 
 
-RUNBOOK_BASE_URL = _runbook_base_url()
-"""The one place the alerts' runbook base URL is set (prometheus/runbook_url.py)."""
+def runbook_url_template(anchor: str) -> str:
+    """Every alert's `runbook_url`: the runbook its exporter serves, unless rules.yml sets another base."""
+    return (
+        f'{{{{ with query "{RUNBOOK_SETTING}" }}}}{{{{ . | first | label "url" }}}}'
+        f"{{{{ else }}}}http://{{{{ $labels.instance }}}}/runbook{{{{ end }}}}#{anchor}"
+    )
+
 
 INSTALL_HINT = (
     "Debian's prometheus and prometheus-alertmanager packages provide promtool and amtool. "

@@ -92,6 +92,15 @@ def test_prometheus_gets_the_shipped_config_and_rules(compose: dict[str, Any]) -
     assert am == ["alertmanager:9093"]
 
 
+def test_runbook_links_open_from_the_host(compose: dict[str, Any]) -> None:
+    """Alerts link to http://<instance>/runbook: under compose, `instance` is the exporter's published port."""
+    job = next(j for j in opslib.load_yaml(opslib.PROMETHEUS_DIR / "prometheus.yml")["scrape_configs"])
+    [static] = job["static_configs"]
+    host, _, port = static["labels"]["instance"].rpartition(":")
+    published = {p.split(":")[-2]: p.split(":")[-1] for p in compose["services"]["powerstrip-exporter"]["ports"]}
+    assert host == "localhost" and published[port] == static["targets"][0].rpartition(":")[2]
+
+
 def test_alertmanager_gets_the_shipped_config(compose: dict[str, Any]) -> None:
     am = compose["services"]["alertmanager"]
     mounts = _bind_mounts(am)

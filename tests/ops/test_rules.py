@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import yaml
 
 from tests.ops import opslib
 from tests.ops.metric_names import KNOWN_SERIES, LABELS, family_of
-from tests.ops.opslib import RUNBOOK_BASE_URL
+from tests.ops.opslib import runbook_url_template
 
 UNIT_TESTS = ["alerts_test.yml", "alerts_thresholds_missing_test.yml"]
 PREFIX = "PowerStrip"
@@ -58,12 +56,23 @@ def test_promtool_check_rules_rejects_bad_promql(promtool: str, prometheus_copy:
     ("old", "new"),
     [
         pytest.param("severity: critical", "severity: warning", id="changed-severity"),
-        pytest.param("vector(110)", "vector(100)", id="changed-threshold"),
+        pytest.param("vector(120)", "vector(110)", id="changed-threshold"),
+        pytest.param("vector(230)", "vector(240)", id="changed-high-nominal"),
         pytest.param("for: 5m", "for: 1m", id="changed-for"),
+        pytest.param("/runbook{{ end }}#powerstripclouddown", "/help{{ end }}#powerstripclouddown", id="changed-link"),
         pytest.param(
-            "runbook_url: https://docs.example.org/powerstrip-exporter/runbook.md#powerstripclouddown",
-            "runbook_url: x",
-            id="changed-annotation",
+            "timestamp(powerstrip_exporter_target_last_success_timestamp_seconds)", "time()", id="stale-at-evaluation"
+        ),
+        pytest.param(
+            "unless on(job, instance, source, target) (powerstrip_exporter_target_up == 0)", "", id="stale-down"
+        ),
+        pytest.param(
+            "quantile_over_time(0.5, cloudtrax_powerstrip_voltage_volts[1d])",
+            "cloudtrax_powerstrip_voltage_volts",
+            id="strip-nominal-from-latest",
+        ),
+        pytest.param(
+            "quantile_over_time(0.5, dli_bus_voltage_volts[1d])", "dli_bus_voltage_volts", id="bus-nominal-from-latest"
         ),
         pytest.param(
             'status="down"} == 1)\n          and', 'status=~".+"} == 1)\n          and', id="any-status-pages"
@@ -77,7 +86,7 @@ def test_promtool_check_rules_rejects_bad_promql(promtool: str, prometheus_copy:
 )
 def test_promtool_unit_tests_catch_rule_changes(promtool: str, prometheus_copy: Path, old: str, new: str) -> None:
     """The unit tests can fail: an altered rule no longer matches its expectations."""
-    target = prometheus_copy / ("rules.yml" if old.startswith("vector") else "alerts.yml")
+    target = prometheus_copy / ("rules.yml" if old.startswith(("vector", "quantile")) else "alerts.yml")
     text = target.read_text()
     assert old in text
     target.write_text(text.replace(old, new, 1))
@@ -166,7 +175,7 @@ def test_alert_names_labels_and_annotations(alert_rules: list[dict[str, Any]]) -
         assert set(ann) >= {"summary", "description", "runbook_url"}, name
         assert "{{" not in ann["summary"], f"{name}: summary must be static"
         assert "{{" in ann["description"], f"{name}: description must be templated"
-        assert ann["runbook_url"] == f"{RUNBOOK_BASE_URL}#{name.lower()}", name
+        assert ann["runbook_url"] == runbook_url_template(name.lower()), name
 
 
 def test_runbook_has_a_section_per_alert(alert_rules: list[dict[str, Any]]) -> None:
@@ -196,17 +205,23 @@ def test_thresholds_live_only_in_rules_yml(
     alert_rules: list[dict[str, Any]], recording_rules: list[dict[str, Any]]
 ) -> None:
     thresholds = {r["record"]: r["expr"] for r in recording_rules if r["record"].startswith("powerstrip_threshold:")}
-    assert len(thresholds) == 10
+    assert len(thresholds) == 11
     for record, expr in thresholds.items():
         assert re.fullmatch(r"vector\([0-9.]+\)", expr), f"{record}: a threshold is a plain constant"
-    used = set()
+    # Used by an alert, or by a recording rule an alert uses (the nominal voltages).
+    used = {
+        name
+        for rule in recording_rules
+        if not rule["record"].startswith("powerstrip_threshold:")
+        for name in opslib.metric_names(rule["expr"])
+    }
     for rule in alert_rules:
         used |= {n for n in opslib.metric_names(rule["expr"]) if n.startswith("powerstrip_threshold:")}
         # Comparisons of device readings go against a threshold rule, not a literal number.
         assert not re.search(r"(?:volts|amperes|celsius)\s*[<>]=?\s*[0-9]", rule["expr"]), rule["alert"]
     assert set(thresholds) <= used, f"thresholds no alert uses: {set(thresholds) - used}"
     missing = next(r for r in alert_rules if r["alert"] == "PowerStripAlertThresholdsMissing")
-    assert f"< {len(thresholds)}" in missing["expr"]
+    assert f">= {len(thresholds)}" in missing["expr"]
 
 
 def test_joins_match_on_job_and_instance(alert_rules: list[dict[str, Any]]) -> None:
@@ -231,33 +246,50 @@ def test_alert_labels_keep_ids_only(alert_rules: list[dict[str, Any]]) -> None:
             assert "$labels.name" not in text and "$labels.label" not in text, rule["alert"]
 
 
-def test_runbook_urls_are_absolute_from_one_base(alert_rules: list[dict[str, Any]]) -> None:
-    parts = urllib.parse.urlsplit(RUNBOOK_BASE_URL)
-    assert parts.scheme == "https" and parts.netloc and not parts.fragment
-    result = opslib.run([sys.executable, str(opslib.PROMETHEUS_DIR / "runbook_url.py"), "--check"])
-    assert result.returncode == 0, result.stderr
-    assert {r["annotations"]["runbook_url"].split("#")[0] for r in alert_rules} == {RUNBOOK_BASE_URL}
-
-
-def test_runbook_base_url_is_changed_in_one_go(promtool: str, prometheus_copy: Path) -> None:
-    """One command moves every link (and the unit tests' expectations): the rules still pass their tests."""
-    base = "https://wiki.example.com/ops/powerstrip.md"
-    script = str(opslib.PROMETHEUS_DIR / "runbook_url.py")
-    result = opslib.run([sys.executable, script, "--dir", str(prometheus_copy), "--base-url", base])
-    assert result.returncode == 0, result.stderr
-    urls = {
-        r["annotations"]["runbook_url"]
-        for g in opslib.load_yaml(prometheus_copy / "alerts.yml")["groups"]
-        for r in g["rules"]
-        if "alert" in r
+def test_documented_runbook_setting_moves_every_link(promtool: str, prometheus_copy: Path) -> None:
+    """The commented-out setting in rules.yml, uncommented as documented, becomes every alert's link base."""
+    rules = prometheus_copy / "rules.yml"
+    text = rules.read_text(encoding="utf-8")
+    block = text[text.index("  # - name: powerstrip-settings") :]
+    assert opslib.RUNBOOK_SETTING in block
+    rules.write_text(text.replace(block, re.sub(r"^  # ", "  ", block, flags=re.M)), encoding="utf-8")
+    base = "https://powerstrip-exporter.example.com:9795/runbook"
+    case = {
+        "rule_files": ["rules.yml", "alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": "powerstrip_exporter_config_last_reload_successful"
+                        '{job="powerstrip",instance="exporter:9795"}',
+                        "values": "0x10",
+                    }
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "8m",
+                        "alertname": "PowerStripExporterConfigReloadFailed",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "job": "powerstrip", "instance": "exporter:9795"},
+                                "exp_annotations": {
+                                    "summary": "The exporter failed to reload its configuration.",
+                                    "description": "The last configuration reload of exporter exporter:9795 (job "
+                                    "powerstrip) failed. It keeps running with the previous configuration.",
+                                    "runbook_url": f"{base}#powerstripexporterconfigreloadfailed",
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
     }
-    assert urls and all(u.startswith(base + "#powerstrip") for u in urls), urls
-    assert RUNBOOK_BASE_URL not in "".join(p.read_text() for p in prometheus_copy.glob("*.yml"))
-    tested = opslib.run([promtool, "test", "rules", *UNIT_TESTS], cwd=prometheus_copy)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
-    for bad in ("docs/runbook.md", "https://wiki.example.com/x.md#top", "ftp://host/x"):
-        refused = opslib.run([sys.executable, script, "--dir", str(prometheus_copy), "--base-url", bad])
-        assert refused.returncode == 2 and "runbook base URL" in refused.stderr, bad
+    (prometheus_copy / "setting_test.yml").write_text(yaml.safe_dump(case, sort_keys=False), encoding="utf-8")
+    result = opslib.run([promtool, "test", "rules", "setting_test.yml"], cwd=prometheus_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --------------------------------------------------------------------------- unit-test coverage
