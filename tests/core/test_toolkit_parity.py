@@ -46,6 +46,7 @@ async def _get(url: str, **kw: object) -> tuple[int, str, dict[str, str]]:
         return resp.status, await resp.text(), dict(resp.headers)
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
 async def test_every_listen_address_is_bound_and_logged(tmp_path: Path) -> None:
     second = _free_port_v6()
@@ -62,6 +63,7 @@ async def test_every_listen_address_is_bound_and_logged(tmp_path: Path) -> None:
     assert f"url=http://[::1]:{second}/" in logs, "IPv6 hosts are bracketed in logged URLs"
 
 
+@pytest.mark.process
 async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -78,6 +80,7 @@ async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -
     assert "Traceback" not in logs
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("path", ["metrics", "/", "/-/healthy", "/api/v1/metrics"])
 def test_telemetry_path_must_not_shadow_another_page(tmp_path: Path, path: str) -> None:
     (tmp_path / "c.yml").write_text(GOOD)
@@ -95,6 +98,7 @@ HEADERS = {
 }
 
 
+@pytest.mark.process
 async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
@@ -134,6 +138,7 @@ async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
             other_curve.wrap_socket(raw, server_hostname="127.0.0.1").close()
 
 
+@pytest.mark.process
 async def test_web_config_refuses_what_python_cannot_do_naming_key_and_reason(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
@@ -176,6 +181,7 @@ def test_cipher_suites_missing_from_openssl_are_named(tmp_path: Path) -> None:
     assert "AES_128_GCM" not in message
 
 
+@pytest.mark.process
 def test_version_flag_is_shaped_like_prometheus() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
@@ -189,6 +195,7 @@ def test_version_flag_is_shaped_like_prometheus() -> None:
     ]
 
 
+@pytest.mark.process
 async def test_recorded_build_info_reaches_version_and_metric(tmp_path: Path) -> None:
     """A build writes build_info.json (as the Dockerfile does); `--version` and the metric carry it."""
     tree = tmp_path / "tree"

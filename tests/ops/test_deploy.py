@@ -67,6 +67,7 @@ def test_dependencies_install_from_the_lock_and_build_info_is_recorded() -> None
     assert "requirements.lock" not in ignored
 
 
+@pytest.mark.process
 def test_lock_pins_every_runtime_dependency_within_range() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "lock-requirements.py"), "--check", str(REPO / "requirements.lock")],

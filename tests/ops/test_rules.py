@@ -231,6 +231,7 @@ def test_alert_labels_keep_ids_only(alert_rules: list[dict[str, Any]]) -> None:
             assert "$labels.name" not in text and "$labels.label" not in text, rule["alert"]
 
 
+@pytest.mark.process
 def test_runbook_urls_are_absolute_from_one_base(alert_rules: list[dict[str, Any]]) -> None:
     parts = urllib.parse.urlsplit(RUNBOOK_BASE_URL)
     assert parts.scheme == "https" and parts.netloc and not parts.fragment
@@ -303,8 +304,6 @@ def test_fast_rules_for_live_tests(promtool: str, tmp_path: Path) -> None:
 
 
 def test_missing_tools_fail_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.ops import conftest
-
     monkeypatch.setattr(opslib, "find_binary", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*\.ci/run.*apt-get install"):
-        conftest._require("promtool")
+        opslib.require_binary("promtool")

@@ -38,6 +38,7 @@ def test_the_exporter_config_loads(tmp_path: Path) -> None:
     assert (rule.action, rule.max_per_target, rule.target_window) == ("dli.outlet_cycle", 1, 3600.0)
 
 
+@pytest.mark.process
 def test_the_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     [text] = blocks("webhook_configs:")
     token = tmp_path / "token"
@@ -48,6 +49,7 @@ def test_the_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_the_prometheus_rule_and_scrape_config_pass_promtool(tmp_path: Path) -> None:
     [rules] = blocks("groups:")
     (tmp_path / "rules.yml").write_text(rules)
