@@ -8,6 +8,11 @@ A misclassified test cannot hide in the fast lane: a test that is not a `process
 (or a fixture it sets up) starts a process of any kind (the exporter, promtool, a fresh interpreter),
 naming itself and saying how to classify it. In-process servers on loopback (the simulators, an
 aiohttp app) are not processes and stay in the fast lane.
+
+For parallel runs (pytest-xdist, `--dist loadgroup`): tests that share processes through a fixture
+wider than one test form one xdist group, so they run on one worker and the processes start once;
+and the collection is ordered longest first (`slow_e2e`, then groups, then other process tests, then
+the fast lane) so that the long tests overlap the rest instead of ending the run.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+MAX_CHECK_INTERVAL = 0.5
+"""The longest pause between two checks of `ExporterProcess.wait_for` (the polls in tests run every second)."""
+
 LOG_FILES: list[Path] = []
 """Every exporter log written during the session; checked for secrets when the session ends."""
 
@@ -204,14 +207,21 @@ class ExporterProcess:
         interval: float = 0.1,
         what: str = "condition",
     ) -> None:
-        """Await `predicate` until true; fail after `timeout` seconds (bounded loop)."""
+        """Await `predicate` until true; fail after `timeout` seconds (bounded loop).
+
+        The pause between checks starts at `interval` and grows to `MAX_CHECK_INTERVAL`: most conditions
+        hold within a poll or two, and a long wait should not scrape and parse `/metrics` ten times a
+        second on a machine that other tests share.
+        """
         deadline = time.monotonic() + timeout
+        pause = interval
         for _ in range(int(timeout / interval) + 1):
             if await predicate():
                 return
             if time.monotonic() > deadline:
                 break
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, max(interval, MAX_CHECK_INTERVAL))
         raise AssertionError(
             f"timed out after {timeout}s waiting for {what}\n--- exporter log ---\n{self.logs()[-4000:]}"
         )

@@ -1,0 +1,80 @@
+"""The lanes plugin (tests/support/lanes.py) on small suites of its own: what it marks, what it refuses,
+how it groups and orders. A process test itself: the suites it runs start processes on purpose."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+LANES = ("-p", "tests.support.lanes", "-p", "no:cacheprovider", "-p", "no:asyncio")
+
+CONFTEST = """
+import subprocess, sys
+import pytest
+from tests.support.lanes import starts_processes
+
+@pytest.fixture
+@starts_processes
+def tool():
+    return sys.executable
+
+@pytest.fixture(scope="module")
+@starts_processes
+def shared_server():
+    return subprocess.run([sys.executable, "-c", "pass"], check=True).returncode
+"""
+
+RUN = "import subprocess, sys\n\n\ndef run():\n    subprocess.run([sys.executable, '-c', 'pass'], check=True)\n\n\n"
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        test_plain=RUN + "def test_pure():\n    assert 1 + 1 == 2\n\n\ndef test_hidden_process():\n    run()\n",
+        test_marked=RUN + "import pytest\n\n\n@pytest.mark.process\ndef test_marked():\n    run()\n",
+        test_server_process=RUN + "def test_in_a_process_file():\n    run()\n",
+        test_fixture=RUN + "def test_uses_tool(tool):\n    run()\n\n\ndef test_uses_shared(shared_server):\n    pass\n"
+        "\n\ndef test_uses_shared_too(shared_server):\n    pass\n",
+        test_slow=RUN + "import pytest\n\n\n@pytest.mark.slow_e2e\ndef test_long():\n    run()\n",
+    )
+    return pytester
+
+
+def test_a_process_hidden_in_the_fast_lane_fails_naming_the_test(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_inprocess(*LANES, "-m", "not process")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*MisclassifiedProcessTest: test_plain.py::test_hidden_process starts a process but is in the fast lane*"]
+    )
+
+
+def test_process_tests_are_marked_by_file_name_marker_and_fixture(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_inprocess(*LANES, "-m", "process", "-v")
+    result.assert_outcomes(passed=6, deselected=2)
+
+
+def test_a_fixture_that_starts_a_process_is_refused_to_a_fast_test(pytester: pytest.Pytester) -> None:
+    """A process started while a fast test sets up its fixtures counts as that test's."""
+    pytester.makepyfile(
+        test_setup="import subprocess, sys, pytest\n\n\n@pytest.fixture\ndef server():\n"
+        "    subprocess.run([sys.executable, '-c', 'pass'])\n\n\ndef test_fast(server):\n    pass\n"
+    )
+    result = pytester.runpytest_inprocess(*LANES)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*MisclassifiedProcessTest: test_setup.py::test_fast starts a process*"])
+
+
+def test_shared_process_fixtures_group_their_tests_and_the_longest_come_first(suite: pytest.Pytester) -> None:
+    [call] = suite.inline_run(*LANES, "--collect-only").getcalls("pytest_collection_modifyitems")
+    items = call.items
+    order = [item.name for item in items]
+    assert order[0] == "test_long", "slow end-to-end tests first"
+    assert order[1:3] == ["test_uses_shared", "test_uses_shared_too"], "then the groups, together"
+    assert set(order[3:6]) == {"test_marked", "test_in_a_process_file", "test_uses_tool"}, "then other process tests"
+    assert set(order[6:]) == {"test_pure", "test_hidden_process"}, "the fast lane last"
+    groups = {item.name: [m.args[0] for m in item.iter_markers("xdist_group")] for item in items}
+    [group] = groups["test_uses_shared"]
+    assert groups["test_uses_shared_too"] == [group] and group.endswith("::shared_server")
+    assert groups["test_uses_tool"] == [], "a function-scoped fixture is not shared"
