@@ -30,7 +30,7 @@ def _locate(env: ActionEnv, powerstrip_id: int) -> tuple[NetworkTarget, frozense
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
     strip = int(params["powerstrip_id"])
     target, _ = _locate(env, strip)
-    network_id, client = target.name, target.client()
+    network_id, client = target.name, target.client
 
     async def perform() -> Outcome:
         result = await client.reboot_powerstrip(strip)
@@ -44,7 +44,7 @@ def _resolve_port_reset(env: ActionEnv, params: Mapping[str, int | str]) -> Reso
     target, ports = _locate(env, strip)
     if port not in ports:
         raise not_found(f"power strip {strip} has no port {port}")
-    network_id, client = target.name, target.client()
+    network_id, client = target.name, target.client
 
     async def perform() -> Outcome:
         result = await client.reset_port(strip, port)
