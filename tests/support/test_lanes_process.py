@@ -3,9 +3,12 @@ how it groups and orders. A process test itself: the suites it runs start proces
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[2]
 
 LANES = ("-p", "tests.support.lanes", "-p", "no:cacheprovider", "-p", "no:asyncio")
 
@@ -78,3 +81,40 @@ def test_shared_process_fixtures_group_their_tests_and_the_longest_come_first(su
     [group] = groups["test_uses_shared"]
     assert groups["test_uses_shared_too"] == [group] and group.endswith("::shared_server")
     assert groups["test_uses_tool"] == [], "a function-scoped fixture is not shared"
+
+
+def test_under_xdist_a_shared_process_fixture_starts_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The groups reach pytest-xdist's scheduler: every test of a shared fixture runs on one worker, so its
+    processes start once (a pytest that xdist cannot group under would start them once per worker)."""
+    log = pytester.path / "setups.txt"
+    pytester.makepyfile(
+        test_group=f"""
+import os, pytest
+from tests.support.lanes import starts_processes
+
+def record(what):
+    with open({str(log)!r}, "a") as f:
+        f.write(what + " " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+@pytest.fixture(scope="module")
+@starts_processes
+def shared():
+    record("setup")
+
+@pytest.mark.parametrize("n", range(6))
+def test_shares(shared, n):
+    record("test")
+
+@pytest.mark.parametrize("n", range(6))
+def test_alone(n):
+    pass
+"""
+    )
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = pytester.runpytest_subprocess(*LANES, "-n", "2", "--dist", "loadgroup")
+    result.assert_outcomes(passed=12)
+    lines = log.read_text().splitlines()
+    assert [line.split()[0] for line in lines].count("setup") == 1, lines
+    assert len({line.split()[1] for line in lines}) == 1, f"the group ran on more than one worker: {lines}"
