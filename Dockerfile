@@ -12,7 +12,7 @@ ARG BUILD_DATE=
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md MANIFEST.in build_hooks.py ./
 COPY exporter ./exporter
 COPY powerstrip_sim ./powerstrip_sim
 RUN python -m exporter.buildinfo --revision "$REVISION" --branch "$BRANCH" \

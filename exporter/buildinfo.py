@@ -1,9 +1,10 @@
 """Version, revision, branch and build date, for `--version` and `powerstrip_exporter_build_info`.
 
-An image or package build writes them to `build_info.json` beside this module
-(`python -m exporter.buildinfo --revision ... --branch ...`, as the Dockerfile does), the way
-Prometheus' binaries get them through linker flags. Without that file, as in a source checkout,
-revision and branch are asked of git, and whatever cannot be known is "unknown".
+A build writes them to `build_info.json` beside this module, the way Prometheus' binaries get
+them through linker flags: `pip install .` from a git checkout does it through the build hook
+(`build_hooks.py`, which runs `python -m exporter.buildinfo --output ...`), and the Dockerfile passes
+them as arguments. Without that file, as in a source checkout or an editable install, revision and
+branch are asked of git at run time, and whatever cannot be known is "unknown".
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import datetime as dt
 import functools
 import getpass
 import json
+import os
 import platform
 import socket
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,12 @@ class BuildInfo:
         )
 
 
+CHECKOUT = Path(__file__).resolve().parent.parent
+"""The source tree this module is in; a git checkout only when run from one (not once installed)."""
+
+
 def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parent.parent
+    root = CHECKOUT
     if not (root / ".git").exists():
         return UNKNOWN
     try:
@@ -106,27 +112,52 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def write_build_file(revision: str, branch: str, build_date: str | None = None, build_user: str | None = None) -> Path:
+def _now() -> str:
+    """The build date as Prometheus writes it, UTC; `SOURCE_DATE_EPOCH` fixes it for reproducible builds."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch.isdigit() else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y%m%d-%H:%M:%S")
+
+
+def _user() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        user = UNKNOWN
+    return f"{user}@{socket.gethostname()}"
+
+
+def write_build_file(
+    revision: str,
+    branch: str,
+    build_date: str | None = None,
+    build_user: str | None = None,
+    path: Path = BUILD_FILE,
+) -> Path:
     """Record the build; `build_date` defaults to now (UTC) and `build_user` to user@host, as Prometheus'."""
     data = {
         "revision": revision or UNKNOWN,
         "branch": branch or UNKNOWN,
-        "build_date": build_date or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H:%M:%S"),
-        "build_user": build_user or f"{getpass.getuser()}@{socket.gethostname()}",
+        "build_date": build_date or _now(),
+        "build_user": build_user or _user(),
     }
-    BUILD_FILE.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return BUILD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exporter.buildinfo", description="record build information")
-    parser.add_argument("--revision", default=UNKNOWN, help="commit the build is made from")
-    parser.add_argument("--branch", default=UNKNOWN, help="branch the build is made from")
-    parser.add_argument("--build-date", default=None, help="default: now, UTC, as YYYYMMDD-HH:MM:SS")
+    parser.add_argument("--revision", default=None, help="commit the build is made from (default: git's HEAD)")
+    parser.add_argument("--branch", default=None, help="branch the build is made from (default: git's)")
+    parser.add_argument("--build-date", default=None, help="default: SOURCE_DATE_EPOCH or now (UTC), YYYYMMDD-HH:MM:SS")
     parser.add_argument("--build-user", default=None, help="default: user@host")
+    parser.add_argument("--output", type=Path, default=BUILD_FILE, help="default: build_info.json beside this module")
     args = parser.parse_args(argv)
-    path = write_build_file(args.revision, args.branch, args.build_date, args.build_user)
-    print(json.dumps(asdict(build_info.__wrapped__()), sort_keys=True), file=sys.stderr)
+    revision = args.revision if args.revision is not None else _git("rev-parse", "HEAD")
+    branch = args.branch if args.branch is not None else _git("rev-parse", "--abbrev-ref", "HEAD")
+    path = write_build_file(revision, branch, args.build_date, args.build_user, args.output)
+    print(path.read_text(encoding="utf-8"), end="", file=sys.stderr)
     print(path)
     return 0
 

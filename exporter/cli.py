@@ -1,4 +1,4 @@
-"""Command line: run the exporter, check a config, run the demo or a simulator.
+"""Command line: run the exporter, check a config, try remediation rules, run the demo or a simulator.
 
 The composition root, above everything else (docs/architecture.md): the one module that may reach
 both the exporter and the simulator package, and it imports the latter only inside the `demo` and
@@ -20,7 +20,7 @@ from exporter.config.types import parse_duration
 from exporter.engine.engine import Shard
 from exporter.logs import LEVELS, configure_logging
 from exporter.sources.registry import load_sources
-from exporter.storage import prepare_storage
+from exporter.storage import DirectoryInUse, StateDirectory
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, check_telemetry_path
 from exporter.web.limits import (
     DEFAULT_BODY_TIMEOUT,
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage.path",
         dest="storage_path",
         default=None,
-        help="directory for state kept across restarts (the CloudTrax energy counters); default: none",
+        help="directory for state kept across restarts (CloudTrax energy counters, remediation memory); default: none",
     )
     parser.add_argument(
         "--web.read-header-timeout",
@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="probe a running exporter's /-/healthy, following its listen address and web config (TLS)",
         )
     )
+    remediation = commands.add_parser("remediation", help="remediation tools (remediation try --help)")
+    tools = remediation.add_subparsers(dest="remediation_command", metavar="TOOL", required=True)
+    trial = tools.add_parser(
+        "try",
+        help="print what each rule would decide for each alert of an Alertmanager payload; calls nothing",
+    )
+    trial.add_argument("--config.file", dest="config_file", default=argparse.SUPPRESS, help="YAML config")
+    trial.add_argument("--output", choices=["text", "json"], default="text")
+    trial.add_argument("payload", nargs="?", default="-", help="webhook payload (JSON) file, or - for stdin")
     # The simulators parse their own arguments (powerstrip_sim.cli): building this parser, which every
     # run of the exporter does, must not import them.
     simulate = commands.add_parser(
@@ -153,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "healthcheck":
             return healthcheck.run(args, build_parser)
+        if args.command == "remediation":
+            return _try_remediation(args)
         if args.command == "simulate":
             from powerstrip_sim.cli import simulate
 
@@ -216,6 +227,44 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def _try_remediation(args: argparse.Namespace) -> int:
+    """`remediation try`: the rules' offline verdicts; reads the config and the payload, calls nothing."""
+    import json
+    import time
+
+    from exporter.remediation.rules import compile_rules
+    from exporter.remediation.service import WebhookError, parse_notification
+    from exporter.remediation.trial import as_json, as_text, try_notification
+
+    sources = load_sources()
+    try:
+        config = load_config(args.config_file, sources)
+    except ConfigError as err:
+        _print_config_error(err, f"{args.config_file}: invalid configuration:")
+        return 1
+    try:
+        body = sys.stdin.buffer.read() if args.payload == "-" else Path(args.payload).read_bytes()
+    except OSError as err:
+        print(f"cannot read {args.payload}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    try:
+        notification = parse_notification(body, "application/json")
+    except WebhookError as err:
+        print(f"{args.payload}: {err.detail}", file=sys.stderr)
+        return 1
+    specs = [spec for source in sources.values() for spec in source.actions()]
+    rules = compile_rules(config.remediation, specs)
+    if not rules:
+        print(f"{args.config_file}: no remediation.rules are configured", file=sys.stderr)
+        return 1
+    trials = try_notification(notification, rules, config.remediation.token, config.actions, time.time())
+    if args.output == "json":
+        print(json.dumps(as_json(trials), indent=2))
+    else:
+        sys.stdout.write(as_text(trials, notification.truncatedAlerts))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     sources = load_sources()
     if args.config_check:
@@ -238,10 +287,14 @@ def _run(args: argparse.Namespace) -> int:
     storage = None
     if args.storage_path:
         try:
-            storage = prepare_storage(args.storage_path)
+            state_dir = StateDirectory.open(args.storage_path)  # locked until this process ends
+        except DirectoryInUse as err:
+            print(f"--storage.path {args.storage_path}: {err.strerror}", file=sys.stderr)
+            return 1
         except OSError as err:
             print(f"--storage.path {args.storage_path}: {err.strerror or err}", file=sys.stderr)
             return 2
+        storage = state_dir.path
     from exporter.daemon import Daemon
     from exporter.runtime import ListenError, run_daemon
 

@@ -91,7 +91,10 @@ class Daemon:
             self.process_metrics.init_actions(spec.source, spec.action)
         self.actions = ActionService(specs, _EngineView(self.engine), self.process_metrics)
         self.remediation = RemediationService(
-            self.actions, RemediationMetrics(self.process_metrics.registry, self.process_metrics.client_event)
+            self.actions,
+            RemediationMetrics(self.process_metrics.registry, self.process_metrics.client_event),
+            self.engine,
+            storage=storage_path,
         )
         self.bodies = BodyCache(
             self.engine.families,
@@ -134,7 +137,7 @@ class Daemon:
         return ReloadResult(True)
 
     async def stop(self) -> None:
-        self.remediation.close()
+        await self.remediation.aclose()
         await self.engine.shutdown()
         self.web.close()
         self.bodies.close()

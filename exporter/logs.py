@@ -16,7 +16,7 @@ from typing import Literal
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
 
-from exporter.redaction import redact
+from exporter.redaction import redact, redact_whole
 
 LogFormat = Literal["logfmt", "json"]
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -48,13 +48,31 @@ def _escaped(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+_NEVER_REDACTED = frozenset({"event", "logger", "level", "ts"})
+"""Keys whose values the exporter writes itself (a constant message, a module's name): redacting them
+would only say whether a secret resembles them, and would blank whole lines."""
+_UPSTREAM_TEXT = frozenset({"exception"})
+"""A traceback may quote what an upstream sent through a library that nobody redacted."""
+
+
 def _redact_secrets(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
-    """The last guard: no registered secret (or piece of one) reaches a log line, whoever logged it."""
+    """The last guard: no whole registered secret reaches a log line, whoever logged it.
+
+    Values may hold text a caller chose (a request's target, an alert's labels), so only whole
+    secrets are replaced there (`redact_whole`): piece matching would tell the caller, through the log,
+    whether their text occurs in a secret. Text an upstream sent is piece-redacted where it enters the
+    process (the clients, poll errors); only tracebacks, and the messages of other libraries' log
+    records, get piece matching here, since nobody redacted them on the way in."""
+    foreign = event.get("_from_structlog") is False
     for key, value in event.items():
+        if key in _NEVER_REDACTED and not (foreign and key == "event"):
+            continue
+        pieces = key in _UPSTREAM_TEXT or (foreign and key == "event")
+        scrub = redact if pieces else redact_whole
         if isinstance(value, str):
-            event[key] = redact(value)
+            event[key] = scrub(value)
         elif isinstance(value, list | tuple):
-            event[key] = [redact(item) if isinstance(item, str) else item for item in value]
+            event[key] = [scrub(item) if isinstance(item, str) else item for item in value]
     return event
 
 

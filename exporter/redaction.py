@@ -1,10 +1,18 @@
-"""One redaction for every text an upstream can shape: error messages, logs, pages and API answers.
+"""One redaction for every text that leaves the process: error messages, logs, pages and API answers.
 
-Upstreams echo what they were sent (a password in an error page, a key in a JSON message), and
-messages are cut to a readable length. So secrets are registered once, process-wide, and every
-piece of `MIN_PIECE` characters or more of any registered secret is replaced, in whichever form
-an upstream may echo it (raw, URL-encoded, JSON-escaped, or inside an HTTP Basic credential).
-Redact before cutting; what a cut leaves behind later is shorter than `MIN_PIECE` by then.
+Secrets are registered once, process-wide. Two redactions use them, chosen by who shaped the text:
+
+- `redact`, for text an upstream sent. Upstreams echo what they were sent (a password in an error
+  page, a key in a JSON message), and messages are cut to a readable length. So every piece of
+  `MIN_PIECE` characters or more of any registered secret is replaced, in whichever form an upstream
+  may echo it (raw, URL-encoded, JSON-escaped, or inside an HTTP Basic credential). Redact before
+  cutting; what a cut leaves behind later is shorter than `MIN_PIECE` by then.
+- `redact_whole`, for text a caller may have chosen (a request's path, an alert's labels) and for
+  whatever reaches a log line. Replacing pieces there would be an oracle: whether `<redacted>` comes
+  back would tell a caller whether the text they chose occurs in a secret, one character at a time.
+  So only a whole secret (of `MIN_PIECE` characters or more) is replaced: a caller learns nothing
+  they did not send. Short secrets are left alone there, since redacting them would confirm a guess
+  that is cheap to enumerate.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ class SecretRegistry:
         self._pieces: frozenset[str] = frozenset()
         self._exact: tuple[str, ...] = ()
         self._short: re.Pattern[str] | None = None
+        self._long: frozenset[str] = frozenset()
+        self._whole: re.Pattern[str] | None = None
         self.longest = 0
         """Length of the longest registered form: how far past a cut a secret may reach."""
         self._memo: dict[str, str] = {}
@@ -67,6 +77,10 @@ class SecretRegistry:
             self._exact = tuple(sorted(exact, key=len, reverse=True))
             words = "|".join(map(re.escape, self._exact))
             self._short = re.compile(rf"(?<![0-9A-Za-z])(?:{words})(?![0-9A-Za-z])") if words else None
+            self._long = self._long | {f for f in forms if len(f) >= MIN_PIECE}
+            # Longest first, so that a form inside another (a secret inside its JSON-escaped form) goes with it.
+            whole = "|".join(map(re.escape, sorted(self._long, key=len, reverse=True)))
+            self._whole = re.compile(whole) if whole else None
             self.longest = max(self.longest, *(len(form.encode()) for form in forms), 0)
             self._secrets = self._secrets | new
             self._memo = {}
@@ -83,13 +97,21 @@ class SecretRegistry:
             text = pattern.sub(REDACTED, text)
         return text
 
+    def redact_whole(self, text: str) -> str:
+        """`text` with every whole registered secret of `MIN_PIECE`+ characters (in any echo form)
+        replaced, and nothing else: for text a caller may have chosen (see the module docstring)."""
+        pattern = self._whole
+        if pattern is None or len(text) < MIN_PIECE:
+            return text
+        return pattern.sub(REDACTED, text)
+
     def snapshot(self) -> tuple[object, ...]:
         """The registry's whole state, for `restore` (tests keep one test's secrets from the next)."""
-        return (self._secrets, self._pieces, self._exact, self._short, self.longest)
+        return (self._secrets, self._pieces, self._exact, self._short, self._long, self._whole, self.longest)
 
     def restore(self, state: tuple[object, ...]) -> None:
         with self._lock:
-            self._secrets, self._pieces, self._exact, self._short, self.longest = state  # type: ignore[assignment]
+            (self._secrets, self._pieces, self._exact, self._short, self._long, self._whole, self.longest) = state  # type: ignore[assignment]
             self._memo = {}
 
     def redact_all(self, texts: Iterable[str]) -> list[str]:
@@ -145,6 +167,10 @@ def register_secret(*secrets: str) -> None:
 
 def redact(text: str) -> str:
     return SECRETS.redact(text)
+
+
+def redact_whole(text: str) -> str:
+    return SECRETS.redact_whole(text)
 
 
 def redact_cut(text: str, limit: int) -> str:

@@ -1399,6 +1399,25 @@ def exporter_health() -> Dashboard:
             )
         )
         .with_panel(
+            ts_panel(
+                "Device values refused",
+                "Values polls read but did not export, by reason: implausible_value is a value the device "
+                "cannot have (a negative energy counter, a temperature below absolute zero). The rest of the "
+                "poll is exported; the log names the series.",
+                "short",
+                [
+                    q(
+                        "sum by (source, target, reason)"
+                        f" (increase(powerstrip_exporter_target_values_refused_total{{{t}}}[$__rate_interval]))",
+                        "{{source}} {{target}}: {{reason}}",
+                    )
+                ],
+                stack=True,
+                span=24,
+                height=6,
+            )
+        )
+        .with_panel(
             status_table(
                 "Target status",
                 "Every target with its state, the age of its last success (empty if it never succeeded), its last "
@@ -1433,6 +1452,27 @@ def exporter_health() -> Dashboard:
                         None,
                     ),
                 ],
+                span=12,
+                height=5,
+            )
+        )
+        .with_panel(
+            status_table(
+                "State files",
+                "Each kind of state kept under --storage.path: whether its last write succeeded, and failed "
+                "writes in the last hour. Empty without a storage path.",
+                [("kind", "Kind"), ("instance", "Exporter")],
+                [
+                    ("Last write", f"powerstrip_exporter_state_last_write_successful{{{SEL}}}", "none", UP_DOWN),
+                    (
+                        "Failures (1h)",
+                        "sum by (job, instance, kind) "
+                        f"(increase(powerstrip_exporter_state_write_failures_total{{{SEL}}}[1h]))",
+                        "short",
+                        None,
+                    ),
+                ],
+                span=12,
                 height=5,
             )
         )
@@ -1502,7 +1542,8 @@ def exporter_health() -> Dashboard:
             ts_panel(
                 "CloudTrax energy readings refused",
                 "Usage readings the derived CloudTrax energy counter refused, by reason (future_time, null, "
-                "not_finite, negative, too_large). Each costs only its own interval; a null is a hole, not zero.",
+                "not_finite, negative, too_large, unknown_port). Each costs only its own interval; a null is a hole, "
+                "not zero.",
                 "short",
                 [
                     q(
@@ -1582,7 +1623,8 @@ def with_remediation_row(dash: Dashboard) -> Dashboard:
             timeline_panel(
                 "Remediation breakers",
                 "Each remediation rule's circuit breaker: open once the rule was asked for more actions in an hour "
-                "than its budget allows; it then acts on nothing until breaker_reset passes or a reload.",
+                "than its budget allows; it then acts on nothing until breaker_reset passes or someone closes it "
+                "(a reload does not).",
                 "none",
                 [q(f"max by (rule) (powerstrip_exporter_remediation_breaker_open{{{SEL}}})", "{{rule}}")],
                 _map(("0", "closed", "green"), ("1", "open", "red")),

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -153,17 +154,38 @@ class FailureLimiter:
             self._windows.popitem(last=False)
 
 
+Unit = tuple[str, str]
+"""What an action's target parameter names, with its source: ("dli", "pdu-1"), ("cloudtrax", "1001")."""
+
+
 class Cooldown:
-    """At most one action per (action, target) per `seconds`."""
+    """At most one action per thing acted on per `seconds`, whatever the action.
+
+    A thing is a whole unit (a device, a strip: a reboot) or one part of it (an outlet, a port). An
+    action on a part waits for that part and for its unit; an action on the whole unit waits for the
+    unit and for every part of it, since a reboot right after an outlet cycle would switch that
+    outlet again. Two parts of one unit do not wait for each other."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._last: dict[tuple[str, str], float] = {}
+        self._whole: dict[Unit, float] = {}
+        self._parts: dict[tuple[Unit, str], float] = {}
+        self._any: dict[Unit, float] = {}
+        """The latest action on the unit or any part of it."""
 
-    def remaining(self, action: str, target: str, now: float | None = None) -> float:
+    def remaining(self, unit: Unit, part: str | None = None, now: float | None = None) -> float:
+        """Seconds until an action on `part` of `unit` (or on the whole unit, when None) may run."""
         now = time.monotonic() if now is None else now
-        last = self._last.get((action, target))
-        return 0.0 if last is None else max(0.0, last + self.seconds - now)
+        if part is None:
+            last = self._any.get(unit)
+        else:
+            last = max(self._whole.get(unit, -math.inf), self._parts.get((unit, part), -math.inf))
+        return 0.0 if last is None or last == -math.inf else max(0.0, last + self.seconds - now)
 
-    def start(self, action: str, target: str, now: float | None = None) -> None:
-        self._last[(action, target)] = time.monotonic() if now is None else now
+    def start(self, unit: Unit, part: str | None = None, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if part is None:
+            self._whole[unit] = now
+        else:
+            self._parts[(unit, part)] = now
+        self._any[unit] = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter import __version__
-from exporter.actions.service import API_PREFIX, MAX_BODY_BYTES
+from exporter.actions.service import API_PREFIX, CONFIRM_CRITICAL, MAX_BODY_BYTES
 from exporter.sources.action_api import ActionParam, ActionSpec
 
 _ERRORS = {
@@ -15,9 +15,11 @@ _ERRORS = {
     "404": "The target, port or outlet is not in the latest snapshot.",
     "405": "Only POST is allowed.",
     "408": "A request body was announced but did not arrive within the body read timeout.",
+    "409": f"The target is marked critical and the request lacks confirm={CONFIRM_CRITICAL}; nothing was called.",
     "413": f"Request body larger than {MAX_BODY_BYTES} bytes.",
     "415": "A body was sent that is not application/json.",
-    "429": "Cooling down, or too many failed authentication attempts; see Retry-After.",
+    "429": "Cooling down (one action per outlet or port, and per whole device or strip), or too many failed "
+    "authentication attempts; see Retry-After.",
     "500": "An internal error (a bug); the exporter logs it.",
     "502": "The vendor API or device refused or failed the request; upstream_status has its status.",
     "504": "The vendor API or device did not answer in time.",
@@ -68,6 +70,16 @@ def build_openapi(specs: tuple[ActionSpec, ...]) -> dict[str, Any]:
                 "schema": {"type": "boolean", "default": False},
             }
         )
+        parameters.append(
+            {
+                "name": "confirm",
+                "in": "query",
+                "required": False,
+                "description": "Required to act on a target marked critical (a DLI outlet flagged critical); "
+                "the audit line then carries confirmed=critical.",
+                "schema": {"type": "string", "enum": [CONFIRM_CRITICAL]},
+            }
+        )
         paths[API_PREFIX + spec.path] = {
             "post": {
                 "operationId": f"{spec.source}_{spec.action}",
@@ -100,7 +112,12 @@ def build_openapi(specs: tuple[ActionSpec, ...]) -> dict[str, Any]:
                     "properties": {
                         "ok": {"type": "boolean"},
                         "action": {"type": "string"},
-                        "target": {"type": "string"},
+                        "target": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "The target, once the token is allowed on it and it is known; "
+                            "null otherwise (a name the caller sent is never repeated).",
+                        },
                         "detail": {"type": "string"},
                         "upstream_status": {"type": "integer", "nullable": True},
                     },

@@ -83,11 +83,19 @@ class AuthFailureLimit(StrictModel):
     window: Duration = 60.0
 
 
+class RefusalLogLimit(StrictModel):
+    """How many refused requests per client are logged per window; the rest are only counted."""
+
+    lines_per_client: Annotated[int, Field(ge=1, le=10_000)] = 5
+    window: Duration = 60.0
+
+
 class ActionsConfig(StrictModel):
     tokens: list[TokenConfig] = Field(default_factory=list)
     cooldown: Duration = 60.0
     timeout: Duration = 15.0
     auth_failures: AuthFailureLimit = Field(default_factory=AuthFailureLimit)
+    refusal_log: RefusalLogLimit = Field(default_factory=RefusalLogLimit)
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     """Reverse proxies in front of the exporter: behind them the client is read from X-Forwarded-For,
     so one client's failed logins do not lock out everyone who comes through the same proxy."""

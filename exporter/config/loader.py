@@ -61,11 +61,11 @@ def _expand_env(node: Any, path: list[str | int], errors: list[str]) -> Any:
                 errors.append(
                     f"{format_path(path)}: invalid reference {match.group(0)!r}; write ${{NAME}}, or $$ for a literal $"
                 )
-                return ""
+                return match.group(0)  # left as written: the one error above is the whole story
             value = os.environ.get(name)
             if value is None:
                 errors.append(f"{format_path(path)}: environment variable {name} is not set")
-                return ""
+                return match.group(0)
             return value
 
         return _ENV_RE.sub(repl, node)

@@ -62,6 +62,8 @@ class SourceSettings(StrictModel):
     """Per-source knobs shared by all targets of that source."""
 
     max_concurrent_requests: Annotated[int, Field(ge=1, le=1024)] | None = None
+    backoff_max: Duration | None = None
+    """Cap of the back-off of this source's failing targets (None: the source's default)."""
 
 
 class ConfigBase(StrictModel):

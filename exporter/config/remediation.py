@@ -72,7 +72,7 @@ class RuleConfig(StrictModel):
 class RemediationConfig(StrictModel):
     token: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     """The `actions.tokens` entry Alertmanager authenticates with; its allow rules bound what rules may do."""
-    rules: list[RuleConfig] = Field(default_factory=list)
+    rules: Annotated[list[RuleConfig], Field(max_length=1000)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> RemediationConfig:

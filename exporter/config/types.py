@@ -116,6 +116,8 @@ def _to_secret(value: object) -> Secret:
     if isinstance(value, Secret):
         return value
     if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("empty secret (is the environment variable it names set to an empty value?)")
         return Secret(value)
     # The value is not echoed: it is a secret even when YAML read it as a number.
     raise ValueError("expected a string (quote secrets that look like numbers)")
@@ -125,11 +127,14 @@ def _read_secret_file(value: object) -> Secret:
     if not isinstance(value, str):
         raise ValueError(f"expected a file path, got {show(value)}")
     try:
-        return Secret(Path(value).read_text(encoding="utf-8").strip())
+        secret = Path(value).read_text(encoding="utf-8").strip()
     except OSError as err:
         raise ValueError(f'cannot read "{value}": {err.strerror or err}') from None
     except UnicodeDecodeError:
         raise ValueError(f'cannot read "{value}": not UTF-8 text') from None
+    if not secret:
+        raise ValueError(f'"{value}" is empty')
+    return Secret(secret)
 
 
 SecretStr = Annotated[

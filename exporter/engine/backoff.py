@@ -12,12 +12,15 @@ def next_delay(
     jitter: float,
     retry_after: float | None = None,
     rng: random.Random | None = None,
+    *,
+    retry_after_max: float | None = None,
 ) -> float:
     """Seconds until the next poll.
 
     Healthy targets wait `interval`. Each consecutive failure doubles the wait,
     capped at `backoff_max` (never below `interval`). A server's Retry-After is
-    a floor that jitter never cuts, itself capped at the back-off cap.
+    a floor that jitter never cuts, itself capped at `retry_after_max` (default:
+    the back-off cap), so a short back-off cap never cuts what a server asked for.
     """
     if consecutive_failures <= 0:
         base = interval
@@ -28,5 +31,6 @@ def next_delay(
     delay = base * (1.0 + r.uniform(-jitter, jitter)) if jitter else base
     if retry_after is not None:
         # Honoured, but never beyond the back-off cap: a broken server must not stop polling for good.
-        delay = max(delay, min(retry_after, max(interval, backoff_max)))
+        ceiling = backoff_max if retry_after_max is None else retry_after_max
+        delay = max(delay, min(retry_after, max(interval, ceiling)))
     return max(0.0, delay)

@@ -145,9 +145,11 @@ class Engine:
                 wanted[(entry.source, entry.name)] = (entry_fingerprint(entry), entry)
             old_global = self._config.global_ if self._config else None
             global_changed = old_global is not None and old_global != config.global_
+            old_sources = self._config.sources if self._config else config.sources
             for key, handle in list(self._groups.items()):
                 fp = wanted.get(key, (None, None))[0]
-                if fp != handle.fingerprint or global_changed:
+                source_changed = old_sources.get(handle.source) != config.sources.get(handle.source)
+                if fp != handle.fingerprint or global_changed or source_changed:
                     await self._stop_group(key)
             self._config = config
             for entry in config.entries:
@@ -223,10 +225,28 @@ class Engine:
         for name, target in wanted.items():
             if name in handle.runners:
                 continue
-            runner = TargetRunner(handle.source, target, self.store, jitter=g.jitter, backoff_max=g.backoff_max)
+            runner = TargetRunner(
+                handle.source,
+                target,
+                self.store,
+                jitter=g.jitter,
+                backoff_max=self._backoff_max(handle.source, target.settings.interval),
+                retry_after_max=g.backoff_max,
+            )
             handle.runners[name] = runner
             self._runners[(handle.source, name)] = runner
             runner.start()
+
+    def _backoff_max(self, source: str, interval: float) -> float:
+        """The back-off cap of one target: the source's setting, else its default in intervals, never
+        above the global cap (which also bounds every Retry-After)."""
+        g = self._global()
+        assert self._config is not None
+        settings = self._config.sources.get(source)
+        if settings is not None and settings.backoff_max is not None:
+            return settings.backoff_max
+        intervals = self.sources[source].default_backoff_intervals
+        return g.backoff_max if intervals is None else min(g.backoff_max, intervals * interval)
 
     def _owned_elsewhere(self, handle: GroupHandle, name: str) -> bool:
         return any(h is not handle and h.source == handle.source and name in h.runners for h in self._groups.values())

@@ -14,7 +14,7 @@ import structlog
 from exporter.engine.backoff import next_delay
 from exporter.engine.state import SnapshotStore, TargetState
 from exporter.metrics.reasons import PollFailureReason
-from exporter.metrics.spec import SampleSet
+from exporter.metrics.spec import Refusal, SampleSet
 from exporter.redaction import redact
 from exporter.sources.api import PollError, Target, poll_timeout
 
@@ -45,6 +45,7 @@ class TargetRunner:
         *,
         jitter: float,
         backoff_max: float,
+        retry_after_max: float | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
@@ -52,8 +53,11 @@ class TargetRunner:
         self.store = store
         self.jitter = jitter
         self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
         self._wall = wall_clock
         self._failures = 0
+        self._refused_series: frozenset[str] = frozenset()
+        """The series the last successful poll refused (a change of this set is logged once)."""
         self._task: asyncio.Task[None] | None = None
         self.state = TargetState(source=source, name=target.name)
         store.put(self.state)
@@ -86,7 +90,7 @@ class TargetRunner:
         settings = self.target.settings
         start = time.perf_counter()
         try:
-            async with poll_timeout(settings.timeout):
+            async with poll_timeout(settings.timeout, failing=self._failures > 0):
                 samples = await self.target.poll()
             self._check_sample_limit(samples)
         except asyncio.CancelledError:
@@ -124,9 +128,29 @@ class TargetRunner:
         if self._failures:
             log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
         self._failures = 0
-        self._publish(self.state.after_success(samples, duration, self._wall()))
+        self._note_refusals(samples.refused)
+        components = tuple(self.target.components())
+        self._publish(self.state.after_success(samples, duration, self._wall(), components))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)
         return None
+
+    def _note_refusals(self, refused: tuple[Refusal, ...]) -> None:
+        """One line when the set of refused series changes, not one per poll that refuses it again."""
+        series = frozenset(r.series for r in refused)
+        if series == self._refused_series:
+            return
+        self._refused_series = series
+        if refused:
+            log.warning(
+                "device values refused",
+                source=self.source,
+                target=self.target.name,
+                reasons=sorted({r.reason for r in refused}),
+                count=len(refused),
+                values=[f"{r.series} {r.value:g}" for r in refused[:5]],
+            )
+        else:
+            log.info("device values accepted again", source=self.source, target=self.target.name)
 
     def _is_stale(self, state: TargetState) -> bool:
         last = state.last_success
@@ -138,7 +162,14 @@ class TargetRunner:
         due = loop.time()
         while True:
             retry_after = await self.poll_once()
-            delay = next_delay(settings.interval, self._failures, self.backoff_max, self.jitter, retry_after)
+            delay = next_delay(
+                settings.interval,
+                self._failures,
+                self.backoff_max,
+                self.jitter,
+                retry_after,
+                retry_after_max=self.retry_after_max,
+            )
             now = loop.time()
             if self._failures == 0 and retry_after is None:
                 # Fixed rate while healthy: polls are due one interval apart, however long each took, so

@@ -10,9 +10,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from exporter.metrics.reasons import POLL_FAILURE_REASONS, PollFailureReason
+from exporter.metrics.reasons import (
+    POLL_FAILURE_REASONS,
+    VALUE_REFUSAL_REASONS,
+    PollFailureReason,
+    ValueRefusalReason,
+)
 from exporter.metrics.render import RenderedFamily, render_families
 from exporter.metrics.spec import EMPTY, SampleSet
+from exporter.sources.api import Component
 
 TargetKey = tuple[str, str]
 """(source, target name)"""
@@ -28,6 +34,10 @@ class TargetState:
     failures: Mapping[PollFailureReason, int] = field(
         default_factory=lambda: MappingProxyType(dict.fromkeys(POLL_FAILURE_REASONS, 0))
     )
+    refused: Mapping[ValueRefusalReason, int] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(VALUE_REFUSAL_REASONS, 0))
+    )
+    """Device values the target's polls read but did not export, by reason."""
     last_success: float | None = None
     last_error: str | None = None
     last_reason: PollFailureReason | None = None
@@ -36,14 +46,25 @@ class TargetState:
     samples: SampleSet = EMPTY
     rendered: tuple[RenderedFamily, ...] = ()
     """`samples` as exposition lines, rendered once when the state is published."""
+    components: tuple[Component, ...] = ()
+    """What the poll of `samples` found (the target's strips or outlets), for the landing page."""
 
     @property
     def key(self) -> TargetKey:
         return (self.source, self.name)
 
-    def after_success(self, samples: SampleSet, duration: float, now: float) -> TargetState:
+    def after_success(
+        self, samples: SampleSet, duration: float, now: float, components: tuple[Component, ...] = ()
+    ) -> TargetState:
+        refused = self.refused
+        if samples.refused:
+            counts = dict(refused)
+            for refusal in samples.refused:
+                counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
+            refused = MappingProxyType(counts)
         return replace(
             self,
+            refused=refused,
             up=True,
             attempted=True,
             polls=self.polls + 1,
@@ -54,6 +75,7 @@ class TargetState:
             stale=False,
             samples=samples,
             rendered=render_families(samples.families),
+            components=components,
         )
 
     def after_failure(self, reason: PollFailureReason, error: str, duration: float) -> TargetState:
@@ -71,7 +93,7 @@ class TargetState:
         )
 
     def dropped_as_stale(self) -> TargetState:
-        return replace(self, stale=True, samples=EMPTY, rendered=())
+        return replace(self, stale=True, samples=EMPTY, rendered=(), components=())
 
 
 class SnapshotStore:

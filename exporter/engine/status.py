@@ -25,6 +25,8 @@ def render_status(state: TargetState, interval: float | None) -> tuple[RenderedF
     b.add(sm.TARGET_POLLS, state.polls, *labels)
     for reason, count in state.failures.items():
         b.add(sm.TARGET_POLL_FAILURES, count, *labels, reason)
+    for refusal, count in state.refused.items():
+        b.add(sm.TARGET_VALUES_REFUSED, count, *labels, refusal)
     return render_families(b.build().families)
 
 

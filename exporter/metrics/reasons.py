@@ -22,14 +22,23 @@ POLL_FAILURE_REASONS: tuple[PollFailureReason, ...] = (
     "sample_limit",
 )
 
-ActionFailureReason = Literal["unauthenticated", "forbidden", "not_found", "invalid", "cooldown", "upstream", "timeout"]
+ActionFailureReason = Literal[
+    "unauthenticated", "forbidden", "not_found", "invalid", "unconfirmed", "cooldown", "upstream", "timeout"
+]
 """Why an action request was refused or failed (`powerstrip_exporter_action_failures_total{reason}`)."""
 ACTION_FAILURE_REASONS: tuple[ActionFailureReason, ...] = (
     "unauthenticated",
     "forbidden",
     "not_found",
     "invalid",
+    "unconfirmed",
     "cooldown",
     "upstream",
     "timeout",
 )
+
+ValueRefusalReason = Literal["implausible_value"]
+"""Why a value a device reported was not exported (`powerstrip_exporter_target_values_refused_total{reason}`):
+`implausible_value` is one the device cannot really have, such as a negative energy counter or a
+temperature below absolute zero."""
+VALUE_REFUSAL_REASONS: tuple[ValueRefusalReason, ...] = ("implausible_value",)

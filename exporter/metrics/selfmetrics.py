@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,12 +13,15 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from exporter.buildinfo import build_info
 from exporter.metrics import remediation as remediation_metrics
 from exporter.metrics.changes import Changes
 from exporter.metrics.reasons import ACTION_FAILURE_REASONS, POLL_FAILURE_REASONS, ActionFailureReason
 from exporter.metrics.spec import MetricSpec
+from exporter.storage import WRITE_OUTCOMES
 
 _ST = ("source", "target")
 
@@ -62,6 +65,12 @@ TARGET_POLL_FAILURES = MetricSpec(
     "powerstrip_exporter_target_poll_failures_total",
     "Failed polls of the target by reason "
     "(timeout, connection, http_status, auth, rate_limited, bad_response, sample_limit).",
+    "counter",
+    (*_ST, "reason"),
+)
+TARGET_VALUES_REFUSED = MetricSpec(
+    "powerstrip_exporter_target_values_refused_total",
+    "Device values the target's polls read but did not export, by reason (implausible_value).",
     "counter",
     (*_ST, "reason"),
 )
@@ -120,6 +129,18 @@ HTTP_CONNECTIONS_DROPPED = MetricSpec(
     ("reason",),
 )
 HTTP_DROP_REASONS = ("header_timeout", "too_many_connections")
+STATE_WRITE_FAILURES = MetricSpec(
+    "powerstrip_exporter_state_write_failures_total",
+    "Failed writes of a state file under --storage.path, by kind of state.",
+    "counter",
+    ("kind",),
+)
+STATE_LAST_WRITE_OK = MetricSpec(
+    "powerstrip_exporter_state_last_write_successful",
+    "1 if the last write of this kind of state file succeeded, else 0; absent before its first write.",
+    "gauge",
+    ("kind",),
+)
 
 PROCESS_SPECS = (
     MetricSpec("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter"),
@@ -139,7 +160,26 @@ TARGET_SPECS = (
     TARGET_INTERVAL,
     TARGET_POLLS,
     TARGET_POLL_FAILURES,
+    TARGET_VALUES_REFUSED,
 )
+
+
+class _StateWrites(Collector):
+    """The outcomes of state-file writes, read at each body build (writes happen in worker threads;
+    the poll or action that asked for a write announces the change that rebuilds the body)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        outcomes = sorted(WRITE_OUTCOMES.snapshot().items())
+        name, help_text, labels = _metric_args(STATE_WRITE_FAILURES)
+        failures = CounterMetricFamily(name, help_text, labels=labels)
+        name, help_text, labels = _metric_args(STATE_LAST_WRITE_OK)
+        last_ok = GaugeMetricFamily(name, help_text, labels=labels)
+        for kind, outcome in outcomes:
+            failures.add_metric([kind], outcome.failures)
+            if outcome.last_ok is not None:
+                last_ok.add_metric([kind], 1 if outcome.last_ok else 0)
+        yield failures
+        yield last_ok
 
 
 def _metric_args(spec: MetricSpec) -> tuple[str, str, tuple[str, ...]]:
@@ -174,6 +214,7 @@ class ProcessMetrics:
         self.http_dropped = Counter(*_metric_args(HTTP_CONNECTIONS_DROPPED), registry=registry)
         for reason in HTTP_DROP_REASONS:
             self.http_dropped.labels(reason)
+        registry.register(_StateWrites())
         self._endpoints: set[tuple[str, str]] = set()
         self._discovering: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, float]] = []
@@ -266,6 +307,8 @@ def self_specs() -> tuple[MetricSpec, ...]:
         ACTION_FAILURES,
         *remediation_metrics.SPECS,
         HTTP_CONNECTIONS_DROPPED,
+        STATE_WRITE_FAILURES,
+        STATE_LAST_WRITE_OK,
     )
 
 

@@ -14,6 +14,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Literal
 
+from exporter.metrics.reasons import ValueRefusalReason
 from exporter.redaction import SECRETS
 
 MetricType = Literal["gauge", "counter", "histogram"]
@@ -54,10 +55,28 @@ class FamilySamples:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A value a poll read but did not export, and why."""
+
+    spec: MetricSpec
+    labels: tuple[str, ...]
+    value: float
+    reason: ValueRefusalReason
+
+    @property
+    def series(self) -> str:
+        """The series it would have been, as `name{label="value",...}` (for log lines)."""
+        pairs = ",".join(f'{name}="{value}"' for name, value in zip(self.spec.labels, self.labels, strict=True))
+        return f"{self.spec.name}{{{pairs}}}"
+
+
+@dataclass(frozen=True, slots=True)
 class SampleSet:
     """Everything one poll of one target produced. Never mutated after build()."""
 
     families: tuple[FamilySamples, ...] = ()
+    refused: tuple[Refusal, ...] = ()
+    """Values the poll read but refused to export (the engine counts them by reason)."""
 
     def __len__(self) -> int:
         return sum(len(f.samples) for f in self.families)
@@ -83,6 +102,7 @@ class SampleSetBuilder:
 
     _data: dict[str, tuple[MetricSpec, list[Sample]]] = field(default_factory=dict)
     """By metric name (a str hashes once; a MetricSpec would hash all its fields on every add)."""
+    _refused: list[Refusal] = field(default_factory=list)
 
     def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
         if value is None:
@@ -101,8 +121,28 @@ class SampleSetBuilder:
             labels = tuple(map(str, labels))
         entry[1].append((labels, fvalue))  # type: ignore[arg-type]
 
+    def add_within(
+        self,
+        spec: MetricSpec,
+        value: float | None,
+        *labels: str,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        """A reading with a physical range. Outside it the device reported something it cannot have
+        (a negative energy counter, a temperature below absolute zero): the sample is refused as
+        `implausible_value` instead of exported."""
+        if value is not None and (
+            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        ):
+            self._refused.append(Refusal(spec, labels, float(value), "implausible_value"))
+            return
+        self.add(spec, value, *labels)
+
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other
+        if isinstance(other, SampleSet):
+            self._refused.extend(other.refused)
         for fam in families:
             entry = self._data.get(fam.spec.name)
             if entry is None:
@@ -112,7 +152,8 @@ class SampleSetBuilder:
     def build(self) -> SampleSet:
         """The immutable set; label values (free text from upstream: names, hostnames) are redacted
         like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
-        return SampleSet(tuple(FamilySamples(spec, _redacted(s)) for spec, s in self._data.values() if s))
+        families = tuple(FamilySamples(spec, _redacted(s)) for spec, s in self._data.values() if s)
+        return SampleSet(families, tuple(self._refused))
 
 
 def _redacted(samples: list[Sample]) -> tuple[Sample, ...]:

@@ -1,12 +1,17 @@
 """The guard rails' memory: what was decided, how often a target was acted on, each rule's budget.
 
-Everything is bounded: entries expire, and the oldest are dropped past a cap.
+Everything is bounded, and by what matters rather than by arrival: entries expire, and past a cap
+the least valuable go first. An episode that called a device outlives any number of refusals, and
+a refusal leaves no per-target history behind, so a flood of alerts that called nothing cannot make
+the exporter forget what it did.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict, deque
+from collections.abc import Iterator
+from enum import IntEnum
 
 EpisodeKey = tuple[str, str, float]
 """(rule, alert fingerprint, startsAt as Unix time): one firing episode of one alert."""
@@ -17,38 +22,79 @@ EPISODE_RETENTION = 7 * 24 * 3600.0
 MAX_TARGETS = 10_000
 
 
+class Kind(IntEnum):
+    """How an episode was decided, in the order memory gives them up when full (lowest first)."""
+
+    REFUSED = 0
+    """Decided without calling anything: refused, limited, breaker open."""
+    DEFERRED = 1
+    """Refused for a cooldown; a retry is scheduled."""
+    DRY_RUN = 2
+    CALLED = 3
+    """A device was called, or is being called: acted, failed."""
+
+
 class Episodes:
-    """Act once: remembers episodes that were decided, so resends and an HA pair's duplicates do nothing."""
+    """Act once: remembers episodes that were decided, so resends and an HA pair's duplicates do nothing.
+
+    Past `capacity`, the oldest episode of the lowest `Kind` present is forgotten: a refusal never
+    displaces an episode that called a device."""
 
     def __init__(self, capacity: int = MAX_EPISODES, retention: float = EPISODE_RETENTION) -> None:
         self.capacity = capacity
         self.retention = retention
-        self._seen: OrderedDict[EpisodeKey, float] = OrderedDict()
+        self._kinds: dict[EpisodeKey, Kind] = {}
+        self._by_kind: dict[Kind, OrderedDict[EpisodeKey, float]] = {kind: OrderedDict() for kind in Kind}
+        """Per kind, last sighting by key, oldest first."""
 
     def seen(self, key: EpisodeKey, now: float) -> bool:
         """True if already decided (and refreshes it); False otherwise, without recording it."""
         self._expire(now)
-        if key in self._seen:
-            self._seen[key] = now
-            self._seen.move_to_end(key)
-            return True
-        return False
+        kind = self._kinds.get(key)
+        if kind is None:
+            return False
+        entries = self._by_kind[kind]
+        entries[key] = now
+        entries.move_to_end(key)
+        return True
 
-    def record(self, key: EpisodeKey, now: float) -> None:
-        self._seen[key] = now
-        self._seen.move_to_end(key)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+    def kind(self, key: EpisodeKey) -> Kind | None:
+        return self._kinds.get(key)
+
+    def record(self, key: EpisodeKey, now: float, kind: Kind) -> None:
+        """Remember `key` as decided (or re-classify it); may forget a less valuable episode."""
+        old = self._kinds.get(key)
+        if old is not None:
+            del self._by_kind[old][key]
+        self._kinds[key] = kind
+        self._by_kind[kind][key] = now
+        while len(self._kinds) > self.capacity:
+            lowest = next(entries for entries in self._by_kind.values() if entries)
+            gone, _ = lowest.popitem(last=False)
+            del self._kinds[gone]
+
+    def forget(self, key: EpisodeKey) -> None:
+        kind = self._kinds.pop(key, None)
+        if kind is not None:
+            del self._by_kind[kind][key]
 
     def _expire(self, now: float) -> None:
-        while self._seen:
-            key, last = next(iter(self._seen.items()))
-            if now - last < self.retention:
-                break
-            del self._seen[key]
+        for entries in self._by_kind.values():
+            while entries:
+                key, last = next(iter(entries.items()))
+                if now - last < self.retention:
+                    break
+                del entries[key]
+                del self._kinds[key]
+
+    def entries(self) -> Iterator[tuple[EpisodeKey, Kind, float]]:
+        """Every remembered episode with its kind and last sighting, least valuable first."""
+        for kind, entries in self._by_kind.items():
+            for key, last in entries.items():
+                yield key, kind, last
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._kinds)
 
 
 class SlidingCount:
@@ -73,25 +119,24 @@ class SlidingCount:
     def clear(self) -> None:
         self._times.clear()
 
+    def times(self) -> list[float]:
+        return list(self._times)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
 
 class TargetLimit:
-    """At most `limit` actions per target per `window`."""
+    """At most `limit` actions per target per `window`.
+
+    Only actions that stay counted keep a target here: a reservation handed back leaves nothing
+    behind. Past `capacity`, targets with nothing left in the window go first, then the oldest."""
 
     def __init__(self, limit: int, window: float, capacity: int = MAX_TARGETS) -> None:
         self.limit = limit
         self.window = window
         self.capacity = capacity
         self._targets: OrderedDict[str, SlidingCount] = OrderedDict()
-
-    def _counter(self, target: str) -> SlidingCount:
-        counter = self._targets.get(target)
-        if counter is None:
-            counter = self._targets[target] = SlidingCount(self.window)
-        counter.window = self.window
-        self._targets.move_to_end(target)
-        while len(self._targets) > self.capacity:
-            self._targets.popitem(last=False)
-        return counter
 
     def allows(self, target: str, now: float) -> bool:
         counter = self._targets.get(target)
@@ -101,16 +146,46 @@ class TargetLimit:
         return counter.count(now) < self.limit
 
     def add(self, target: str, now: float) -> None:
-        self._counter(target).add(now)
+        counter = self._targets.get(target)
+        if counter is None:
+            counter = self._targets[target] = SlidingCount(self.window)
+        counter.window = self.window
+        self._targets.move_to_end(target)
+        counter.add(now)
+        if len(self._targets) > self.capacity:
+            self._shrink(now)
 
     def remove(self, target: str, when: float) -> None:
         counter = self._targets.get(target)
         if counter is not None:
             counter.remove(when)
+            if not counter:
+                del self._targets[target]
+
+    def _shrink(self, now: float) -> None:
+        for target, counter in list(self._targets.items()):
+            counter.window = self.window
+            if counter.count(now) == 0:
+                del self._targets[target]
+        while len(self._targets) > self.capacity:
+            self._targets.popitem(last=False)
+
+    def history(self) -> dict[str, list[float]]:
+        """Each target's counted actions (times), oldest target first."""
+        return {target: counter.times() for target, counter in self._targets.items() if counter}
+
+    def restore(self, history: dict[str, list[float]]) -> None:
+        for target, times in history.items():
+            for when in sorted(times):
+                self.add(target, when)
+
+    def __len__(self) -> int:
+        return len(self._targets)
 
 
 class Breaker:
-    """A rule's hourly budget. Asked for more than it has, it opens; it closes on its timer or a reload."""
+    """A rule's hourly budget. Asked for more than it has, it opens; it closes on its timer, or when
+    someone with the right closes it (`close`)."""
 
     def __init__(self, budget: int, reset_after: float) -> None:
         self.budget = budget
@@ -137,5 +212,6 @@ class Breaker:
         self.spent.remove(when)
 
     def reset(self) -> None:
+        """Close now, with a fresh budget."""
         self.opened_at = None
         self.spent.clear()

@@ -52,3 +52,5 @@ class Notification(_Lenient):
     status: Literal["firing", "resolved"]
     receiver: Annotated[str, Field(max_length=256)]
     alerts: Annotated[list[Alert], Field(max_length=MAX_ALERTS)]
+    truncatedAlerts: Annotated[int, Field(ge=0, le=2**31)] = 0  # Alertmanager's field name
+    """Alerts Alertmanager left out because of the webhook's `max_alerts`."""

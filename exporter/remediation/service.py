@@ -2,15 +2,22 @@
 
 Every action goes through `ActionService.act`: the same authorization (the remediation token's allow
 rules), validation against the latest snapshot, cooldown, upstream call, metrics and audit as a request
-to the action API. Resolved alerts never act; they only settle a pending verification.
+to the action API. Resolved alerts never act; they only settle a pending verification or drop a retry.
+
+The guard rails' memory is kept in the state directory when there is one (`memory.py`), and written
+before a device is called, so neither a restart nor a reload gives an episode a second action. Only
+an authenticated, audited request closes a breaker early (`BREAKER_CLOSE_PATH`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -19,28 +26,40 @@ from pydantic import ValidationError
 
 from exporter.actions.auth import Token, client_address
 from exporter.actions.body import body_of, reads_body
-from exporter.actions.service import ActionService, parse_params
-from exporter.config.alert_matchers import Matcher
-from exporter.config.label_templates import LabelTemplate, TemplateError
-from exporter.config.remediation import RemediationConfig, RuleConfig
-from exporter.metrics.remediation import RemediationMetrics, Result
-from exporter.remediation.guards import Breaker, EpisodeKey, Episodes, TargetLimit
+from exporter.actions.refusals import RefusalLog
+from exporter.actions.service import ActionService
+from exporter.config.label_templates import TemplateError
+from exporter.config.remediation import RemediationConfig
+from exporter.engine.engine import Shard
+from exporter.metrics.remediation import Endpoint, RejectReason, RemediationMetrics, Result
+from exporter.remediation import memory as saved
+from exporter.remediation.guards import Breaker, EpisodeKey, Kind, TargetLimit
+from exporter.remediation.memory import Clock, Deferred, Memory, Pending, RuleMemory, SavedRule
 from exporter.remediation.payload import Alert, Notification
-from exporter.sources.action_api import ActionError, ActionSpec
+from exporter.remediation.rules import Rule, compile_rules
+from exporter.sources.action_api import ActionError
+from exporter.storage import StateFile
 
 log = structlog.get_logger("exporter.remediation")
 
 WEBHOOK_PATH = "/api/v1/remediation/alertmanager"
+BREAKER_CLOSE_PATH = "/api/v1/remediation/rules/{rule}/breaker/close"
+BREAKER_CLOSE_ACTION = "remediation.breaker_close"
+"""What a token's `allow` rules name to permit closing a breaker; the targets are rule names."""
 MAX_PAYLOAD_BYTES = 64 * 1024
 """The listener's client_max_size: about a hundred alerts. Alertmanager's `max_alerts` keeps under it."""
-_NOTHING_CALLED = ("forbidden", "not_found", "invalid", "cooldown")
+MAX_CLOSE_BODY_BYTES = 1024
+MAX_TRIES = 3
+"""Cooldown refusals of one episode that are retried; the next one is final."""
+SAVE_DELAY = 1.0
+"""Changes that need not be on disk before a device is called are written at most this often."""
+_NOTHING_CALLED = ("forbidden", "not_found", "invalid", "unconfirmed", "cooldown")
 """Action refusals that happen before anything reaches upstream: they hand their budget back."""
-
-
-class Clock(Protocol):
-    def wall(self) -> float: ...
-
-    def mono(self) -> float: ...
+_TRUNCATION_ADVICE = (
+    "Alertmanager's max_alerts left these alerts out of the notification, so they are never decided: "
+    "raise max_alerts (the webhook takes 64 KiB, about 100 alerts) or group_by more labels so that "
+    "each group holds fewer alerts"
+)
 
 
 class SystemClock:
@@ -51,10 +70,20 @@ class SystemClock:
         return time.monotonic()
 
 
+class Fleet(Protocol):
+    """What remediation asks of the engine: its share of the targets, and whether its first polls are done."""
+
+    @property
+    def shard(self) -> Shard: ...
+
+    def is_ready(self) -> bool: ...
+
+
 class WebhookError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+        self.reason: RejectReason = reason
         self.detail = detail
 
 
@@ -70,64 +99,106 @@ class Decision:
         return {"fingerprint": self.fingerprint, "rule": self.rule, "result": self.result, "detail": self.detail}
 
 
-class _Rule:
-    def __init__(self, config: RuleConfig, spec: ActionSpec, limit: TargetLimit) -> None:
-        self.config = config
-        self.name = config.name
-        self.spec = spec
-        self.matchers: tuple[Matcher, ...] = config.parsed_matchers()
-        self.params: dict[str, LabelTemplate] = config.parsed_params()
-        self.limit = limit
-        self.breaker = Breaker(config.budget_per_hour, config.breaker_reset)
-        self.breaker_timer: asyncio.TimerHandle | None = None
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)
-
-
-@dataclass
-class _Pending:
-    rule: str
-    target: str
-    timer: asyncio.TimerHandle
-
-
 class RemediationService:
-    def __init__(self, actions: ActionService, metrics: RemediationMetrics, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        actions: ActionService,
+        metrics: RemediationMetrics,
+        fleet: Fleet,
+        *,
+        storage: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.actions = actions
         self.metrics = metrics
+        self.fleet = fleet
         self.clock: Clock = clock or SystemClock()
         self.token_name: str | None = None
-        self.rules: tuple[_Rule, ...] = ()
-        self.episodes = Episodes()
-        self._limits: dict[str, TargetLimit] = {}
-        self._pending: dict[tuple[str, float], _Pending] = {}
+        self.rules: tuple[Rule, ...] = ()
+        self.memory = Memory()
+        self._file = StateFile(storage, saved.STATE_KIND, saved.STATE_VERSION) if storage is not None else None
+        self._saved_rules: dict[str, SavedRule] | None = None
+        """Rules read from the state file, until the first configure() takes them; None before loading."""
+        self._save_lock = asyncio.Lock()
+        self._save_timer: asyncio.TimerHandle | None = None
+        self._saves: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------------------
 
     def configure(self, config: RemediationConfig) -> None:
-        """Apply a (re)loaded section. Decided episodes and per-target history survive; breakers close and
-        budgets start afresh (a reload is how an operator closes a breaker early)."""
-        specs = {spec.qualified_name: spec for spec in self.actions.specs}
-        for rule in self.rules:
-            if rule.breaker_timer is not None:
-                rule.breaker_timer.cancel()
-        rules = []
-        for rc in config.rules:
-            limit = self._limits.get(rc.name) or TargetLimit(rc.max_per_target, rc.target_window)
-            limit.limit, limit.window = rc.max_per_target, rc.target_window
-            rules.append(_Rule(rc, specs[rc.action], limit))
-        self.rules = tuple(rules)
-        names = {r.name for r in rules}
-        self._limits = {r.name: r.limit for r in rules}
-        for key, pending in list(self._pending.items()):
-            if pending.rule not in names:
-                pending.timer.cancel()
-                del self._pending[key]
-        self.token_name = config.token
-        self.metrics.set_rules(names)
+        """Apply a (re)loaded section. Memory survives: decided episodes, per-target history, budgets and
+        open breakers (closing one early is `BREAKER_CLOSE_PATH`'s job, not a reload's). Called on the loop."""
+        if self._saved_rules is None:
+            self._load()
+        rules = compile_rules(config, self.actions.specs)
+        now = self.clock.mono()
+        kept: dict[str, RuleMemory] = {}
         for rule in rules:
-            self.metrics.breaker(rule.name, False)  # a reload closes every breaker
+            rc = rule.config
+            rm = self.memory.rules.get(rule.name)
+            if rm is None:
+                rm = RuleMemory(TargetLimit(rc.max_per_target, rc.target_window), Breaker(rc.budget_per_hour, 0.0))
+                stored = (self._saved_rules or {}).get(rule.name)
+                if stored is not None:
+                    saved.restore_rule(stored, rm)
+            rm.limit.limit, rm.limit.window = rc.max_per_target, rc.target_window
+            rm.breaker.budget, rm.breaker.reset_after = rc.budget_per_hour, rc.breaker_reset
+            kept[rule.name] = rm
+        for name, rm in self.memory.rules.items():
+            if name not in kept and rm.timer is not None:
+                rm.timer.cancel()
+        self._saved_rules = {}
+        self.memory.rules = kept
+        self.rules = rules
+        for key, pending in list(self.memory.pending.items()):
+            if pending.rule not in kept:
+                _cancel(pending.timer)
+                del self.memory.pending[key]
+        for episode, deferred in list(self.memory.deferred.items()):
+            if deferred.rule not in kept:
+                _cancel(deferred.timer)
+                del self.memory.deferred[episode]
+        self.token_name = config.token
+        self.metrics.set_rules(set(kept))
+        for rule in rules:
+            rm = kept[rule.name]
+            is_open = rm.breaker.is_open(now)
+            self.metrics.breaker(rule.name, is_open)
+            _cancel(rm.timer)
+            rm.timer = None
+            if is_open:
+                self._schedule_breaker_check(rule.name)
+        self._schedule_timers()
+
+    def _load(self) -> None:
+        self._saved_rules = {}
+        if self._file is None:
+            return
+        clock = self.clock
+        loaded = self._file.load(lambda data: saved.parse(data, clock))
+        if loaded is None:
+            return
+        self.memory, self._saved_rules = loaded.memory, loaded.rules
+        log.info(
+            "remediation memory loaded",
+            file=str(self._file.path),
+            episodes=len(self.memory.episodes),
+            pending=len(self.memory.pending),
+            retries=len(self.memory.deferred),
+        )
+
+    def _schedule_timers(self) -> None:
+        """Timers for verifications and retries that have none yet (those read from the state file)."""
+        loop = asyncio.get_running_loop()
+        now = self.clock.mono()
+        for (fingerprint, starts), pending in self.memory.pending.items():
+            if pending.timer is None:
+                delay = max(pending.deadline - now, 0.0)
+                pending.timer = loop.call_later(delay, self._settle, fingerprint, starts, False)
+        for key, deferred in self.memory.deferred.items():
+            if deferred.timer is None:
+                deferred.timer = loop.call_later(max(deferred.retry_at - now, 0.0), self._start_retry, key)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -136,44 +207,134 @@ class RemediationService:
         async def webhook(request: web.Request) -> web.Response:
             return await self.handle(request)
 
-        app.router.add_post(WEBHOOK_PATH, webhook)
-        app.router.add_route("*", WEBHOOK_PATH, _method_not_allowed)
+        @reads_body(MAX_CLOSE_BODY_BYTES)
+        async def close_breaker(request: web.Request) -> web.Response:
+            return await self.close_breaker(request)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        client = client_address(
+        app.router.add_post(WEBHOOK_PATH, webhook)
+        app.router.add_route("*", WEBHOOK_PATH, self._method_not_allowed("webhook"))
+        app.router.add_post(BREAKER_CLOSE_PATH, close_breaker)
+        app.router.add_route("*", BREAKER_CLOSE_PATH, self._method_not_allowed("breaker_close"))
+
+    def _method_not_allowed(self, endpoint: Endpoint) -> Any:
+        async def handle(request: web.Request) -> web.Response:
+            self.metrics.rejected(endpoint, "method_not_allowed")
+            return web.json_response({"ok": False, "detail": "use POST"}, status=405, headers={"Allow": "POST"})
+
+        return handle
+
+    def _client(self, request: web.Request) -> str:
+        return client_address(
             request.remote, request.headers.getall("X-Forwarded-For", []), self.actions.trusted_proxies
         )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        client = self._client(request)
         headers: dict[str, str] = {}
         try:
-            token = self._authenticate(request, client, headers)
-            notification = parse_notification(_read_body(request), request.content_type)
+            if self.token_name is None or not self.rules:
+                raise WebhookError(403, "disabled", "remediation is disabled: no remediation.rules are configured")
+            token = self._authenticate(request, client, headers, MAX_PAYLOAD_BYTES)
+            if token.name != self.token_name:
+                raise WebhookError(403, "forbidden", f"token {token.name!r} may not send alerts for remediation")
+            notification = parse_notification(_read_body(request, MAX_PAYLOAD_BYTES), request.content_type)
         except WebhookError as err:
-            log.info("remediation webhook refused", client=client, status=err.status, detail=err.detail)
+            self.metrics.rejected("webhook", err.reason)
+            self.actions.refusals.info(
+                log, "remediation webhook refused", client=client, status=err.status, detail=err.detail
+            )
             return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
+        if notification.truncatedAlerts:
+            self.metrics.truncated(notification.truncatedAlerts)
+            log.warning(
+                "alerts truncated by Alertmanager",
+                receiver=notification.receiver,
+                decided=len(notification.alerts),
+                truncated=notification.truncatedAlerts,
+                advice=_TRUNCATION_ADVICE,
+            )
         decisions = [await self.decide(alert, token, client) for alert in notification.alerts]
-        invalid = [d for d in decisions if d.result == "invalid"]
-        body = {
-            "ok": not invalid,
-            "detail": f"{len(invalid)} alert(s) could not be turned into an action" if invalid else "decided",
-            "decisions": [d.as_json() for d in decisions],
-        }
-        return web.json_response(body, status=422 if invalid else 200)
+        return _answer(decisions)
 
-    def _authenticate(self, request: web.Request, client: str, headers: dict[str, str]) -> Token:
-        if self.token_name is None or not self.rules:
-            raise WebhookError(403, "remediation is disabled: no remediation.rules are configured")
+    def _authenticate(self, request: web.Request, client: str, headers: dict[str, str], limit: int) -> Token:
         length = request.content_length
-        if length is not None and length > MAX_PAYLOAD_BYTES:
-            raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")
+        if length is not None and length > limit:
+            raise WebhookError(413, "too_large", f"request body too large (limit {limit} bytes)")
         try:
-            token = self.actions.authenticate(request, client, headers)
+            return self.actions.authenticate(request, client, headers)
         except ActionError as err:
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
-            raise WebhookError(err.status, err.detail) from None
-        if token.name != self.token_name:
-            raise WebhookError(403, f"token {token.name!r} may not send alerts for remediation")
-        return token
+            raise WebhookError(
+                err.status, "rate_limited" if err.status == 429 else "unauthenticated", err.detail
+            ) from None
+
+    async def close_breaker(self, request: web.Request) -> web.Response:
+        """Close a rule's open breaker, with a fresh budget: for a token whose allow rules name
+        `remediation.breaker_close` and the rule. Audited and counted like an action."""
+        start = time.perf_counter()
+        client = self._client(request)
+        headers: dict[str, str] = {}
+        token: Token | None = None
+        rule = next((r for r in self.rules if r.name == request.match_info["rule"]), None)
+        try:
+            if not self.actions.tokens.enabled:
+                raise WebhookError(
+                    403, "disabled", "actions are disabled: no tokens are configured under actions.tokens"
+                )
+            token = self._authenticate(request, client, headers, MAX_CLOSE_BODY_BYTES)
+            _check_empty_body(request)
+            if rule is None:
+                raise WebhookError(404, "not_found", "no remediation rule has that name")
+            if not token.allows(BREAKER_CLOSE_ACTION, rule.name):
+                raise WebhookError(403, "forbidden", f"token {token.name!r} may not {BREAKER_CLOSE_ACTION} {rule.name}")
+        except WebhookError as err:
+            self.metrics.rejected("breaker_close", err.reason)
+            self._audit_close(rule, token, client, err.reason, err.status, err.detail, start, self.actions.refusals)
+            return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
+        rm = self.memory.rules[rule.name]
+        was_open = rm.breaker.is_open(self.clock.mono())
+        if was_open:
+            rm.breaker.reset()
+            _cancel(rm.timer)
+            rm.timer = None
+            self.metrics.breaker(rule.name, False)
+            self.metrics.breaker_closed(rule.name)
+            await self._save_now()
+            detail = f"breaker closed, with a fresh budget of {rule.config.budget_per_hour} per hour"
+            log.warning("remediation breaker closed early", rule=rule.name, token=token.name, client=client)
+        else:
+            detail = "the breaker was not open; nothing changed"
+        self._audit_close(rule, token, client, "allowed", 200, detail, start)
+        return web.json_response({"ok": True, "rule": rule.name, "was_open": was_open, "detail": detail})
+
+    @staticmethod
+    def _audit_close(
+        rule: Rule | None,
+        token: Token | None,
+        client: str,
+        decision: str,
+        status: int,
+        detail: str,
+        start: float,
+        refusals: RefusalLog | None = None,
+    ) -> None:
+        """The action API's audit line; an unknown rule is not named (the caller chose that text).
+        Refusals go through the action API's refusal log, at its bounded rate."""
+        emit = functools.partial(refusals.info, log) if refusals is not None else log.info
+        emit(
+            "action",
+            action=BREAKER_CLOSE_ACTION,
+            target=rule.name if rule is not None else None,
+            token=token.name if token is not None else None,
+            client=client,
+            decision=decision,
+            status=status,
+            dry_run=False,
+            detail=detail,
+            upstream_status=None,
+            seconds=round(time.perf_counter() - start, 4),
+        )
 
     # -- decisions -------------------------------------------------------------------------------
 
@@ -181,142 +342,340 @@ class RemediationService:
         """One alert of a notification. Only a firing alert that passes every guard rail acts."""
         starts = alert.startsAt.timestamp()
         if alert.status == "resolved":
-            self._settle(alert.fingerprint, starts, recovered=True)
+            self._resolved(alert.fingerprint, starts)
             return Decision(alert.fingerprint, None, "resolved", "resolved alerts never act")
         rule = next((r for r in self.rules if r.matches(alert.labels)), None)
         if rule is None:
             return Decision(alert.fingerprint, None, "no_rule", "no remediation rule matches")
         result, detail = await self._decide(rule, alert, starts, token, client)
-        self.metrics.result(rule.name, result)
-        if result != "duplicate":
-            log.info(
-                "remediation",
-                rule=rule.name,
-                alertname=alert.labels.get("alertname"),
-                fingerprint=alert.fingerprint,
-                action=rule.spec.qualified_name,
-                result=result,
-                dry_run=rule.config.dry_run,
-                detail=detail,
-            )
+        self._report(rule, alert.fingerprint, result, detail, alert.labels.get("alertname"))
         return Decision(alert.fingerprint, rule.name, result, detail)
 
-    async def _decide(self, rule: _Rule, alert: Alert, starts: float, token: Token, client: str) -> tuple[Result, str]:
+    def _report(self, rule: Rule, fingerprint: str, result: Result, detail: str, alertname: str | None) -> None:
+        self.metrics.result(rule.name, result)
+        if result == "duplicate":
+            return
+        # Every replica of a sharded fleet gets every alert: the ones it leaves to the others are not news.
+        emit = log.debug if result == "not_owned" else log.info
+        emit(
+            "remediation",
+            rule=rule.name,
+            alertname=alertname,
+            fingerprint=fingerprint,
+            action=rule.spec.qualified_name,
+            result=result,
+            dry_run=rule.config.dry_run,
+            detail=detail,
+        )
+
+    async def _decide(self, rule: Rule, alert: Alert, starts: float, token: Token, client: str) -> tuple[Result, str]:
         key: EpisodeKey = (rule.name, alert.fingerprint, starts)
-        wall, now = self.clock.wall(), self.clock.mono()
-        if self.episodes.seen(key, now):
+        now = self.clock.mono()
+        if key in self.memory.deferred:
+            self.memory.episodes.seen(key, now)
+            return ("duplicate", "this firing episode is decided again once the cooldown has passed")
+        if self.memory.episodes.seen(key, now):
             return ("duplicate", "this firing episode was already decided")
-        firing = wall - starts
+        firing = self.clock.wall() - starts
         if firing < rule.config.min_firing:
             return ("too_early", f"firing for {max(firing, 0):.0f}s, less than min_firing")
         try:
-            rendered = {name: template.render(alert.labels) for name, template in rule.params.items()}
-            params = parse_params(rule.spec, rendered)
+            params = rule.params_for(alert.labels)
         except TemplateError as err:
             return ("invalid", f"template yields no target: {err}")
         except ActionError as err:
             return ("invalid", err.detail)
-        # From here on the episode is decided once: no await before this line, so a duplicate sent at
-        # the same moment by the other Alertmanager of an HA pair finds it recorded.
-        self.episodes.record(key, now)
-        target = rule.spec.qualified_name + " " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))
-        if rule.breaker.is_open(now):
-            return ("breaker_open", "the rule's circuit breaker is open")
-        if not rule.limit.allows(target, now):
-            return ("limited", f"{target}: already acted on {rule.config.max_per_target}x within target_window")
-        if not rule.breaker.take(now):
-            self._breaker_opened(rule)
-            return ("breaker_open", f"budget of {rule.config.budget_per_hour} per hour spent; breaker opened")
-        rule.limit.add(target, now)
+        unplaced = self._placement(rule, params)
+        if unplaced is not None:
+            return unplaced  # not recorded: a resend decides it
+        return await self._attempt(rule, key, params, token, client, tries=0)
+
+    def _placement(self, rule: Rule, params: dict[str, int | str]) -> tuple[Result, str] | None:
+        """Whether this replica is the one to decide: `not_ready` while the target has no data here yet
+        (or the first polls are not done), `not_owned` when another replica of a sharded fleet polls it.
+        None: decide here (the action API refuses what it must, audited). Resolving calls nothing."""
+        spec, env = rule.spec, self.actions.env
         try:
-            outcome = await self.actions.act(rule.spec, token, params, dry_run=rule.config.dry_run, client=client)
+            spec.resolve(env, params)
+            return None
         except ActionError as err:
-            if err.reason in _NOTHING_CALLED:
-                rule.breaker.refund(now)
-                rule.limit.remove(target, now)
-                return ("refused", err.detail)
-            return ("failed", err.detail)
-        if rule.config.dry_run:
+            if err.reason != "not_found":
+                return None
+        except Exception:
+            return None  # the action API answers it, counted and audited
+        name = str(params[spec.target_param])
+        polled_here = env.target(spec.source, name) is not None
+        if (polled_here and not env.has_data(spec.source, name)) or not self.fleet.is_ready():
+            return ("not_ready", "this exporter has no data for that target yet; decided when the alert is sent again")
+        shard = self.fleet.shard
+        if shard.count > 1 and not polled_here:
+            return (
+                "not_owned",
+                f"not among the targets of this replica (shard {shard.index} of {shard.count}); "
+                "the replica that polls it decides",
+            )
+        return None
+
+    async def _attempt(
+        self, rule: Rule, key: EpisodeKey, params: dict[str, int | str], token: Token, client: str, *, tries: int
+    ) -> tuple[Result, str]:
+        """From here on the episode is decided: no await before it is recorded, so a duplicate sent at
+        the same moment by the other Alertmanager of an HA pair finds it."""
+        now = self.clock.mono()
+        episodes, rm = self.memory.episodes, self.memory.rules[rule.name]
+        target = rule.target_of(params)
+        if rm.breaker.is_open(now):
+            episodes.record(key, now, Kind.REFUSED)
+            self._save_soon()
+            return ("breaker_open", "the rule's circuit breaker is open")
+        if not rm.limit.allows(target, now):
+            episodes.record(key, now, Kind.REFUSED)
+            self._save_soon()
+            return ("limited", f"{target}: already acted on {rule.config.max_per_target}x within target_window")
+        if not rm.breaker.take(now):
+            episodes.record(key, now, Kind.REFUSED)
+            self._breaker_opened(rule)
+            self._save_soon()
+            return ("breaker_open", f"budget of {rule.config.budget_per_hour} per hour spent; breaker opened")
+        rm.limit.add(target, now)
+        dry_run = rule.config.dry_run
+        episodes.record(key, now, Kind.DRY_RUN if dry_run else Kind.CALLED)
+        try:
+            if not dry_run:
+                await self._save_now()  # on disk before the device is called: a crash cannot act twice
+            outcome = await self.actions.act(rule.spec, token, params, dry_run=dry_run, client=client)
+        except ActionError as err:
+            if err.reason == "cooldown" and dry_run:
+                return ("dry_run", f"dry run: would act once the cooldown has passed ({err.detail})")
+            if err.reason not in _NOTHING_CALLED:
+                return ("failed", err.detail)
+            rm.breaker.refund(now)
+            rm.limit.remove(target, now)
+            if err.reason == "cooldown" and tries < MAX_TRIES and len(self.memory.deferred) < saved.MAX_DEFERRED:
+                episodes.record(key, now, Kind.DEFERRED)
+                retry_in = self._defer(rule, key, params, target, client, tries + 1)
+                return ("deferred", f"{err.detail}; tried again in {retry_in:.0f}s (try {tries + 1} of {MAX_TRIES})")
+            episodes.record(key, now, Kind.REFUSED)
+            return ("refused", err.detail)
+        finally:
+            self._save_soon()
+        if dry_run:
             return ("dry_run", outcome.detail)
-        self._watch(rule, alert.fingerprint, starts, target)
+        self._watch(rule, key, target)
         return ("acted", outcome.detail)
+
+    # -- retries after a cooldown ----------------------------------------------------------------
+
+    def _defer(
+        self, rule: Rule, key: EpisodeKey, params: dict[str, int | str], target: str, client: str, tries: int
+    ) -> float:
+        """Try the episode again one cooldown from now (the cooldown started at or before now). Returns the delay."""
+        delay = self.actions.cooldown.seconds + 0.05
+        deferred = Deferred(rule.name, params, target, client, self.clock.mono() + delay, tries)
+        deferred.timer = asyncio.get_running_loop().call_later(delay, self._start_retry, key)
+        self.memory.deferred[key] = deferred
+        return delay
+
+    def _start_retry(self, key: EpisodeKey) -> None:
+        task = asyncio.get_running_loop().create_task(self._retry(key))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, key: EpisodeKey) -> None:
+        deferred = self.memory.deferred.pop(key, None)
+        rule = next((r for r in self.rules if r.name == key[0]), None)
+        if deferred is None or rule is None:
+            return
+        now = self.clock.mono()
+        token = self._token()
+        unplaced = self._placement(rule, deferred.params)
+        result: Result
+        if token is None:
+            self.memory.episodes.record(key, now, Kind.REFUSED)
+            result, detail = "refused", "the remediation token is no longer configured or has expired"
+        elif unplaced is not None and unplaced[0] == "not_ready" and deferred.tries < MAX_TRIES:
+            retry_in = self._defer(rule, key, deferred.params, deferred.target, deferred.client, deferred.tries + 1)
+            result, detail = "deferred", f"{unplaced[1]}; tried again in {retry_in:.0f}s"
+        elif unplaced is not None:
+            self.memory.episodes.forget(key)  # not this replica's (or never ready): a resend decides it
+            result, detail = unplaced
+        else:
+            result, detail = await self._attempt(
+                rule, key, deferred.params, token, deferred.client, tries=deferred.tries
+            )
+        self._report(rule, key[1], result, detail, None)
+        self._save_soon()
+
+    def _token(self) -> Token | None:
+        """The remediation token as configured now (a retry acts as it, as the first try did)."""
+        token = next((t for t in self.actions.tokens.tokens if t.name == self.token_name), None)
+        if token is None or (token.expires is not None and dt.datetime.now(dt.UTC) >= token.expires):
+            return None
+        return token
 
     # -- breaker and verification ----------------------------------------------------------------
 
-    def _breaker_opened(self, rule: _Rule) -> None:
+    def _breaker_opened(self, rule: Rule) -> None:
         log.warning("remediation breaker opened", rule=rule.name, reset_after=rule.config.breaker_reset)
         self.metrics.breaker(rule.name, True)
-        rule.breaker_timer = asyncio.get_running_loop().call_later(rule.config.breaker_reset, self._check_breaker, rule)
+        self._schedule_breaker_check(rule.name)
 
-    def _check_breaker(self, rule: _Rule) -> None:
-        if rule not in self.rules:
-            return
-        if rule.breaker.is_open(self.clock.mono()):
-            assert rule.breaker.opened_at is not None
-            wait = rule.breaker.opened_at + rule.config.breaker_reset - self.clock.mono()
-            rule.breaker_timer = asyncio.get_running_loop().call_later(max(wait, 0.1), self._check_breaker, rule)
-            return
-        rule.breaker_timer = None
-        log.info("remediation breaker closed", rule=rule.name)
-        self.metrics.breaker(rule.name, False)
+    def _schedule_breaker_check(self, name: str) -> None:
+        rm = self.memory.rules[name]
+        assert rm.breaker.opened_at is not None
+        wait = rm.breaker.opened_at + rm.breaker.reset_after - self.clock.mono()
+        _cancel(rm.timer)
+        rm.timer = asyncio.get_running_loop().call_later(max(wait, 0.1), self._check_breaker, name)
 
-    def _watch(self, rule: _Rule, fingerprint: str, starts: float, target: str) -> None:
+    def _check_breaker(self, name: str) -> None:
+        rm = self.memory.rules.get(name)
+        if rm is None:
+            return
+        rm.timer = None
+        if rm.breaker.is_open(self.clock.mono()):
+            self._schedule_breaker_check(name)
+            return
+        log.info("remediation breaker closed", rule=name)
+        self.metrics.breaker(name, False)
+        self._save_soon()
+
+    def _watch(self, rule: Rule, key: EpisodeKey, target: str) -> None:
+        _, fingerprint, starts = key
+        while len(self.memory.pending) >= saved.MAX_PENDING:
+            (old_fingerprint, _), oldest = next(iter(self.memory.pending.items()))
+            _cancel(oldest.timer)
+            del self.memory.pending[next(iter(self.memory.pending))]
+            log.warning("remediation verification dropped: too many pending", fingerprint=old_fingerprint)
+        deadline = self.clock.mono() + rule.config.verify_within
         timer = asyncio.get_running_loop().call_later(
             rule.config.verify_within, self._settle, fingerprint, starts, False
         )
-        self._pending[(fingerprint, starts)] = _Pending(rule.name, target, timer)
+        self.memory.pending[(fingerprint, starts)] = Pending(rule.name, target, deadline, timer)
+
+    def _resolved(self, fingerprint: str, starts: float) -> None:
+        """The alert resolved: verify what was done, and drop retries that wait for a cooldown."""
+        self._settle(fingerprint, starts, recovered=True)
+        for key in [k for k in self.memory.deferred if k[1:] == (fingerprint, starts)]:
+            deferred = self.memory.deferred.pop(key)
+            _cancel(deferred.timer)
+            self.memory.episodes.record(key, self.clock.mono(), Kind.REFUSED)
+            log.info("remediation retry dropped: the alert resolved", rule=key[0], fingerprint=fingerprint)
+            self._save_soon()
 
     def _settle(self, fingerprint: str, starts: float, recovered: bool) -> None:
-        pending = self._pending.pop((fingerprint, starts), None)
+        pending = self.memory.pending.pop((fingerprint, starts), None)
         if pending is None:
             return
-        pending.timer.cancel()
+        _cancel(pending.timer)
         result: Result = "recovered" if recovered else "not_recovered"
         self.metrics.result(pending.rule, result)
         log.info(
             "remediation verified", rule=pending.rule, fingerprint=fingerprint, target=pending.target, result=result
         )
+        self._save_soon()
 
-    def close(self) -> None:
-        for pending in self._pending.values():
-            pending.timer.cancel()
-        self._pending.clear()
-        for rule in self.rules:
-            if rule.breaker_timer is not None:
-                rule.breaker_timer.cancel()
+    # -- the state file --------------------------------------------------------------------------
+
+    async def _save_now(self) -> None:
+        """Write memory as it is now (off the loop); writes happen one at a time, in order."""
+        if self._file is None:
+            return
+        async with self._save_lock:
+            data = saved.dump(self.memory, self.clock)
+            await asyncio.to_thread(self._file.save, data)
+
+    def _save_soon(self) -> None:
+        if self._file is None or self._save_timer is not None:
+            return
+        self._save_timer = asyncio.get_running_loop().call_later(SAVE_DELAY, self._save_later)
+
+    def _save_later(self) -> None:
+        self._save_timer = None
+        task = asyncio.get_running_loop().create_task(self._save_now())
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
+
+    async def aclose(self) -> None:
+        """Stop every timer and retry, then write memory a last time, after any write under way."""
+        _cancel(self._save_timer)
+        self._save_timer = None
+        for task in self._retries:
+            task.cancel()
+        for pending in self.memory.pending.values():
+            _cancel(pending.timer)
+            pending.timer = None
+        for deferred in self.memory.deferred.values():
+            _cancel(deferred.timer)
+            deferred.timer = None
+        for rm in self.memory.rules.values():
+            _cancel(rm.timer)
+            rm.timer = None
+        await asyncio.gather(*self._retries, *self._saves, return_exceptions=True)
+        await self._save_now()
 
 
-async def _method_not_allowed(request: web.Request) -> web.Response:
-    return web.json_response({"ok": False, "detail": "use POST"}, status=405, headers={"Allow": "POST"})
+def _cancel(timer: asyncio.TimerHandle | None) -> None:
+    if timer is not None:
+        timer.cancel()
 
 
-def _read_body(request: web.Request) -> bytes:
+def _answer(decisions: list[Decision]) -> web.Response:
+    """200 with every decision; 503 when some alert's target has no data yet (Alertmanager retries a
+    5xx, and the retry decides it); else 422 when some alert could not be turned into an action."""
+    body: dict[str, Any] = {"ok": True, "detail": "decided", "decisions": [d.as_json() for d in decisions]}
+    waiting = sum(1 for d in decisions if d.result == "not_ready")
+    invalid = sum(1 for d in decisions if d.result == "invalid")
+    if waiting:
+        body.update(ok=False, detail=f"{waiting} alert(s) name a target with no data yet; send them again")
+        return web.json_response(body, status=503, headers={"Retry-After": "10"})
+    if invalid:
+        body.update(ok=False, detail=f"{invalid} alert(s) could not be turned into an action")
+        return web.json_response(body, status=422)
+    return web.json_response(body)
+
+
+def _read_body(request: web.Request, limit: int) -> bytes:
     """The body as the listener read it (`exporter.actions.body`), bounded in size and time."""
     read = body_of(request)
     if read.problem == "too_large":
-        raise WebhookError(413, f"request body too large (limit {MAX_PAYLOAD_BYTES} bytes)")
+        raise WebhookError(413, "too_large", f"request body too large (limit {limit} bytes)")
     if read.problem == "timeout":
-        raise WebhookError(408, "the request body did not arrive in time")
+        raise WebhookError(408, "timeout", "the request body did not arrive in time")
     if read.problem is not None:
-        raise WebhookError(400, "could not read the request body")
+        raise WebhookError(400, "bad_request", "could not read the request body")
     return read.data
+
+
+def _check_empty_body(request: web.Request) -> None:
+    body = _read_body(request, MAX_CLOSE_BODY_BYTES).strip()
+    if body and body != b"{}":
+        raise WebhookError(400, "bad_request", "request body must be empty or {}")
 
 
 def parse_notification(body: bytes, content_type: str) -> Notification:
     """An Alertmanager webhook body as a `Notification`, or the `WebhookError` to answer with."""
     if content_type != "application/json":
-        raise WebhookError(415, f"unsupported content type {content_type!r}; Alertmanager sends application/json")
+        detail = f"unsupported content type {content_type!r}; Alertmanager sends application/json"
+        raise WebhookError(415, "unsupported_media_type", detail)
     try:
         raw = json.loads(body)
     except (ValueError, RecursionError):
-        raise WebhookError(400, "request body is not valid JSON") from None
+        raise WebhookError(400, "bad_request", "request body is not valid JSON") from None
     try:
         return Notification.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()[:5]
         )
-        raise WebhookError(400, f"not an Alertmanager webhook payload (version 4): {problems[:500]}") from None
+        detail = f"not an Alertmanager webhook payload (version 4): {problems[:500]}"
+        raise WebhookError(400, "bad_request", detail) from None
 
 
-__all__ = ["WEBHOOK_PATH", "Clock", "Decision", "RemediationService", "parse_notification"]
+__all__ = [
+    "BREAKER_CLOSE_PATH",
+    "WEBHOOK_PATH",
+    "Decision",
+    "Fleet",
+    "RemediationService",
+    "parse_notification",
+]

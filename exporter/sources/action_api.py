@@ -59,6 +59,9 @@ class Resolved:
     perform: Callable[[], Awaitable[Outcome]]
     protected: str | None = None
     """Why automation must leave this target alone (e.g. an outlet marked critical), if it must."""
+    critical: str | None = None
+    """Why a person must confirm acting on this target with `?confirm=critical` (e.g. an outlet marked
+    critical on its device), if they must. Automation never acts on it."""
 
 
 class ActionError(Exception):
@@ -96,10 +99,15 @@ class ActionSpec:
     """Below /api/v1, with `{param}` placeholders."""
     params: tuple[ActionParam, ...]
     target_param: str
-    """The path parameter that `allow` rules and the cooldown are keyed on."""
+    """The path parameter that `allow` rules are keyed on: the unit acted on (a device, a strip). Any
+    other path parameter names a part of it (an outlet, a port); the cooldown is kept per part."""
     summary: str
     resolve: Callable[[ActionEnv, Mapping[str, int | str]], Resolved]
     """Validate against the latest snapshot; raise not_found()/invalid(). Must not call upstream."""
+    known: Callable[[ActionEnv, str], bool]
+    """Whether a value of `target_param` names something the exporter knows (a configured device, a
+    strip in an inventory). Only such a name is repeated in answers and the audit: a string a caller
+    made up is never echoed."""
 
     @property
     def qualified_name(self) -> str:

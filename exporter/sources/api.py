@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -64,8 +65,10 @@ class PollClock:
     queued and none is in flight, its timeout is suspended; the time counts again once one runs.
     """
 
-    def __init__(self, timeout: asyncio.Timeout) -> None:
+    def __init__(self, timeout: asyncio.Timeout, *, failing: bool = False) -> None:
         self._timeout = timeout
+        self.failing = failing
+        """The target's last poll failed: its requests take slots from the failing targets' share."""
         self._waiting = 0
         self._running = 0
         self._remaining: float | None = None
@@ -97,18 +100,32 @@ _poll_clock: ContextVar[PollClock | None] = ContextVar("poll_clock", default=Non
 
 
 @asynccontextmanager
-async def poll_timeout(seconds: float) -> AsyncIterator[None]:
-    """`asyncio.timeout(seconds)` for one poll, not counting time spent only queued for request slots."""
+async def poll_timeout(seconds: float, *, failing: bool = False) -> AsyncIterator[None]:
+    """`asyncio.timeout(seconds)` for one poll, not counting time spent only queued for request slots.
+
+    `failing`: the target's last poll failed, so this poll's requests use the failing targets'
+    share of the source's slots (see `SourceContext.request`)."""
     async with asyncio.timeout(seconds) as timeout:
-        token = _poll_clock.set(PollClock(timeout))
+        token = _poll_clock.set(PollClock(timeout, failing=failing))
         try:
             yield
         finally:
             _poll_clock.reset(token)
 
 
+def failing_share(max_concurrent_requests: int) -> int:
+    """Request slots the polls of failing targets may hold at once: half, rounded up."""
+    return max_concurrent_requests - max_concurrent_requests // 2
+
+
 class SourceContext:
-    """What the core lends a source: a shared request limit, API instrumentation and a state directory."""
+    """What the core lends a source: a shared request limit, API instrumentation and a state directory.
+
+    Targets whose last poll failed share at most half of the slots (`failing_share`). A target
+    that hangs holds its slot until its timeout; without the share, enough hanging targets would
+    hold every slot, and a healthy target's requests would queue behind them for up to a timeout
+    each. With it, the other half is always free for targets that answer.
+    """
 
     def __init__(
         self,
@@ -123,6 +140,7 @@ class SourceContext:
         """`--storage.path`: where the source may keep state across restarts (None: nowhere)."""
         self.max_concurrent_requests = max_concurrent_requests
         self._slots = asyncio.Semaphore(max_concurrent_requests)
+        self._failing_slots = asyncio.Semaphore(failing_share(max_concurrent_requests))
         self._observer = observer
 
     @asynccontextmanager
@@ -133,12 +151,20 @@ class SourceContext:
         label set stays bounded; it must be one of the source's `api_endpoints`.
         """
         clock = _poll_clock.get()
+        share = self._failing_slots if clock is not None and clock.failing else None
         if clock is None:
             await self._slots.acquire()
         else:
             clock.waiting(1)
             try:
-                await self._slots.acquire()
+                if share is not None:
+                    await share.acquire()
+                try:
+                    await self._slots.acquire()
+                except BaseException:
+                    if share is not None:
+                        share.release()
+                    raise
                 clock.running(1)
             finally:
                 clock.waiting(-1)
@@ -147,10 +173,30 @@ class SourceContext:
             yield
         finally:
             self._slots.release()
+            if share is not None:
+                share.release()
             if clock is not None:
                 clock.running(-1)
             if self._observer is not None:
                 self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One part of a target as the landing page lists it: a strip of a network, an outlet of a
+    controller, a port of a strip (in `parts`).
+
+    `kind` and `state` are the vendor's own words ("strip", "down"; "outlet", "on"), so the core
+    names no vendor; `attention` marks what an operator should look at (a strip that is down). The
+    text comes from upstream: the page escapes and redacts it.
+    """
+
+    kind: str
+    id: str
+    name: str
+    state: str
+    attention: bool = False
+    parts: tuple[Component, ...] = ()
 
 
 class Target(ABC):
@@ -170,6 +216,11 @@ class Target(ABC):
 
         Raise `PollError` for known failures. The engine applies the timeout.
         """
+
+    def components(self) -> Sequence[Component]:
+        """What the last successful poll found (strips, outlets), for the landing page; read right
+        after each successful `poll()`. By default nothing."""
+        return ()
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release sessions; called when the target stops."""
@@ -201,6 +252,10 @@ class Source(ABC):
     api_endpoints: ClassVar[tuple[str, ...]]
     entry_model: ClassVar[type[TargetEntry]]
     default_max_concurrent_requests: ClassVar[int] = 16
+    default_backoff_intervals: ClassVar[float | None] = None
+    """Cap of a failing target's back-off, in its own intervals, when the config sets none for the
+    source (None: the global `backoff_max`). A source whose failing poll costs one cheap request to
+    a device of its own sets it low, so that a recovered device is seen within that many intervals."""
 
     @classmethod
     @abstractmethod

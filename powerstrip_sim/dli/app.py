@@ -159,7 +159,10 @@ class RestApi:
                 request.transport.abort()
             raise _Reply(web.Response(status=500))  # never reaches the client
         if faults.http_status is not None:
-            raise _Reply(_text(faults.http_status, f"simulated HTTP {faults.http_status}"))
+            reply = _text(faults.http_status, f"simulated HTTP {faults.http_status}")
+            if faults.retry_after is not None:
+                reply.headers["Retry-After"] = str(faults.retry_after)
+            raise _Reply(reply)
         if faults.html_page:
             raise _Reply(web.Response(status=200, text=_HTML_FAULT_PAGE, content_type="text/html"))
 

@@ -15,6 +15,8 @@ class Faults:
     """Seconds added before every answer."""
     http_status: int | None = None
     """Answer every request with this status (e.g. 500 or 503)."""
+    retry_after: int | None = None
+    """With `http_status`: the seconds its `Retry-After` header asks the client to wait."""
     malformed_json: bool = False
     """JSON answers are cut off mid-document."""
     html_page: bool = False
@@ -58,6 +60,10 @@ def _check(key: str, value: Any) -> Any:
     if key == "http_status":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599):
             raise ValueError("http_status must be null or an HTTP error status (400-599)")
+        return value
+    if key == "retry_after":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError("retry_after must be null or whole seconds >= 0")
         return value
     if key == "locked_outlets":
         if value is None:

@@ -58,6 +58,7 @@ def exporter_config(ct: CloudTraxSimulator, dli: DliSimulator, tmp_path: Path) -
                 "cooldown": "1h",
                 "timeout": "1s",
                 "auth_failures": {"max_failures": 10000, "window": "1m"},  # schemathesis sends many bad tokens
+                "refusal_log": {"lines_per_client": 10000, "window": "1m"},  # the tests read every audit line
                 "tokens": [
                     {
                         "name": "admin",

@@ -86,7 +86,7 @@ async def send(lst: Listener, data: bytes) -> RawAnswer:
 @pytest.mark.parametrize(
     "content_type,body,status,detail",
     [
-        ("text/plain", b"cycle please", 415, "unsupported content type 'text/plain'; send JSON or no body"),
+        ("text/plain", b"cycle please", 415, "unsupported content type; send application/json or no body"),
         ("application/x-www-form-urlencoded", b"a=b", 415, None),
         ("application/json", b'{"outlet": 3}', 400, "request body must be empty or {}"),
         ("application/json", b"[]", 400, "request body must be empty or {}"),
@@ -154,7 +154,8 @@ async def test_other_refusals_through_the_listener(listener: Listener) -> None:
     assert answer.status == 400, answer
     assert last_audit(listener, 400)["token"] == "admin"
     answer = await send(listener, request("POST", DLI_CYCLE + "?force=1", headers=auth()))
-    assert (answer.status, answer.json()["detail"]) == (400, "unknown query parameter: force")
+    unknown = "unknown query parameter; only dry_run and confirm are accepted"
+    assert (answer.status, answer.json()["detail"]) == (400, unknown)
     # 404: a device that is not in the latest poll.
     answer = await send(listener, request("POST", "/api/v1/dli/nosuch/outlets/1/cycle", headers=auth()))
     assert answer.status == 404, answer
@@ -165,7 +166,7 @@ async def test_other_refusals_through_the_listener(listener: Listener) -> None:
     assert (line["action"], line["decision"], line["detail"]) == (
         "dli.outlet_cycle",
         "invalid",
-        "method GET not allowed; use POST",
+        "method not allowed; use POST",
     )
     listener.reached_nothing()
     # The control: the same listener does act on a clean request, with `{}` as the body.

@@ -70,7 +70,7 @@ def test_docs_curl_examples_against_the_demo(tmp_path: Path) -> None:
                 assert answer == {
                     "ok": False,
                     "action": "dli.reboot",
-                    "target": "dli-pro",
+                    "target": None,
                     "detail": "missing bearer token",
                     "upstream_status": None,
                 }

@@ -35,6 +35,16 @@ def exporter_config(sim: CloudTraxSimulator, **target: Any) -> str:
 SEED_NETWORK = 12345
 
 
+@pytest.fixture
+async def one_network() -> AsyncIterator[CloudTraxSimulator]:
+    """A simulator of one network with two strips, both online, each drawing 40 W on port 1."""
+    async with CloudTraxSimulator(key=KEY, secret=SECRET, strips=2, networks=1) as simulator:
+        for strip in simulator.state.strips.values():
+            strip.online = True
+            strip.ports[0].enable, strip.ports[0].load_w = True, 40.0
+        yield simulator
+
+
 class RecordingObserver:
     """Stands in for the core's API metrics: records every endpoint template used."""
 

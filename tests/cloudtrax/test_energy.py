@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+from structlog.testing import capture_logs
+
 from exporter.sources.cloudtrax.energy import MAX_PORT_POWER_W, EnergyLedger
 from exporter.sources.cloudtrax.models import UsageSample
 
@@ -113,7 +115,14 @@ def test_each_hostile_reading_is_rejected_alone_with_its_reason() -> None:
     for port in "23456":  # each lost only its own interval; the next sample counts again
         assert joules[port] == 1.0 * 300
     assert all(math.isfinite(v) for v in joules.values())
-    assert book.rejected(1) == {"future_time": 0, "null": 1, "not_finite": 2, "negative": 1, "too_large": 1}
+    assert book.rejected(1) == {
+        "future_time": 0,
+        "null": 1,
+        "not_finite": 2,
+        "negative": 1,
+        "too_large": 1,
+        "unknown_port": 0,
+    }
     assert book.rejected(2) == dict.fromkeys(book.rejected(1), 0)
 
 
@@ -135,3 +144,30 @@ def test_the_future_is_judged_on_the_api_clock() -> None:
     assert skewed.rejected(1)["future_time"] == 2
     skewed.integrate(1, 7, ahead, clock_offset=9000.0)  # the API's clock is 2.5 hours ahead of ours
     assert skewed.joules(1, 7)["1"] == 10.0 * 300 + 10.0 * 300  # 2, then 31 (30 ends a hole)
+
+
+def test_readings_of_ports_the_strip_does_not_list_are_refused_and_logged_once_per_change() -> None:
+    def invented(first: int, last: int) -> list[UsageSample]:
+        return [
+            UsageSample.model_validate(
+                {
+                    "time": T0 + timedelta(seconds=300 * i),
+                    "ports": {"1": {"active_power_w": 10.0}, f"9{i}": {"active_power_w": 10.0}},
+                }
+            )
+            for i in range(first, last + 1)
+        ]
+
+    book = ledger()
+    with capture_logs() as logs:
+        book.integrate(1, 7, invented(0, 3), ports={"1", "2"})  # the first read: sets the mark only
+        book.integrate(1, 7, invented(0, 6), ports={"1", "2"})
+        book.integrate(1, 7, invented(2, 8), ports={"1", "2"})
+        book.integrate(1, 7, invented(8, 8), ports={"1", "2"})  # nothing new: no change of state either
+        book.integrate(1, 7, samples({8: 10.0, 9: 10.0}), ports={"1", "2"})
+    assert book.joules(1, 7) == {"1": 10.0 * 300 * 6, "2": 0.0}
+    assert book.rejected(1)["unknown_port"] == 5  # samples 4 to 8, once each
+    assert [e["event"] for e in logs] == [
+        "usage names ports the strip does not list; their readings are not counted",
+        "usage names only the strip's own ports again",
+    ]

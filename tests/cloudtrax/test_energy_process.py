@@ -6,13 +6,15 @@ a few seconds long is easy to tell from a recount of the 10-minute history windo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,7 @@ from powerstrip_sim.cloudtrax import CloudTraxSimulator, SimulatorOptions
 from powerstrip_sim.cloudtrax.options import DEFAULT_USAGE_LAYOUT
 from powerstrip_sim.cloudtrax.state import SimStrip, iso_seconds
 from tests.cloudtrax.conftest import KEY, SECRET, exporter_config
-from tests.support.process import ExporterProcess, Samples, value
+from tests.support.process import ExporterProcess, Samples, find, value
 
 ENERGY = "cloudtrax_powerstrip_port_energy_joules_total"
 REJECTED = "cloudtrax_network_energy_samples_rejected_total"
@@ -205,3 +207,118 @@ async def test_hostile_readings_are_refused_one_at_a_time_by_the_running_exporte
         await exp.wait_for(still_counting, timeout=30, what="the counter moves on past the year-9999 sample")
         assert value(latest, REJECTED, network_id=network, reason="future_time") == 1.0  # seen again, counted once
         assert "Traceback" not in exp.logs()
+
+
+def invent_ports(sim: CloudTraxSimulator, per_sample: int) -> Callable[[], None]:
+    """Make every usage sample name `per_sample` ports the strip does not have, new ones each
+    sample (as a hostile or broken upstream did); returns the function that heals it."""
+    real = sim.state.usage_payload
+
+    def hostile(strip: SimStrip, period: str, now: float) -> dict[str, Any]:
+        payload = real(strip, period, now)
+        for point in payload["usage"]:
+            stamp = "".join(ch for ch in point["time"] if ch.isdigit())
+            for i in range(per_sample):
+                point["ports"][f"{stamp}{i:03d}"] = {"active_power_w": 5.0}
+        return payload
+
+    sim.state.usage_payload = hostile  # type: ignore[method-assign]
+
+    def heal() -> None:
+        sim.state.usage_payload = real  # type: ignore[method-assign]
+
+    return heal
+
+
+def strip_ports(sim: CloudTraxSimulator) -> set[str]:
+    return {str(port.port_id) for port in only_strip(sim).ports}
+
+
+async def test_usage_naming_ports_the_strip_lacks_grows_no_state_and_a_healed_restart_recovers_at_once(
+    tmp_path: Path, sim: CloudTraxSimulator
+) -> None:
+    """Invented ports once grew the state file without bound, and the poison outlived the fault and a
+    restart: the target stayed down on sample_limit. Now only the strip's own ports are counted."""
+    state_dir = tmp_path / "state"
+    args = ["--storage.path", str(state_dir)]
+    network = labels(sim)["network_id"]
+    heal = invent_ports(sim, per_sample=30)
+    async with ExporterProcess(tmp_path, config_for(sim), args=args) as hostile:
+        refused: Samples = {}
+
+        async def refusing() -> bool:
+            nonlocal refused
+            refused = await hostile.metrics()
+            return (value(refused, REJECTED, network_id=network, reason="unknown_port") or 0) >= 30 * 3
+
+        await hostile.wait_for(refusing, timeout=30, what="readings of invented ports refused")
+        shown = {lbls["port"] for lbls, _ in find(refused, ENERGY, network_id=network)}
+        assert shown == strip_ports(sim)
+        before = await wait_for_energy(hostile, sim, 0.0)
+        assert hostile.logs().count("usage names ports the strip does not list") == 1
+    assert set(saved_strip(state_dir, sim)["joules"]) <= strip_ports(sim)  # type: ignore[arg-type]
+    assert (state_dir / "cloudtrax-energy.json").stat().st_size < 4096
+
+    heal()
+    async with ExporterProcess(tmp_path, config_for(sim), args=args) as healed:
+        up = await healed.wait_for_sample("powerstrip_exporter_target_up", 1.0, source="cloudtrax", target=network)
+        assert value(up, "powerstrip_exporter_target_polls_total", source="cloudtrax", target=network) == 1.0
+        assert await wait_for_energy(healed, sim, before) > before  # continues, no reset
+
+
+async def saved_by_a_first_run(tmp_path: Path, sim: CloudTraxSimulator) -> tuple[list[str], Path, dict[str, Any]]:
+    """Run an exporter with a storage path until it counted, stop it: its args, state file and document."""
+    state_dir = tmp_path / "state"
+    args = ["--storage.path", str(state_dir)]
+    async with ExporterProcess(tmp_path, config_for(sim), args=args) as first:
+        await wait_for_energy(first, sim, 0.0)
+    path = state_dir / "cloudtrax-energy.json"
+    return args, path, json.loads(path.read_text())
+
+
+async def test_a_state_file_holding_invented_ports_is_cut_to_the_strip_s_ports_by_the_first_read(
+    tmp_path: Path, sim: CloudTraxSimulator
+) -> None:
+    """A file written by an exporter that counted invented ports (90,006 per strip) once kept the
+    target down on sample_limit after the upstream healed; now the first read drops them."""
+    args, path, document = await saved_by_a_first_run(tmp_path, sim)
+    (strip,) = document["data"]["strips"]
+    real = dict(strip["joules"])
+    strip["joules"] = {**real, **{str(100_000 + i): 1.0 for i in range(90_006)}}
+    path.write_text(json.dumps(document))
+
+    network = labels(sim)["network_id"]
+    async with ExporterProcess(tmp_path, config_for(sim), args=args) as restarted:
+        up = await restarted.wait_for_sample("powerstrip_exporter_target_up", 1.0, source="cloudtrax", target=network)
+        assert value(up, "powerstrip_exporter_target_polls_total", source="cloudtrax", target=network) == 1.0
+        shown = {lbls["port"]: v for lbls, v in find(up, ENERGY, network_id=network)}
+        assert set(shown) == strip_ports(sim)
+        assert all(shown[port] >= joules for port, joules in real.items())  # the real counters continue
+        await restarted.wait_for(
+            lambda: asyncio.to_thread(lambda: len(json.loads(path.read_text())["data"]["strips"][0]["joules"]) < 64),
+            timeout=20,
+            what="the state file saved without the invented ports",
+        )
+        assert restarted.logs().count("energy counters of ports the strip does not list dropped") == 1
+
+
+@pytest.mark.parametrize("mark", [0.0, -1e308], ids=["zero", "far_past"])
+async def test_a_corrupt_mark_in_the_state_file_recounts_nothing(
+    tmp_path: Path, sim: CloudTraxSimulator, mark: float
+) -> None:
+    """A mark of 0 or -1e308 once made the restarted exporter count the whole usage window again."""
+    args, path, document = await saved_by_a_first_run(tmp_path, sim)
+    document["data"]["strips"][0]["high_water"] = mark
+    path.write_text(json.dumps(document))
+    joules = document["data"]["strips"][0]["joules"]["1"]
+
+    launched = time.time()
+    async with ExporterProcess(tmp_path, config_for(sim), args=args) as restarted:
+        first_seen = await wait_for_energy(restarted, sim, -1.0)
+        later = await wait_for_energy(restarted, sim, first_seen)
+        logs = restarted.logs()
+    assert first_seen == joules  # kept, and the first read only sets the mark again
+    since_launch = sum(watts for t, watts in published(sim) if t > launched - 1.0)
+    assert joules < later <= joules + since_launch
+    assert logs.count("saved energy state not trusted for some strips") == 1
+    assert "high-water mark in the future or too old" in logs

@@ -169,3 +169,42 @@ def test_arbitrary_timestamps_and_values_keep_the_counter_finite_and_monotonic(
         assert math.isfinite(got) and got >= last
         last = got
     assert all(v >= 0 for v in book.rejected(1).values())
+
+
+port_ids = st.text(alphabet="0123456789x", min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.dictionaries(port_ids, readings, max_size=12), min_size=1, max_size=30),
+    st.lists(st.integers(1, 30), min_size=1, max_size=8),
+    st.frozensets(port_ids, max_size=8),
+)
+def test_the_ledger_holds_only_the_strip_s_own_ports_whatever_the_usage_names(
+    timeline: list[dict[str, float | None]], cuts: list[int], own: frozenset[str]
+) -> None:
+    """Invented port ids in any sample never enter the ledger; each reading of one after the mark
+    is counted as `unknown_port` exactly once, however often overlapping windows repeat it."""
+    pts = [
+        UsageSample.model_validate(
+            {
+                "time": T0 + timedelta(seconds=i * SPACING),
+                "ports": {p: {"active_power_w": w} for p, w in watts.items()},
+            }
+        )
+        for i, watts in enumerate(timeline)
+    ]
+    book = fresh()
+    start, newest = 0, -1
+    marks: list[int] = []
+    for cut in cuts:
+        read = pts[start : start + cut]
+        book.integrate(1, 7, read, ports=own)
+        assert set(book.joules(1, 7)) <= own
+        if read:
+            newest = max(newest, start + len(read) - 1)
+            marks.append(newest)
+        start = max(0, start + cut // 2)
+    # The first read only sets the mark; every sample after it up to the newest read is counted once.
+    counted = pts[marks[0] + 1 : newest + 1]
+    assert book.rejected(1)["unknown_port"] == sum(len(set(p.ports) - own) for p in counted)

@@ -149,3 +149,46 @@ def test_a_corrupt_file_is_one_warning_and_a_clean_start(tmp_path: Path) -> None
         store.load()
     assert [e["event"] for e in logs] == ["state file unusable, starting clean"]
     assert store.ledger.joules(1, 7) == {}
+
+
+@pytest.mark.parametrize("mark", [0.0, -1e308, NOW - 36 * 86_400], ids=["zero", "far_past", "older_than_any_window"])
+def test_a_mark_older_than_any_usage_window_keeps_the_joules_and_recounts_nothing(mark: float) -> None:
+    """A mark of 0 or -1e308 once made the next read count its whole window as new energy."""
+    with capture_logs() as logs:
+        restored = parse_state(saved([{**GOOD, "high_water": mark}]), now=NOW)
+    assert [(e["event"], e["strips"]) for e in logs] == [("saved energy state not trusted for some strips", 1)]
+    book = ledger()
+    book.restore(restored)
+    book.integrate(1, 7, window(0, 20))  # the window after the restart: taken as a first read
+    assert book.joules(1, 7) == {"1": 5.0}
+    book.integrate(1, 7, window(0, 22))
+    assert book.joules(1, 7) == {"1": 5.0 + 2 * 10.0 * 300}
+
+
+def test_a_mark_within_the_longest_usage_window_is_trusted() -> None:
+    with capture_logs() as logs:
+        restored = parse_state(saved([{**GOOD, "high_water": NOW - 30 * 86_400}]), now=NOW)
+    assert not logs and not restored[(1, 7)].resync
+
+
+def test_a_counter_no_port_could_have_counted_drops_only_that_strip() -> None:
+    other = {**GOOD, "powerstrip_id": 8}
+    with capture_logs() as logs:
+        restored = parse_state(saved([{**GOOD, "joules": {"1": 1e300}}, other]), now=NOW)
+    assert set(restored) == {(1, 8)}
+    assert len(logs) == 1 and "counter larger" in logs[0]["problem"]
+
+
+def test_saved_counters_of_ports_the_strip_does_not_list_go_at_its_first_read() -> None:
+    book = ledger()
+    book.restore(
+        parse_state(saved([{**GOOD, "joules": {"1": 5.0, **{str(i): 1.0 for i in range(100, 90_106)}}}]), now=NOW)
+    )
+    revision = book.revision
+    with capture_logs() as logs:
+        book.integrate(1, 7, window(0, 5), ports={"1", "2"})
+    assert book.joules(1, 7) == {"1": 5.0 + 5 * 10.0 * 300}
+    assert book.revision > revision  # so the trimmed state is saved
+    assert [(e["event"], e["dropped"], e["kept"]) for e in logs] == [
+        ("energy counters of ports the strip does not list dropped", 90_006, 1)
+    ]

@@ -112,3 +112,43 @@ def test_valid_documents_round_trip_to_their_samples(
         )
     for family in got.values():
         assert all(math.isfinite(v) for v in family.values())
+
+
+readings = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False) | st.none()
+
+
+@PROPERTY
+@given(
+    voltage=readings,
+    frequency=readings,
+    current=readings,
+    apparent=readings,
+    factor=st.floats(min_value=-3, max_value=3, allow_nan=False) | st.none(),
+)
+def test_a_reading_no_strip_can_have_is_refused_never_exported(
+    voltage: float | None, frequency: float | None, current: float | None, apparent: float | None, factor: float | None
+) -> None:
+    listed = {"powerstrip_id": 1, "cloud_status": "up", "voltage_v": voltage, "frequency_hz": frequency}
+    port = {"port_id": 1, "current_a": current, "apparent_power_va": apparent, "power_factor": factor}
+    summary = parse(PowerStripList, json.dumps({"powerstrips": [listed]}).encode())
+    detail = parse(PowerStrip, json.dumps({"powerstrip_id": 1, "ports": [port]}).encode())
+    assert isinstance(summary, PowerStripList) and isinstance(detail, PowerStrip)
+    samples = build_samples(7, summary.powerstrips, {1: detail}, {}, None, None)
+    got = by_family(samples)
+    refused = {r.spec.name: r for r in samples.refused}
+    cases = {
+        "cloudtrax_powerstrip_voltage_volts": (voltage, ("7", "1"), 0.0, math.inf),
+        "cloudtrax_powerstrip_frequency_hertz": (frequency, ("7", "1"), 0.0, math.inf),
+        "cloudtrax_powerstrip_port_current_amperes": (current, ("7", "1", "1"), 0.0, math.inf),
+        "cloudtrax_powerstrip_port_apparent_power_voltamperes": (apparent, ("7", "1", "1"), 0.0, math.inf),
+        "cloudtrax_powerstrip_port_power_factor_ratio": (factor, ("7", "1", "1"), -1.0, 1.0),
+    }
+    for family, (value, labels, low, high) in cases.items():
+        if value is None:
+            assert labels not in got.get(family, {}) and family not in refused
+        elif low <= value <= high:
+            assert got[family][labels] == value and family not in refused
+        else:
+            assert labels not in got.get(family, {})
+            assert refused[family].reason == "implausible_value" and refused[family].value == value
+    assert len(samples.refused) == len(refused)

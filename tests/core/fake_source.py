@@ -166,7 +166,11 @@ def _find_device(env: ActionEnv, device: str) -> tuple[str, int]:
     for target in env.targets("fake"):
         if isinstance(target, FakeTarget) and env.has_data("fake", target.name) and device in target.inventory:
             return device, target.inventory[device]
-    raise not_found(f"device {device!r} is not in the latest snapshot")
+    raise not_found("the device is not in the latest snapshot")
+
+
+def _known(env: ActionEnv, device: str) -> bool:
+    return any(isinstance(t, FakeTarget) and device in t.inventory for t in env.targets("fake"))
 
 
 async def _call(action: str, device: str, port: int | None) -> Outcome:
@@ -200,6 +204,7 @@ FAKE_ACTIONS = (
         target_param="device",
         summary="Reboot a fake device.",
         resolve=_resolve_reboot,
+        known=_known,
     ),
     ActionSpec(
         source="fake",
@@ -209,5 +214,6 @@ FAKE_ACTIONS = (
         target_param="device",
         summary="Reset a port.",
         resolve=_resolve_reset,
+        known=_known,
     ),
 )

@@ -185,3 +185,15 @@ def test_bad_actions_config(text: str, expected: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, SOURCES)
     assert info.value.messages == expected
+
+
+def test_a_secret_set_to_an_empty_value_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unfilled secret.env (VAR=) must fail `--config.check`, not deploy and then fail every poll."""
+    monkeypatch.setenv("POWERSTRIP_TEST_EMPTY_TOKEN", "")
+    path = tmp_path / "config.yml"
+    path.write_text("targets: [{source: fake, name: a, token: '${POWERSTRIP_TEST_EMPTY_TOKEN}'}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, SOURCES)
+    assert info.value.messages == [
+        "targets[0].token: empty secret (is the environment variable it names set to an empty value?)"
+    ]

@@ -214,3 +214,28 @@ async def test_ready_only_after_every_first_poll_attempt(live: Live) -> None:
     await eventually(lambda: d.daemon.engine.is_ready(), timeout=10, what="ready after the timeout")
     status, text, _ = await d.get("/-/ready")
     assert status == 200 and text == "Ready.\n"
+
+
+def test_retry_after_keeps_its_own_ceiling_under_a_short_backoff_cap() -> None:
+    """A source capped at two intervals still waits what a server asked for, up to the global cap."""
+    assert next_delay(1, 5, 2, 0) == 2
+    assert next_delay(1, 5, 2, 0, retry_after=300, retry_after_max=600) == 300
+    assert next_delay(1, 5, 2, 0, retry_after=10**9, retry_after_max=600) == 600
+
+
+async def test_the_backoff_cap_comes_from_the_source_and_a_reload_of_it_restarts_its_targets(live: Live) -> None:
+    base = "global: {interval: 1s, timeout: 1s, jitter: 0, backoff_max: 10m}\n"
+    d = await live(base + "targets: [{source: fake, name: g, targets: [a]}]\n")
+    engine = d.daemon.engine
+    await eventually(lambda: "a" in engine.groups[("fake", "g")].runners, what="the runner")
+    runner = engine.groups[("fake", "g")].runners["a"]
+    assert (runner.backoff_max, runner.retry_after_max) == (600.0, 600.0)  # no source default: the global cap
+
+    d.daemon.config_path.write_text(
+        base + "sources: {fake: {backoff_max: 3s}}\n" + "targets: [{source: fake, name: g, targets: [a]}]\n"
+    )
+    assert (await d.daemon.reload()).ok
+    await eventually(lambda: "a" in engine.groups[("fake", "g")].runners, what="the restarted runner")
+    restarted = engine.groups[("fake", "g")].runners["a"]
+    assert restarted is not runner
+    assert (restarted.backoff_max, restarted.retry_after_max) == (3.0, 600.0)

@@ -7,10 +7,11 @@ import json
 from unittest.mock import patch
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.redaction import MIN_PIECE, REDACTED, SecretRegistry, basic_credential, echo_forms
+from exporter.redaction import MIN_PIECE, REDACTED, SECRETS, SecretRegistry, basic_credential, echo_forms
 from exporter.sources import httpclient
 
 SECRET_CHARS = st.characters(codec="utf-8", exclude_characters="<>\x00", exclude_categories=("Cs",))
@@ -88,3 +89,55 @@ def test_snippet_redacts_before_its_cut(secret: str, offset: int) -> None:
     body = ("x" * offset + secret + "y" * 200).encode()
     with patch.object(httpclient, "SECRETS", registry(secret)):  # the process-wide registry stays clean
         assert surviving(httpclient.snippet(body), secret) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=secrets_, probe=st.text(SECRET_CHARS, min_size=1, max_size=64), before=around, after=around)
+def test_whole_redaction_tells_nothing_about_a_text_that_is_not_the_whole_secret(
+    secret: str, probe: str, before: str, after: str
+) -> None:
+    """What a caller chose comes back unchanged unless it holds a whole secret (in some echo form):
+    no piece of a secret, however long, makes `<redacted>` appear."""
+    reg = registry(secret)
+    text = before + probe + after
+    if not any(form in text for form in echo_forms(secret)):
+        assert reg.redact_whole(text) == text
+    assert secret not in reg.redact_whole(before + secret + after)
+
+
+def test_whole_redaction_leaves_pieces_and_short_secrets() -> None:
+    reg = registry("datacenter2024!x", "1234")
+    assert reg.redact_whole("device datacenter2024!x!") == f"device {REDACTED}!"
+    assert reg.redact_whole("device datacent") == "device datacent"
+    assert reg.redact_whole("device 1234") == "device 1234", "a short secret is cheap to guess: never confirmed"
+    assert reg.redact_whole("datacenter2024%21x") == REDACTED, "URL-encoded, as a path echoes it"
+    assert reg.redact("device datacent") == f"device {REDACTED}", "an upstream's text still loses any piece"
+
+
+def test_log_lines_redact_whole_secrets_only_and_never_their_keys_logger_or_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    import structlog
+
+    from exporter.logs import configure_logging
+
+    state = SECRETS.snapshot()
+    try:
+        SECRETS.register("remediation-hook-token-0042", "datacenter2024!x")
+        configure_logging("info", "logfmt")
+        log = structlog.get_logger("exporter.remediation")
+        log.info("remediation", target="datacent", whole="x datacenter2024!x", device="ediation")
+        line = capsys.readouterr().err
+        assert " logger=exporter.remediation msg=remediation target=datacent " in line
+        assert f'whole="x {REDACTED}" device=ediation' in line
+        try:
+            raise ValueError("upstream said: datacenter2")
+        except ValueError as exc:
+            log.error("unexpected poll error", exc_info=exc)
+        assert "datacenter2" not in capsys.readouterr().err, "a traceback is upstream text: pieces go"
+        logging.getLogger("aiohttp.client").warning("upstream said %s", "datacenter2")
+        assert "datacenter2" not in capsys.readouterr().err, "so is another library's message"
+    finally:
+        SECRETS.restore(state)

@@ -21,6 +21,7 @@ from exporter.config.errors import ConfigError
 from exporter.config.loader import parse_config
 from tests.core.conftest import SOURCES, LiveDaemon, eventually
 from tests.core.fake_source import ACTION_CALLS, script
+from tests.support.alertmanager_payload import payload
 from tests.support.process import value
 
 Live = Callable[[str], Awaitable[LiveDaemon]]
@@ -84,21 +85,6 @@ def alert(status: str = "firing", *, fp: str = "a1", ago: float = 3600.0, **labe
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus/graph",
         "fingerprint": fp,
-    }
-
-
-def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": "{}:{}",
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "remediation",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager",
-        "alerts": list(alerts),
     }
 
 
@@ -218,15 +204,25 @@ async def test_per_target_limit_and_the_budget_breaker(live: Live) -> None:
     clock.mono_now += 3600
     _, data = await send(d, payload(alert(fp="e5", device="a-d1", port="2", ago=7200)))
     assert results(data) == ["acted"]
-    # ...as does a reload, which also starts a fresh budget.
+    # A reload keeps it open and its budget spent; only an authorized close reopens the rule.
     await send(d, payload(alert(fp="e6", port="3", ago=7200)))
     clock.mono_now += 2
     _, data = await send(d, payload(alert(fp="e7", device="a-d1", port="3", ago=7200)))
     assert results(data) == ["breaker_open"]
     assert (await d.daemon.reload()).ok
     m = await d.metrics()
-    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 0
+    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 1
     _, data = await send(d, payload(alert(fp="e8", device="a-d1", port="0", ago=7200)))
+    assert results(data) == ["breaker_open"]
+    close = "/api/v1/remediation/rules/reset-port/breaker/close"
+    async with d.session.post(d.url + close, headers={"Authorization": f"Bearer {AM}"}) as resp:
+        assert resp.status == 403  # the alertmanager token's allow rules do not name remediation.breaker_close
+    async with d.session.post(d.url + close, headers={"Authorization": f"Bearer {OPS}"}) as resp:
+        assert (resp.status, (await resp.json())["was_open"]) == (200, True)
+    m = await d.metrics()
+    assert value(m, "powerstrip_exporter_remediation_breaker_open", rule="reset-port") == 0
+    assert value(m, "powerstrip_exporter_remediation_breaker_closes_total", rule="reset-port") == 1
+    _, data = await send(d, payload(alert(fp="e9", device="a-d1", port="0", ago=7200)))
     assert results(data) == ["acted"]
 
 
@@ -264,11 +260,11 @@ async def test_the_tokens_allow_rules_and_the_shared_cooldown_bound_remediation(
     d = await started(live)
     _, data = await send(d, payload(alert(fp="911", device="a-d2")))  # the token may not touch a-d2
     assert results(data) == ["refused"]
-    assert "may not fake.port_reset on a-d2" in data["decisions"][0]["detail"]
+    assert "may not fake.port_reset on this target" in data["decisions"][0]["detail"]
     async with d.session.post(d.url + "/api/v1/fake/a-d0/ports/1/reset", headers={"Authorization": f"Bearer {OPS}"}):
         pass
     _, data = await send(d, payload(alert(fp="912")))  # the action API just acted on a-d0: cooling down
-    assert results(data) == ["refused"]
+    assert results(data) == ["deferred"]
     assert "cooling down" in data["decisions"][0]["detail"]
     assert ACTION_CALLS == [("port_reset", "a-d0", 1)]  # only the action API's own call
     m = await d.metrics()
@@ -280,6 +276,39 @@ async def test_the_tokens_allow_rules_and_the_shared_cooldown_bound_remediation(
         value(m, "powerstrip_exporter_action_failures_total", source="fake", action="port_reset", reason="cooldown")
         == 1
     )
+
+
+async def test_a_cooldown_that_does_not_end_is_retried_three_times_then_refused(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = await started(live, cooldown="100ms")
+    monkeypatch.setattr(d.daemon.actions.cooldown, "remaining", lambda *args, **kw: 5.0)  # someone keeps acting
+    firing = alert(fp="951")
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["deferred"]
+    assert data["decisions"][0]["detail"].endswith("(try 1 of 3)")
+    await eventually(lambda: not d.daemon.remediation.memory.deferred, what="the retries to give up")
+    assert await count(d, "reset-port", "deferred") == 3
+    assert await count(d, "reset-port", "refused") == 1
+    assert ACTION_CALLS == []
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["duplicate"]
+
+
+async def test_a_resolved_alert_drops_its_retry(live: Live) -> None:
+    d = await started(live, cooldown="1h")
+    async with d.session.post(d.url + "/api/v1/fake/a-d0/ports/1/reset", headers={"Authorization": f"Bearer {OPS}"}):
+        pass
+    firing = alert(fp="961")
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["deferred"]
+    assert d.daemon.remediation.memory.deferred
+    _, data = await send(d, payload({**firing, "status": "resolved"}))
+    assert results(data) == ["resolved"]
+    assert not d.daemon.remediation.memory.deferred  # its timer is cancelled: nothing will act
+    _, data = await send(d, payload(firing))
+    assert results(data) == ["duplicate"]
+    assert ACTION_CALLS == [("port_reset", "a-d0", 1)]  # the person's reset only
 
 
 async def test_a_target_not_in_the_latest_snapshot_is_refused_and_costs_no_budget(live: Live) -> None:

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.storage import StateFile, prepare_storage
+from exporter.storage import (
+    WRITE_OUTCOMES,
+    DirectoryInUse,
+    NotRegularFile,
+    StateDirectory,
+    StateFile,
+    WriteOutcome,
+    prepare_storage,
+)
 
 
 def identity(data: Any) -> Any:
@@ -85,3 +93,63 @@ def test_an_unusable_storage_path_stops_the_exporter_with_one_line(
     assert main(["--config.file", str(tmp_path / "none.yml"), "--storage.path", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("--storage.path ")
+
+
+def test_a_state_directory_is_held_by_one_opener_at_a_time(tmp_path: Path) -> None:
+    held = StateDirectory.open(tmp_path / "state")
+    try:
+        with pytest.raises(DirectoryInUse) as refused:
+            StateDirectory.open(tmp_path / "state")
+        assert refused.value.holder == os.getpid()
+        assert f"PID {os.getpid()}" in str(refused.value.strerror)
+    finally:
+        held.close()
+    StateDirectory.open(tmp_path / "state").close()  # released: the next one gets it
+
+
+def test_a_lock_path_that_is_not_a_regular_file_refuses_the_directory(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "lock")
+    with pytest.raises(NotRegularFile, match="FIFO"):
+        StateDirectory.open(tmp_path)
+
+
+def test_opening_removes_only_temporary_files_of_interrupted_writes(tmp_path: Path) -> None:
+    orphan = tmp_path / ".thing.json.ab12cd_3.tmp"
+    orphan.write_bytes(b"x" * 10)
+    kept = [tmp_path / "thing.json", tmp_path / ".thing.json.tmp", tmp_path / "other.tmp", tmp_path / ".x.ABCDEFGH.tmp"]
+    for path in kept:
+        path.write_text("keep")
+    with capture_logs() as logs:
+        StateDirectory.open(tmp_path).close()
+    assert not orphan.exists()
+    assert all(path.exists() for path in kept)
+    assert [(e["event"], e["files"], e["bytes"]) for e in logs] == [
+        ("removed temporary files of interrupted writes", 1, 10)
+    ]
+
+
+@pytest.mark.parametrize("make", ["fifo", "directory", "symlink"])
+def test_only_a_regular_file_is_read_and_opening_never_blocks(tmp_path: Path, make: str) -> None:
+    state = StateFile(tmp_path, "thing", 1)
+    if make == "fifo":
+        os.mkfifo(state.path)  # opened for reading without a writer, this blocked forever
+    elif make == "directory":
+        state.path.mkdir()
+    else:
+        (tmp_path / "elsewhere.json").write_text('{"kind": "thing", "version": 1, "data": 1}')
+        state.path.symlink_to(tmp_path / "elsewhere.json")
+    with capture_logs() as logs:
+        assert state.load(identity) is None
+    assert len(logs) == 1 and "not a regular file" in logs[0]["reason"]
+
+
+def test_write_outcomes_are_counted_per_kind(tmp_path: Path) -> None:
+    state = StateFile(tmp_path, "outcome-probe", 1)
+    assert WRITE_OUTCOMES.snapshot()["outcome-probe"] == WriteOutcome(0, None)
+    state.path.mkdir()  # a directory where the file belongs: the rename fails
+    assert not state.save({"a": 1}) and not state.save({"a": 1})
+    assert WRITE_OUTCOMES.snapshot()["outcome-probe"] == WriteOutcome(2, False)
+    state.path.rmdir()
+    assert state.save({"a": 1})
+    assert WRITE_OUTCOMES.snapshot()["outcome-probe"] == WriteOutcome(2, True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcome-probe.json"]  # no temporary file left

@@ -107,8 +107,12 @@ async def test_din4_sensor_temperature_and_humidity(start_sim: StartSim, make_ta
 async def test_humidity_already_a_ratio(start_sim: StartSim, make_target: MakeTarget) -> None:
     sim = await start_sim("din4")
     sim.device.add_meter("sensor.1.humidity", "Probe 2 humidity", "humidity", 0.5)
-    got = by_family(await make_target(sim, humidity_unit="ratio").poll())
-    assert got["dli_humidity_ratio"] == {("dli-din4", "sensor.0"): f32(41.5), ("dli-din4", "sensor.1"): 0.5}
+    samples = await make_target(sim, humidity_unit="ratio").poll()
+    assert by_family(samples)["dli_humidity_ratio"] == {("dli-din4", "sensor.1"): 0.5}
+    # The built-in probe reports percent: read as a ratio, 41.5 is no humidity at all, and is refused.
+    assert [(r.series, r.value, r.reason) for r in samples.refused] == [
+        ('dli_humidity_ratio{device="dli-din4",sensor="sensor.0"}', f32(41.5), "implausible_value")
+    ]
 
 
 async def test_custom_meter_keys_and_quantity_aliases(

@@ -118,3 +118,44 @@ def test_valid_bus_meters_round_trip_to_their_samples(buses: dict[int, dict[str,
                 assert series[("d", str(bus))] == (0.0 if abs(v) < NOISE_FLOOR else v)
     for family in got.values():
         assert all(math.isfinite(v) for v in family.values())
+
+
+plausibility_meters = st.fixed_dictionaries(
+    {
+        "bus.0.total_energy": st.fixed_dictionaries(
+            {"quantity": st.just("energy"), "bus": st.just(0), "value": finite | st.just(-393192589000.0)}
+        ),
+        "sensor.0.temperature": st.fixed_dictionaries(
+            {"quantity": st.just("temperature"), "value": finite | st.sampled_from([-500.0, 0.0, 295.5])}
+        ),
+        "sensor.0.humidity": st.fixed_dictionaries(
+            {"quantity": st.just("humidity"), "value": finite | st.sampled_from([-0.1, 0.0, 100.0, 100.1])}
+        ),
+    }
+)
+PLAUSIBLE_RANGES = {
+    "bus.0.total_energy": ("dli_bus_energy_joules_total", ("d", "0"), lambda v: v, 0.0, math.inf),
+    "sensor.0.temperature": ("dli_temperature_celsius", ("d", "sensor.0"), lambda v: v - 273.15, -273.15, math.inf),
+    "sensor.0.humidity": ("dli_humidity_ratio", ("d", "sensor.0"), lambda v: v / 100, 0.0, 1.0),
+}
+
+
+@PROPERTY
+@given(doc=plausibility_meters)
+def test_a_value_no_device_can_have_is_refused_never_exported(doc: dict[str, dict[str, Any]]) -> None:
+    """A negative energy counter (-393192589000 J was passed through) or a temperature below
+    absolute zero (-773.15 °C) is one `implausible_value` refusal; a possible one is exported as is."""
+    meters = parse_meters(json.loads(json.dumps(doc)), "GET meters")
+    samples = build_samples("d", PollData(outlets=(), meters=meters, identity=None, script_threads=None))
+    got = by_family(samples)
+    refused = {r.series: r for r in samples.refused}
+    for key, (family, labels, convert, low, high) in PLAUSIBLE_RANGES.items():
+        raw = doc[key]["value"]
+        value = convert(0.0 if abs(raw) < NOISE_FLOOR else raw)
+        series = f'{family}{{device="d",{"bus" if family.startswith("dli_bus") else "sensor"}="{labels[1]}"}}'
+        if low <= value <= high:
+            assert got[family][labels] == value and series not in refused
+        else:
+            assert labels not in got.get(family, {})
+            assert refused[series].reason == "implausible_value" and refused[series].value == value
+        assert got["dli_meter_info"][("d", key, key, doc[key]["quantity"])] == 1  # the meter is still listed

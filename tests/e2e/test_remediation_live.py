@@ -4,6 +4,7 @@ the exporter's webhook (bearer token from `credentials_file`) -> the exporter cy
     probe server (test-controlled probe_success) <--scrape 1s-- prometheus (probe alert + shipped alerts.yml)
         --alerts--> alertmanager A <--gossip--> alertmanager B   (both notify; repeat_interval 2s)
         --webhook--> exporter actions listener --digest REST--> DLI simulator
+        (people's receiver: severity=warning, the shipped alert that announces each action)
 
 Device calls are counted from the simulator's own request record (`/_sim/stats`), never from the exporter.
 The stack starts once for the module (Prometheus' service discovery takes about 5 s); each test uses its
@@ -16,20 +17,18 @@ import contextlib
 import json
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
-from tests.e2e import live
+from tests.e2e import alerting_stack, live
 from tests.ops import opslib
 from tests.support.process import ExporterProcess, Samples, free_port, parse_metrics, value
 
@@ -45,42 +44,6 @@ HOSTS = {
     "host-critical": (0, "critical"),  # outlet 0 of the simulated Pro is marked critical
 }
 DEADLINE = 90.0
-
-
-@dataclass
-class ProbeServer:
-    """Serves `probe_success` per host, as a blackbox exporter would; tests flip hosts up and down."""
-
-    up: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HOSTS, 1))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _runner: web.AppRunner | None = None
-    port: int = 0
-
-    def set(self, host: str, up: bool) -> None:
-        with self._lock:
-            self.up[host] = int(up)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        lines = ["# HELP probe_success Whether the probe succeeded.", "# TYPE probe_success gauge"]
-        with self._lock:
-            for host, up in self.up.items():
-                outlet, scenario = HOSTS[host]
-                labels = f'host="{host}",pdu="{DEVICE}",outlet="{outlet}",scenario="{scenario}"'
-                lines.append(f"probe_success{{{labels}}} {up}")
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-    async def start(self) -> ProbeServer:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def rule(name: str, scenario: str, **extra: Any) -> dict[str, Any]:
@@ -134,7 +97,7 @@ def exporter_config(dli_url: str, token_file: Path) -> str:
     )
 
 
-def alertmanager_config(webhook: str, token_file: Path) -> str:
+def alertmanager_config(webhook: str, token_file: Path, people: str) -> str:
     return yaml.safe_dump(
         {
             "route": {
@@ -143,10 +106,15 @@ def alertmanager_config(webhook: str, token_file: Path) -> str:
                 "group_wait": "0s",
                 "group_interval": "1s",
                 "repeat_interval": "2s",
-                "routes": [{"matchers": ['alertname="HostProbeFailing"'], "receiver": "remediation"}],
+                "routes": [
+                    {"matchers": ['alertname="HostProbeFailing"'], "receiver": "remediation"},
+                    # People's route, by severity as the shipped alertmanager.yml routes: it announces actions.
+                    {"matchers": ['severity="warning"'], "receiver": "people"},
+                ],
             },
             "receivers": [
                 {"name": "ignore"},
+                {"name": "people", "webhook_configs": [{"url": people, "send_resolved": False}]},
                 {
                     "name": "remediation",
                     "webhook_configs": [
@@ -176,13 +144,14 @@ PROBE_RULES = {
 @dataclass
 class Rig:
     loop: live.LoopThread
-    probes: ProbeServer
+    probes: alerting_stack.ProbeServer
     dli: DliSimulator
     exporter: ExporterProcess
     actions_url: str
     prometheus: live.Prometheus
     alertmanagers: list[live.ChildProcess]
     alertmanager_urls: list[str]
+    people: live.WebhookReceiver
 
     def cycles(self, outlet: int) -> int:
         """Cycle requests the simulator received for `outlet`, from its own request record."""
@@ -215,28 +184,26 @@ class Rig:
         return live.wait_until(predicate, timeout=DEADLINE, what=what, diagnostics=self.diagnostics)
 
 
-def _require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed. {opslib.INSTALL_HINT}", pytrace=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    prometheus_bin = _require("prometheus")
-    alertmanager_bin = _require("prometheus-alertmanager")
+    alerting_stack.require("prometheus")
+    alerting_stack.require("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("remediation")
     token_file = workdir / "alertmanager-token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     with contextlib.ExitStack() as cleanup:
         loop = live.LoopThread().start()
         cleanup.callback(loop.stop)
-        probes = loop.run(ProbeServer().start())
+        labels = {h: {"pdu": DEVICE, "outlet": str(o), "scenario": sc} for h, (o, sc) in HOSTS.items()}
+        probes = loop.run(alerting_stack.ProbeServer(labels).start())
         cleanup.callback(lambda: loop.run(probes.stop()))
         dli = DliSimulator("pro", cycle_delay=0.1, password=DLI_PASSWORD)
         loop.run(dli.__aenter__())
         cleanup.callback(lambda: loop.run(dli.__aexit__(None, None, None)))
+        for outlet in range(1, 8):  # every outlet on: cycling one that is off is refused
+            loop.call(lambda outlet=outlet: dli.device.set_state(outlet, True))
+        people = loop.run(live.WebhookReceiver().start())
+        cleanup.callback(lambda: loop.run(people.stop()))
 
         exporter_dir = workdir / "exporter"
         exporter_dir.mkdir()
@@ -252,72 +219,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         loop.run(exporter.wait_for_sample("dli_outlet_info", None, device=DEVICE, outlet="7"), timeout=40)
         actions_url = f"http://127.0.0.1:{actions_port}"
 
-        # Two Alertmanagers gossiping on loopback: an HA pair. A short peer timeout makes the second
-        # send its own copy instead of waiting for the first's notification log: duplicates guaranteed.
-        am_ports = [free_port(), free_port()]
-        cluster_ports = [free_port(), free_port()]
-        alertmanagers = []
-        for i in range(2):
-            am_dir = workdir / f"alertmanager-{i}"
-            am_dir.mkdir()
-            config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file)
-            (am_dir / "alertmanager.yml").write_text(config, encoding="utf-8")
-            am = live.ChildProcess(
-                f"prometheus-alertmanager-{i}",
-                [
-                    alertmanager_bin,
-                    f"--config.file={am_dir / 'alertmanager.yml'}",
-                    f"--storage.path={am_dir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{am_ports[i]}",
-                    f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
-                    f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
-                    "--cluster.peer-timeout=10ms",
-                    "--cluster.gossip-interval=50ms",
-                ],
-                am_dir / "alertmanager.log",
-            )
-            cleanup.callback(am.stop)
-            am.start()
-            alertmanagers.append(am)
-
-        prom_dir = workdir / "prometheus"
-        rule_files = opslib.write_fast_rules(prom_dir, "1s")  # the shipped alerts, remediation's included
-        (prom_dir / "probes.yml").write_text(yaml.safe_dump(PROBE_RULES), encoding="utf-8")
-        prom_config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p}" for p in am_ports]}]}]},
-            "rule_files": [str(p) for p in [*rule_files, prom_dir / "probes.yml"]],
-            "scrape_configs": [
-                {"job_name": "blackbox", "static_configs": [{"targets": [f"127.0.0.1:{probes.port}"]}]},
-                {"job_name": "powerstrip", "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]},
-            ],
-        }
-        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-        prom_port = free_port()
-        prometheus = live.ChildProcess(
-            "prometheus",
-            [
-                prometheus_bin,
-                f"--config.file={prom_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            prom_dir / "prometheus.log",
-        )
-        cleanup.callback(prometheus.stop)
-        prometheus.start()
-        prom = live.Prometheus(f"http://127.0.0.1:{prom_port}")
-        am_urls = [f"http://127.0.0.1:{p}" for p in am_ports]
-        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, am_urls)
-
-        def clustered() -> bool:
-            for am in alertmanagers:
-                am.check_running()
-            if not all(live.reachable(f"{url}/-/ready") for url in am_urls):
-                return False
-            return all(len(live.http("GET", f"{url}/api/v2/status").json()["cluster"]["peers"]) == 2 for url in am_urls)
-
-        live.wait_until(clustered, timeout=60, what="the two Alertmanagers to form a cluster")
+        config = alertmanager_config(f"{actions_url}/api/v1/remediation/alertmanager", token_file, people.url)
+        pair = alerting_stack.alertmanager_pair(workdir, config, cleanup)
+        alertmanagers = pair.processes
+        scrape = {"blackbox": [f"127.0.0.1:{probes.port}"], "powerstrip": [f"127.0.0.1:{exporter.port}"]}
+        # The shipped alerts (remediation's included), every `for` 1s, beside the probe alert.
+        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, PROBE_RULES, cleanup)
+        rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, pair.urls, people)
 
         def scraped() -> bool:
             for proc in (prometheus, *alertmanagers):
@@ -391,6 +299,11 @@ def test_a_firing_alert_cycles_its_outlet_exactly_once_despite_resends(rig: Rig)
         ("alertmanager", "allowed", False)
     ]
     assert TOKEN not in rig.exporter.logs()
+    # The action is announced to people through their Alertmanager route, by the shipped alert rule.
+    rig.wait(
+        lambda: rig.people.find("PowerStripExporterRemediationActed", rule="cycle-once"),
+        "the shipped acted alert to reach people's receiver",
+    )
 
 
 def test_an_alert_beyond_the_budget_opens_the_breaker_and_cycles_nothing(rig: Rig) -> None:
@@ -430,6 +343,7 @@ def test_a_dry_run_rule_reaches_the_device_zero_times(rig: Rig) -> None:
     audited = [e for e in rig.audit() if e.get("msg") == "action" and e.get("dry_run") is True]
     assert audited and audited[0]["decision"] == "allowed"
     assert "dry run: would cycle outlet 4 of pro" in audited[0]["detail"]
+    assert not rig.people.find("PowerStripExporterRemediationActed", rule="cycle-dry")  # a dry run is no action
     rig.probes.set("host-dry", up=True)
 
 
@@ -453,6 +367,6 @@ def test_the_remediation_metrics_pass_promtool(rig: Rig) -> None:
     text = live.http("GET", f"{rig.exporter.url}/metrics").body.decode()
     assert "powerstrip_exporter_remediations_total{" in text
     assert "powerstrip_exporter_remediation_breaker_open{" in text
-    promtool = _require("promtool")
+    promtool = alerting_stack.require("promtool")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

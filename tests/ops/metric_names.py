@@ -23,6 +23,9 @@ SELF_METRICS = {
     "powerstrip_exporter_discovery_failures_total",
     "powerstrip_exporter_remediations_total",
     "powerstrip_exporter_remediation_breaker_open",
+    "powerstrip_exporter_target_values_refused_total",
+    "powerstrip_exporter_state_write_failures_total",
+    "powerstrip_exporter_state_last_write_successful",
 }
 
 SELF_HISTOGRAMS = {"powerstrip_exporter_api_request_duration_seconds"}

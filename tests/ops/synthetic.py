@@ -82,6 +82,9 @@ def _one_exporter() -> list[dict[str, str]]:
         add(_series("powerstrip_exporter_target_interval_seconds", t, const(60)))
         for reason in POLL_REASONS:
             add(_series("powerstrip_exporter_target_poll_failures_total", {**t, "reason": reason}, const(0)))
+        add(_series("powerstrip_exporter_target_values_refused_total", {**t, "reason": "implausible_value"}, const(0)))
+    add(_series("powerstrip_exporter_state_last_write_successful", {"kind": "cloudtrax-energy"}, const(1)))
+    add(_series("powerstrip_exporter_state_write_failures_total", {"kind": "cloudtrax-energy"}, const(0)))
     discovering = {"source": "cloudtrax", "group": "office"}
     add(_series("powerstrip_exporter_discovery_up", discovering, const(1)))
     for reason in POLL_REASONS:
@@ -106,7 +109,14 @@ def _one_exporter() -> list[dict[str, str]]:
     add(_series("cloudtrax_network_powerstrip_power_switch_enabled", net, const(1)))
     add(_series("cloudtrax_network_powerstrip_mesh_enabled", net, const(1)))
     add(_series("cloudtrax_network_powerstrip_auto_upgrade_enabled", net, const(0)))
-    for reason, step in (("future_time", 0), ("null", 0.1), ("not_finite", 0), ("negative", 0), ("too_large", 0)):
+    for reason, step in (
+        ("future_time", 0),
+        ("null", 0.1),
+        ("not_finite", 0),
+        ("negative", 0),
+        ("too_large", 0),
+        ("unknown_port", 0),
+    ):
         add(_series("cloudtrax_network_energy_samples_rejected_total", {**net, "reason": reason}, counter(step)))
     add(
         _series(

@@ -1,12 +1,15 @@
-"""The container image recipe and the Kubernetes manifest, checked without Docker or a cluster:
-the Kubernetes objects against the API's schemas (offline, `kubernetes-validate`), the image's
-health check and pins against the code that serves them."""
+"""The container image recipe and the Kubernetes manifests, checked without Docker or a cluster:
+the Kubernetes objects against the API's schemas (offline, `kubernetes-validate`), the pieces of the
+kustomization against each other, the prometheus-operator objects against prometheus/, the image's
+health check and pins against the code that serves them. `test_deploy_process.py` builds the
+kustomization and checks the systemd unit with the real tools."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +23,10 @@ from exporter.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
-MANIFESTS = sorted((REPO / "deploy" / "kubernetes").glob("*.yaml"))
+KUSTOMIZE_DIR = REPO / "deploy" / "kubernetes"
+OPERATOR_DIR = KUSTOMIZE_DIR / "prometheus-operator"
+KUSTOMIZATION = yaml.safe_load((KUSTOMIZE_DIR / "kustomization.yaml").read_text())
+MANIFESTS = [KUSTOMIZE_DIR / name for name in KUSTOMIZATION["resources"]]
 MEASURED_5000_STRIPS_BYTES = 354e6
 """RSS of one process polling 5,000 strips (docs/scaling.md)."""
 
@@ -121,3 +127,141 @@ def test_statefulset_is_locked_down_and_sized_as_documented() -> None:
     args = shlex.split(container["args"][0].replace('"$SHARD_COUNT"', "3").replace('"${POD_NAME##*-}"', "0"))
     parsed = build_parser().parse_args(args[2:])
     assert parsed.command is None and parsed.listen == [":9795"]
+
+
+def _one(kind: str) -> dict[str, Any]:
+    (doc,) = [doc for _, doc in _documents() if doc["kind"] == kind]
+    return doc
+
+
+def _generator(kind: str) -> dict[str, Any]:
+    (generator,) = KUSTOMIZATION[kind]
+    return generator  # type: ignore[no-any-return]
+
+
+def test_kustomization_lists_every_manifest_beside_it() -> None:
+    """No manifest is left out of `kubectl apply -k`, and every listed one exists."""
+    beside = {path.name for path in KUSTOMIZE_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(KUSTOMIZATION["resources"]) == beside
+    assert {doc["kind"] for _, doc in _documents()} == {"Service", "StatefulSet"}
+    assert (KUSTOMIZE_DIR / _generator("configMapGenerator")["files"][0]).is_file()
+    (env_file,) = _generator("secretGenerator")["envs"]
+    assert (KUSTOMIZE_DIR / f"{env_file}.example").is_file()
+    assert f"deploy/kubernetes/{env_file}" in (REPO / ".gitignore").read_text().split(), "secrets stay out of git"
+
+
+def _env_file_keys(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line.split("=", 1)[0] for line in lines if line and not line.startswith("#")]
+
+
+def test_secret_holds_every_variable_the_config_names() -> None:
+    config = yaml.safe_load((KUSTOMIZE_DIR / _generator("configMapGenerator")["files"][0]).read_text())
+    named = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", json.dumps(config)))
+    (env_file,) = _generator("secretGenerator")["envs"]
+    assert named and sorted(named) == sorted(_env_file_keys(KUSTOMIZE_DIR / f"{env_file}.example"))
+    container = _one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    assert {"secretRef": {"name": _generator("secretGenerator")["name"]}} in container["envFrom"]
+    assert not [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})], "envFrom passes them all"
+
+
+def test_config_map_is_mounted_where_the_exporter_reads_it() -> None:
+    pod = _one("StatefulSet")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == _generator("configMapGenerator")["name"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    (name,) = _generator("configMapGenerator")["files"]
+    assert f"--config.file={mount['mountPath']}/{name}" in pod["containers"][0]["args"][0]
+
+
+def test_every_replica_has_a_stable_address() -> None:
+    """A headless Service named by the StatefulSet gives pod K the DNS name
+    powerstrip-exporter-K.powerstrip-exporter.<namespace>.svc, which Alertmanager and Prometheus reach."""
+    service, statefulset = _one("Service"), _one("StatefulSet")
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    pod = statefulset["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    ports = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+
+
+def _operator(kind: str) -> dict[str, Any]:
+    docs = [
+        yaml.safe_load((OPERATOR_DIR / name).read_text()) for name in ("servicemonitor.yaml", "prometheusrule.yaml")
+    ]
+    (doc,) = [doc for doc in docs if doc["kind"] == kind]
+    return doc
+
+
+def _operator_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "prometheus-operator.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.process
+def test_prometheus_operator_objects_are_generated_from_prometheus_dir() -> None:
+    """Regenerate with `python scripts/prometheus-operator.py` after changing prometheus/."""
+    result = _operator_script("--check")
+    assert result.returncode == 0, result.stderr
+    listed = yaml.safe_load((OPERATOR_DIR / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(path.name for path in OPERATOR_DIR.glob("*.yaml") if path.stem != "kustomization")
+
+
+@pytest.mark.process
+def test_a_changed_alert_is_caught_as_drift(tmp_path: Path) -> None:
+    prometheus = tmp_path / "prometheus"
+    shutil.copytree(REPO / "prometheus", prometheus)
+    alerts = prometheus / "alerts.yml"
+    alerts.write_text(alerts.read_text().replace("for: 5m", "for: 6m", 1))
+    result = _operator_script("--check", "--prometheus-dir", str(prometheus))
+    assert result.returncode == 1 and "prometheusrule.yaml" in result.stderr
+
+
+def test_prometheus_rule_carries_every_shipped_group_unchanged() -> None:
+    config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    shipped = [
+        g for name in config["rule_files"] for g in yaml.safe_load((REPO / "prometheus" / name).read_text())["groups"]
+    ]
+    assert _operator("PrometheusRule")["spec"]["groups"] == shipped
+    assert any(rule.get("alert") for group in shipped for rule in group["rules"])
+
+
+def test_service_monitor_scrapes_the_service_as_the_shipped_job_does() -> None:
+    config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "powerstrip"]
+    spec = _operator("ServiceMonitor")["spec"]
+    service = _one("Service")
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["interval"] == job.get("scrape_interval", config["global"]["scrape_interval"])
+    assert endpoint["scrapeTimeout"] == job.get("scrape_timeout", config["global"]["scrape_timeout"])
+
+
+def _unit() -> dict[str, list[str]]:
+    """`key -> values` of the systemd unit, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (REPO / "deploy" / "systemd" / "powerstrip-exporter.service").read_text())
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def test_systemd_unit_keeps_state_in_its_state_directory_and_runs_unprivileged() -> None:
+    unit = _unit()
+    (command,) = unit["ExecStart"]
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.command is None and args.listen == [":9795"]
+    assert Path(args.storage_path) == Path("/var/lib") / unit["StateDirectory"][0]
+    assert Path(args.config_file).parent == Path("/etc") / unit["ConfigurationDirectory"][0]
+    assert unit["DynamicUser"] == ["yes"] and unit["NoNewPrivileges"] == ["yes"]
+    assert unit["ProtectSystem"] == ["strict"] and unit["CapabilityBoundingSet"] == [""]
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"], "SIGHUP reloads the config"

@@ -1,4 +1,4 @@
-"""The worked example in docs/remediation.md is valid for the exporter, promtool and amtool as written."""
+"""The examples in docs/remediation.md are valid for the exporter, promtool and amtool as written."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from exporter.sources.registry import load_sources
 DOC = Path(__file__).resolve().parents[2] / "docs" / "remediation.md"
 
 
-def blocks(containing: str) -> list[str]:
+def blocks(*containing: str) -> list[str]:
     found = re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    return [b for b in found if containing in b]
+    return [b for b in found if all(c in b for c in containing)]
 
 
 def tool(name: str) -> str:
@@ -28,19 +28,31 @@ def tool(name: str) -> str:
     return path
 
 
-def test_the_exporter_config_loads(tmp_path: Path) -> None:
-    [text] = blocks("actions:")
+def test_the_exporter_config_loads_with_the_breaker_close_token(tmp_path: Path) -> None:
+    [text] = blocks("actions:\n", "remediation:\n")
+    [oncall] = blocks("remediation.breaker_close")
     token = tmp_path / "token"
     token.write_text("a-remediation-token-of-some-length\n")
+    other = tmp_path / "other"
+    other.write_text("an-on-call-token-of-some-length\n")
     text = text.replace("/run/secrets/powerstrip-remediation-token", str(token))
     config = parse_config(text, load_sources())
     [rule] = config.remediation.rules
     assert (rule.action, rule.max_per_target, rule.target_window) == ("dli.outlet_cycle", 1, 3600.0)
+    raw = yaml.safe_load(text)
+    extra = yaml.safe_load(oncall.replace("/run/secrets/powerstrip-oncall-token", str(other)))
+    raw["actions"]["tokens"] += extra["actions"]["tokens"]
+    tokens = {t.name: t for t in parse_config(yaml.safe_dump(raw), load_sources()).actions.tokens}
+    [allow] = tokens["oncall"].allow
+    assert (allow.actions, allow.targets) == (["remediation.breaker_close"], [rule.name])
 
 
 @pytest.mark.process
-def test_the_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
-    [text] = blocks("webhook_configs:")
+@pytest.mark.parametrize("example", ["worked example", "one webhook per replica"])
+def test_the_alertmanager_configs_pass_amtool(tmp_path: Path, example: str) -> None:
+    [fleet] = blocks("webhook_configs:", "powerstrip-exporter-1.")
+    [worked] = [b for b in blocks("webhook_configs:") if b != fleet]
+    text = worked if example == "worked example" else fleet
     token = tmp_path / "token"
     token.write_text("a-remediation-token-of-some-length\n")
     path = tmp_path / "alertmanager.yml"

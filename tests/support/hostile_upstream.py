@@ -143,6 +143,10 @@ class HostileUpstream:
         self.port = 0
         self.hits: Counter[str] = Counter()
         """Requests per fault name (the first path segment), `landing` for followed cross-host redirects."""
+        self.open: Counter[str] = Counter()
+        """Requests per fault name being answered right now (a hanging one until the client gives up)."""
+        self.peak_open: Counter[str] = Counter()
+        """The most requests per fault name answered at once since the last `reset_peaks()`."""
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -157,7 +161,10 @@ class HostileUpstream:
     async def __aenter__(self) -> HostileUpstream:
         app = web.Application()
         app.router.add_route("*", "/{fault}/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False, access_log=None)
+        # A handler is cancelled when its client hangs up, so `open` counts only requests still held.
+        self._runner = web.AppRunner(
+            app, shutdown_timeout=1.0, handle_signals=False, access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
@@ -188,11 +195,18 @@ class HostileUpstream:
         handler = getattr(self, "_" + name, None)
         if name not in FAULTS_BY_NAME or handler is None:
             return web.Response(status=404, text="no such fault")
+        self.open[name] += 1
+        self.peak_open[name] = max(self.peak_open[name], self.open[name])
         try:
             response: web.StreamResponse = await handler(request, tail)
         except ConnectionError:  # the exporter hung up mid-answer, as it should
             response = web.StreamResponse()
+        finally:
+            self.open[name] -= 1
         return response
+
+    def reset_peaks(self) -> None:
+        self.peak_open = Counter(self.open)
 
     def _healthy(self, request: web.Request, tail: str) -> web.Response:
         if tail.startswith("/restapi/"):
@@ -210,7 +224,7 @@ class HostileUpstream:
     async def _hang_after_headers(self, request: web.Request, tail: str) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await resp.prepare(request)
-        await self._idle(3600)
+        await self._idle(3600)  # cancelled when the client gives up (handler_cancellation)
         return resp
 
     async def _slow_drip(self, request: web.Request, tail: str) -> web.StreamResponse:

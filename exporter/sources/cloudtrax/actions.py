@@ -24,7 +24,19 @@ def _locate(env: ActionEnv, powerstrip_id: int) -> tuple[NetworkTarget, frozense
         ports = target.inventory.ports.get(powerstrip_id)
         if ports is not None and env.has_data(SOURCE, target.name):
             return target, ports
-    raise not_found(f"power strip {powerstrip_id} is not in the latest snapshot")
+    raise not_found("no such power strip is in the latest snapshot")
+
+
+def _known(env: ActionEnv, powerstrip_id: str) -> bool:
+    """Whether any network's last inventory holds the strip (`powerstrip_id` as the path parameter parsed it)."""
+    try:
+        strip = int(powerstrip_id)
+    except ValueError:
+        return False
+    return any(
+        isinstance(target, NetworkTarget) and target.inventory is not None and strip in target.inventory.ports
+        for target in env.targets(SOURCE)
+    )
 
 
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
@@ -62,6 +74,7 @@ ACTIONS = (
         target_param="powerstrip_id",
         summary="Reboot a CloudTrax power strip (GET /powerstrip/{id}/reboot upstream).",
         resolve=_resolve_reboot,
+        known=_known,
     ),
     ActionSpec(
         source=SOURCE,
@@ -71,5 +84,6 @@ ACTIONS = (
         target_param="powerstrip_id",
         summary="Reset one port of a CloudTrax power strip (GET /powerstrip/{id}/port/{n}/reset upstream).",
         resolve=_resolve_port_reset,
+        known=_known,
     ),
 )

@@ -1,7 +1,9 @@
 """The samples one poll of a network turns into. Pure: no I/O, so tests feed it payloads directly.
 
 The calls themselves are made by `NetworkTarget` (source.py). Strip-level values come from
-the list (the documented source of port counts); port readings from the get.
+the list (the documented source of port counts); port readings from the get. A reading no strip
+can have (a negative voltage, frequency, current or apparent power, a power factor beyond ±1) is
+refused as `implausible_value`, not exported.
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ def build_samples(
             *lbl,
         )
         if up:  # a down strip reports 0 V and 0 Hz: not readings, so no samples
-            b.add(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl)
-            b.add(m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl)
+            b.add_within(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl, minimum=0)
+            b.add_within(
+                m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl, minimum=0
+            )
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
         b.add(m.POWERSTRIP_LAST_CHECKIN, _ts(checkin), *lbl)
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
@@ -98,11 +102,11 @@ def build_samples(
             b.add(m.PORT_ENABLED, port.enable, *plbl)
             if not up:
                 continue  # the zeros of a down strip are not readings
-            b.add(m.PORT_CURRENT, port.current_a, *plbl)
+            b.add_within(m.PORT_CURRENT, port.current_a, *plbl, minimum=0)
             b.add(m.PORT_POWER, port.active_power_w, *plbl)
-            b.add(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl)
+            b.add_within(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl, minimum=0)
             b.add(m.PORT_REACTIVE_POWER, port.reactive_power_var, *plbl)
-            b.add(m.PORT_POWER_FACTOR, port.power_factor, *plbl)
+            b.add_within(m.PORT_POWER_FACTOR, port.power_factor, *plbl, minimum=-1, maximum=1)
         for port_id, joules in sorted(energy.get(strip.powerstrip_id, {}).items()):
             b.add(m.PORT_ENERGY, joules, *lbl, port_id)
 

@@ -12,9 +12,10 @@ second time. With a storage path the state is saved (see `energy_store`) and a r
 continues from the saved mark exactly.
 
 Each reading is checked on its own; a bad one costs only its own interval and is counted by
-reason (`REJECT_REASONS`). The ledger is process-wide by default and keyed exactly like the
-exported series (network, strip, port), so a config reload that rebuilds the targets does not
-reset or double-count it.
+reason (`REJECT_REASONS`). Only the ports the strip itself lists are counted, so a usage answer
+naming others cannot grow the ledger (or the state file) beyond the strip's real ports. The
+ledger is process-wide by default and keyed exactly like the exported series (network, strip,
+port), so a config reload that rebuilds the targets does not reset or double-count it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from exporter.sources.cloudtrax.models import UsageSample
+import structlog
+
+from exporter.sources.cloudtrax.models import UsagePort, UsageSample
+
+log = structlog.get_logger("exporter.sources.cloudtrax")
 
 GAP_FACTOR = 2.5
 """An interval longer than this many typical spacings is a hole in the history (strip
@@ -47,12 +53,23 @@ FUTURE_SKEW_SECONDS = 900.0
 """A sample stamped later than the API's clock plus this is rejected. 15 minutes is the skew the
 API itself tolerates before it refuses a request (and the client corrects its clock offset)."""
 
+MAX_PORTS_PER_STRIP = 64
+"""More ports than any power strip has (CloudTrax strips have six): a strip listing more is counted
+for this many of them."""
+
 MAX_REMEMBERED_FUTURE = 64
 """Far-future samples stay in every later window; per strip, this many are remembered so each is
 counted as rejected once, not once per read."""
 
-RejectReason = Literal["future_time", "null", "not_finite", "negative", "too_large"]
-REJECT_REASONS: tuple[RejectReason, ...] = ("future_time", "null", "not_finite", "negative", "too_large")
+RejectReason = Literal["future_time", "null", "not_finite", "negative", "too_large", "unknown_port"]
+REJECT_REASONS: tuple[RejectReason, ...] = (
+    "future_time",
+    "null",
+    "not_finite",
+    "negative",
+    "too_large",
+    "unknown_port",
+)
 
 
 @dataclass
@@ -84,28 +101,43 @@ class EnergyLedger:
     """Joule counters per (network_id, powerstrip_id, port_id)."""
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time, started: float | None = None) -> None:
-        self._wall = wall_clock
+        self.wall_clock = wall_clock
         self.started = wall_clock() if started is None else started
         """When counting began (this process); a strip whose first read has no samples starts here."""
         self._strips: dict[tuple[int, int], StripEnergy] = {}
         self._rejected: dict[int, dict[RejectReason, int]] = {}
+        self._naming_unknown: set[tuple[int, int]] = set()
+        """Strips whose last counted read named ports they do not have (logged once per change)."""
         self.revision = 0
         """Grows with every change of the counted state (what a save must capture)."""
 
     def integrate(
-        self, network_id: int, powerstrip_id: int, samples: Sequence[UsageSample], *, clock_offset: float = 0.0
+        self,
+        network_id: int,
+        powerstrip_id: int,
+        samples: Sequence[UsageSample],
+        *,
+        clock_offset: float = 0.0,
+        ports: AbstractSet[str] | None = None,
     ) -> None:
         """Count the energy of samples newer than the last one counted for this strip.
 
         `clock_offset` is the API's clock minus ours (the client's correction), so "the future" and
-        the start time are judged on the API's time line.
+        the start time are judged on the API's time line. `ports` are the strip's own port ids (as
+        its get lists them): readings of any other port are refused as `unknown_port` and never
+        enter the ledger (None: every port is taken).
         """
-        now = self._wall() + clock_offset
+        now = self.wall_clock() + clock_offset
         rejected = self._rejected.setdefault(network_id, dict.fromkeys(REJECT_REASONS, 0))
         key = (network_id, powerstrip_id)
         state = self._strips.get(key)
         future_seen = state.future_seen if state is not None else set()
-        points: list[tuple[float, UsageSample]] = []
+        if ports is not None and len(ports) > MAX_PORTS_PER_STRIP:
+            ports = frozenset(sorted(ports, key=lambda p: (len(p), p))[:MAX_PORTS_PER_STRIP])
+        if state is not None and ports and not state.joules.keys() <= ports:
+            self._forget_other_ports(key, state, ports)
+        points: list[tuple[float, Mapping[str, UsagePort], int]] = []
+        """(time, readings of the strip's own ports, readings of ports it does not have)"""
         for sample in samples:
             t = sample.time.timestamp()
             if t > now + FUTURE_SKEW_SECONDS:
@@ -114,9 +146,14 @@ class EnergyLedger:
                     if len(future_seen) < MAX_REMEMBERED_FUTURE:
                         future_seen.add(t)
                 continue
-            points.append((t, sample))
+            readings: Mapping[str, UsagePort] = sample.ports
+            unknown = 0
+            if ports is not None and not readings.keys() <= ports:
+                readings = {port: reading for port, reading in readings.items() if port in ports}
+                unknown = len(sample.ports) - len(readings)
+            points.append((t, readings, unknown))
         points.sort(key=lambda p: p[0])
-        times = [t for t, _ in points]
+        times = [t for t, _, _ in points]
         if state is None or state.resync:
             # First read: it only sets the mark. Its window is history from before this process.
             mark = times[-1] if times else self.started + clock_offset
@@ -125,8 +162,8 @@ class EnergyLedger:
                 self._strips[key] = state
             state.high_water, state.resync = mark, False
             self._note_spacing(state, times)
-            for _, sample in points:
-                for port in sample.ports:
+            for _, readings, _ in points:
+                for port in readings:
                     state.joules.setdefault(port, 0.0)
             self.revision += 1
             return
@@ -135,16 +172,19 @@ class EnergyLedger:
         gap_limit = min(GAP_FACTOR * state.spacing, MAX_INTERVAL_SECONDS) if state.spacing else None
         previous: float | None = None
         added = False
-        for t, sample in points:
-            for port in sample.ports:
+        fresh = unknown_ports = 0
+        for t, readings, unknown in points:
+            for port in readings:
                 state.joules.setdefault(port, 0.0)
             if t <= state.high_water:
                 previous = t
                 continue
+            fresh += 1
+            unknown_ports += unknown
             last_sample = state.high_water if previous is None else previous
             counted_from = max(last_sample, state.high_water)
             if gap_limit is not None and last_sample < t and t - last_sample <= gap_limit:
-                for port, reading in sample.ports.items():
+                for port, reading in readings.items():
                     power = reading.active_power_w
                     problem = reading_problem(power)
                     if problem is not None:
@@ -154,8 +194,40 @@ class EnergyLedger:
                         added = True
             previous = t
             state.high_water = t
+        if fresh:
+            rejected["unknown_port"] += unknown_ports
+            self._note_unknown_ports(key, unknown_ports, ports)
         if added or before != (state.high_water, state.spacing, len(state.joules)):
             self.revision += 1
+
+    def _forget_other_ports(self, key: tuple[int, int], state: StripEnergy, ports: AbstractSet[str]) -> None:
+        """Counters of ports the strip does not list (state saved while an upstream invented ports)
+        go: the ledger, the state file and the page hold only the strip's own ports."""
+        others = len(state.joules.keys() - ports)
+        state.joules = {port: joules for port, joules in state.joules.items() if port in ports}
+        self.revision += 1
+        log.warning(
+            "energy counters of ports the strip does not list dropped",
+            network_id=key[0],
+            powerstrip_id=key[1],
+            dropped=others,
+            kept=len(state.joules),
+        )
+
+    def _note_unknown_ports(self, key: tuple[int, int], count: int, ports: AbstractSet[str] | None) -> None:
+        """One warning when a strip's usage starts naming ports it does not have, one line when it stops."""
+        if count and key not in self._naming_unknown:
+            self._naming_unknown.add(key)
+            log.warning(
+                "usage names ports the strip does not list; their readings are not counted",
+                network_id=key[0],
+                powerstrip_id=key[1],
+                strip_ports=len(ports or ()),
+                refused=count,
+            )
+        elif not count and key in self._naming_unknown:
+            self._naming_unknown.discard(key)
+            log.info("usage names only the strip's own ports again", network_id=key[0], powerstrip_id=key[1])
 
     @staticmethod
     def _note_spacing(state: StripEnergy, times: Sequence[float]) -> None:

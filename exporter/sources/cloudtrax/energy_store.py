@@ -17,13 +17,23 @@ import asyncio
 import threading
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from exporter.sources.cloudtrax.energy import DEFAULT_LEDGER, FUTURE_SKEW_SECONDS, EnergyLedger, StripEnergy
+from exporter.sources.cloudtrax.energy import (
+    DEFAULT_LEDGER,
+    FUTURE_SKEW_SECONDS,
+    MAX_PORT_POWER_W,
+    EnergyLedger,
+    StripEnergy,
+)
 from exporter.storage import StateFile
+
+log = structlog.get_logger("exporter.sources.cloudtrax")
 
 STATE_KIND = "cloudtrax-energy"
 STATE_VERSION = 1
@@ -48,24 +58,48 @@ class _SavedLedger(BaseModel):
     strips: list[_SavedStrip]
 
 
+MAX_MARK_AGE_SECONDS = 35 * 86_400.0
+"""A saved mark older than this is not trusted: no usage window reaches back that far (the longest,
+`month`, is 30 days), so a mark like 0 or -1e308 can only be corrupt, and continuing from it would
+count the whole window read after the restart as if it were new."""
+
+MAX_PORT_JOULES = MAX_PORT_POWER_W * 100 * 365 * 86_400.0
+"""A century at the highest power the ledger counts on one port: no saved counter can be larger."""
+
+
 def parse_state(data: Any, *, now: float | None = None) -> dict[tuple[int, int], StripEnergy]:
     """Validate saved data; raises ValueError on anything this exporter would not have written.
 
-    A mark in the future (a clock that was wrong when it was saved) would freeze the counter, so
-    such a strip keeps its joules and takes its next read as a first read.
+    A saved strip is checked on its own: one with a counter beyond what a port could have counted
+    is dropped (it starts again as a new strip); one whose mark is in the future (a clock that was
+    wrong when it was saved) or older than any usage window keeps its joules and takes its next
+    read as a first read. Each kind of problem is one warning. Ports the strip does not list go at
+    its first read (`EnergyLedger.integrate`).
     """
     saved = _SavedLedger.model_validate(data)
-    limit = (time.time() if now is None else now) + FUTURE_SKEW_SECONDS
+    wall = time.time() if now is None else now
+    newest, oldest = wall + FUTURE_SKEW_SECONDS, wall - MAX_MARK_AGE_SECONDS
     strips: dict[tuple[int, int], StripEnergy] = {}
+    problems: dict[str, list[tuple[int, int]]] = {}
     for s in saved.strips:
         key = (s.network_id, s.powerstrip_id)
         if key in strips:
             raise ValueError(f"strip {key} saved twice")
-        strips[key] = StripEnergy(
-            high_water=s.high_water,
-            spacing=s.spacing,
-            joules=dict(s.joules),
-            resync=s.high_water > limit,
+        if any(j > MAX_PORT_JOULES for j in s.joules.values()):
+            problems.setdefault("a counter larger than any port could count: state dropped", []).append(key)
+            continue
+        resync = not oldest <= s.high_water <= newest
+        if resync:
+            problems.setdefault("high-water mark in the future or too old: joules kept, next read starts", []).append(
+                key
+            )
+        strips[key] = StripEnergy(high_water=s.high_water, spacing=s.spacing, joules=dict(s.joules), resync=resync)
+    for problem, keys in problems.items():
+        log.warning(
+            "saved energy state not trusted for some strips",
+            problem=problem,
+            strips=len(keys),
+            first=[f"{nid}/{sid}" for nid, sid in keys[:5]],
         )
     return strips
 
@@ -85,7 +119,7 @@ class EnergyStore:
         """Adopt the saved state, if there is a usable one (else one warning and a clean start)."""
         if self.file is None:
             return
-        strips = self.file.load(parse_state)
+        strips = self.file.load(partial(parse_state, now=self.ledger.wall_clock()))
         if strips:
             self.ledger.restore(strips)
         self._saved = self.ledger.revision

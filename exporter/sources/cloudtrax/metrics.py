@@ -201,7 +201,7 @@ NETWORK_FIRMWARE_INFO = MetricSpec(
 NETWORK_ENERGY_SAMPLES_REJECTED = MetricSpec(
     "cloudtrax_network_energy_samples_rejected_total",
     "Usage readings of this network's strips the energy counter refused, by reason: future_time, null, "
-    "not_finite, negative, too_large.",
+    "not_finite, negative, too_large, unknown_port.",
     "counter",
     (*NETWORK, "reason"),
 )

@@ -11,7 +11,7 @@ from typing import ClassVar
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
-from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import Component, PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.cloudtrax.client import CloudTraxClient, UsagePeriod
 from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.config import CloudTraxEntry
@@ -22,7 +22,7 @@ from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
 from exporter.sources.cloudtrax.gather import gather_or_fail
 from exporter.sources.cloudtrax.inventory import NetworkInventory, network_inventory
 from exporter.sources.cloudtrax.metrics import ALL_METRICS
-from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip
+from exporter.sources.cloudtrax.models import FirmwareVersion, NetworkSettings, PowerStrip, UsageSample
 
 
 class NetworkTarget(Target):
@@ -71,6 +71,9 @@ class NetworkTarget(Target):
         """The entry's shared signed client, for actions on this network's strips."""
         return self._shared_client()
 
+    def components(self) -> Sequence[Component]:
+        return self.inventory.components if self.inventory is not None else ()
+
     async def poll(self) -> SampleSet:
         client = self.client
         listed = await client.list_powerstrips(self.network_id)
@@ -88,13 +91,13 @@ class NetworkTarget(Target):
             except CloudTraxNotFoundError:
                 details[strip_id] = None  # deleted between list and get: drop it from this snapshot
 
+        usage_read: dict[int, list[UsageSample]] = {}
+
         async def usage(strip_id: int) -> None:
             try:
-                samples = await client.get_usage(strip_id, self.usage_period)
+                usage_read[strip_id] = await client.get_usage(strip_id, self.usage_period)
             except CloudTraxNotFoundError:
                 return
-            self.energy.ledger.integrate(self.network_id, strip_id, samples, clock_offset=client.clock_offset)
-            self._usage_due[strip_id] = self._clock() + self.usage_interval
 
         async def settings() -> None:
             self._settings = await client.get_network_settings(self.network_id)
@@ -111,16 +114,32 @@ class NetworkTarget(Target):
         if self._firmware is None or self._firmware_due <= now:
             calls.append(firmware)
         await gather_or_fail(calls, self.concurrency)
-        self.energy.request_save()
 
         ledger = self.energy.ledger
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
         read = {sid: d for sid, d in details.items() if d is not None}
+        # Energy is counted, and shown, only for the ports each strip's get lists: a usage answer
+        # cannot add ports to the ledger, and a state file from before cannot add them to the page.
+        ports = {sid: {str(p.port_id) for p in d.ports} for sid, d in read.items()}
+        done = self._clock() + self.usage_interval
+        for strip_id, usage_samples in usage_read.items():
+            if strip_id in ports:
+                ledger.integrate(
+                    self.network_id, strip_id, usage_samples, clock_offset=client.clock_offset, ports=ports[strip_id]
+                )
+                self._usage_due[strip_id] = done
+        self.energy.request_save()
+        energy = {}
+        for strip in kept:
+            own = ports[strip.powerstrip_id]
+            energy[strip.powerstrip_id] = {
+                port: j for port, j in ledger.joules(self.network_id, strip.powerstrip_id).items() if port in own
+            }
         samples = build_samples(
             self.network_id,
             kept,
             read,
-            {s.powerstrip_id: ledger.joules(self.network_id, s.powerstrip_id) for s in kept},
+            energy,
             self._settings,
             self._firmware,
             ledger.rejected(self.network_id),

@@ -14,6 +14,15 @@ from exporter.sources.dli.models import Identity, Meter, OutletStatus
 KELVIN_OFFSET = 273.15
 """Kelvin is K - 273.15 by definition (DLI's own page says 273.16; the 0.01 K difference is below sensor accuracy)."""
 
+PLAUSIBLE: dict[str, tuple[float | None, float | None]] = {
+    m.BUS_ENERGY.name: (0.0, None),
+    m.TEMPERATURE.name: (-KELVIN_OFFSET, None),
+    m.HUMIDITY.name: (0.0, 1.0),
+}
+"""(lowest, highest) value each series can really have: an energy counter is never negative, no
+temperature is below absolute zero, relative humidity is 0-100 %. Outside, a value is refused as
+`implausible_value` (the meter keeps its `dli_meter_info`)."""
+
 _BUS_SPECS: dict[Quantity, MetricSpec] = {
     "voltage": m.BUS_VOLTAGE,
     "current": m.BUS_CURRENT,
@@ -63,7 +72,8 @@ def _meter_samples(
         key = (spec.name, labels)
         if key not in seen:  # two meters mapping to one series: the first wins
             seen.add(key)
-            b.add(spec, value, *labels)
+            low, high = PLAUSIBLE.get(spec.name, (None, None))
+            b.add_within(spec, value, *labels, minimum=low, maximum=high)
 
     for meter in meters:
         b.add(m.METER_INFO, 1, device, meter.key, meter.name, meter.quantity)

@@ -11,7 +11,7 @@ import structlog
 from exporter.config.types import TargetEntry
 from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
-from exporter.sources.api import PollSettings, Source, SourceContext, Target, TargetGroup
+from exporter.sources.api import Component, PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
 from exporter.sources.dli.client import ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
@@ -83,6 +83,9 @@ class DliTarget(Target):
         self.inventory = device_inventory(outlets)
         return samples
 
+    def components(self) -> Sequence[Component]:
+        return self.inventory.components if self.inventory is not None else ()
+
     async def _meters(self) -> list[Meter] | None:
         """The meters, or None when the user may not read them (403): an account without meter
         rights still gets its outlets. Asked again every poll, so granting the right shows at once;
@@ -124,6 +127,9 @@ class DliSource(Source):
     metrics: ClassVar[tuple[MetricSpec, ...]] = metrics.ALL_METRICS
     api_endpoints: ClassVar[tuple[str, ...]] = ALL_ENDPOINTS
     entry_model: ClassVar[type[TargetEntry]] = DliEntry
+    default_backoff_intervals: ClassVar[float | None] = 2.0
+    """A unit on the LAN: a failing poll costs it one request, and a recovered unit must not read
+    down for the ten minutes of the global back-off cap."""
 
     @classmethod
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:

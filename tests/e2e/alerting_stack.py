@@ -1,0 +1,151 @@
+"""The alerting half of the remediation live tests: a probe server, an HA pair of clustered Alertmanagers
+and a Prometheus.
+
+Everything listens on 127.0.0.1; every process is registered with the caller's ExitStack, stopped by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.e2e import live
+from tests.ops import opslib
+from tests.support.process import free_port
+
+
+@dataclass
+class ProbeServer:
+    """Serves `probe_success` per host, as a blackbox exporter would; tests flip hosts up and down.
+
+    `hosts`: each host's labels besides `host` (which PDU and outlet feed it, and so on)."""
+
+    hosts: dict[str, dict[str, str]]
+    up: dict[str, int] = field(default_factory=dict)
+    port: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _runner: web.AppRunner | None = None
+
+    def set(self, host: str, up: bool) -> None:
+        with self._lock:
+            self.up[host] = int(up)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = ["# HELP probe_success Whether the probe succeeded.", "# TYPE probe_success gauge"]
+        with self._lock:
+            for host, labels in self.hosts.items():
+                text = ",".join(f'{k}="{v}"' for k, v in {"host": host, **labels}.items())
+                lines.append(f"probe_success{{{text}}} {self.up.get(host, 1)}")
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    async def start(self) -> ProbeServer:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def require(name: str) -> str:
+    path = opslib.find_binary(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed. {opslib.INSTALL_HINT}", pytrace=False)
+    return path
+
+
+@dataclass(frozen=True)
+class Pair:
+    processes: list[live.ChildProcess]
+    urls: list[str]
+
+
+def alertmanager_pair(workdir: Path, config_text: str, cleanup: contextlib.ExitStack) -> Pair:
+    """Two Alertmanagers gossiping on loopback, both with `config_text`; returns once they form a cluster.
+
+    A short peer timeout makes the second send its own copy instead of waiting for the first's
+    notification log: the receiver is guaranteed duplicates, as a real pair sends them under load."""
+    binary = require("prometheus-alertmanager")
+    ports, cluster_ports = [free_port(), free_port()], [free_port(), free_port()]
+    pair = []
+    for i in range(2):
+        am_dir = workdir / f"alertmanager-{i}"
+        am_dir.mkdir()
+        (am_dir / "alertmanager.yml").write_text(config_text, encoding="utf-8")
+        am = live.ChildProcess(
+            f"prometheus-alertmanager-{i}",
+            [
+                binary,
+                f"--config.file={am_dir / 'alertmanager.yml'}",
+                f"--storage.path={am_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{ports[i]}",
+                f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
+                f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
+                "--cluster.peer-timeout=10ms",
+                "--cluster.gossip-interval=50ms",
+            ],
+            am_dir / "alertmanager.log",
+        )
+        cleanup.callback(am.stop)
+        am.start()
+        pair.append(am)
+
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+
+    def clustered() -> bool:
+        for am in pair:
+            am.check_running()
+        if not all(live.reachable(f"{url}/-/ready") for url in urls):
+            return False
+        return all(len(live.http("GET", f"{url}/api/v2/status").json()["cluster"]["peers"]) == 2 for url in urls)
+
+    live.wait_until(clustered, timeout=60, what="the two Alertmanagers to form a cluster")
+    return Pair(pair, urls)
+
+
+def prometheus(
+    workdir: Path,
+    scrape: dict[str, list[str]],
+    alertmanagers: Pair,
+    extra_rules: dict[str, Any],
+    cleanup: contextlib.ExitStack,
+) -> tuple[live.ChildProcess, live.Prometheus]:
+    """Prometheus scraping `scrape` (job -> targets) every second, with the shipped rules (every `for`
+    set to 1s) and `extra_rules`, sending alerts to `alertmanagers`."""
+    prom_dir = workdir / "prometheus"
+    rule_files = opslib.write_fast_rules(prom_dir, "1s")
+    (prom_dir / "extra.yml").write_text(yaml.safe_dump(extra_rules), encoding="utf-8")
+    am_targets = [url.removeprefix("http://") for url in alertmanagers.urls]
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": am_targets}]}]},
+        "rule_files": [str(p) for p in [*rule_files, prom_dir / "extra.yml"]],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": t}]} for job, t in scrape.items()],
+    }
+    (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    process = live.ChildProcess(
+        "prometheus",
+        [
+            require("prometheus"),
+            f"--config.file={prom_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        prom_dir / "prometheus.log",
+    )
+    cleanup.callback(process.stop)
+    process.start()
+    return process, live.Prometheus(f"http://127.0.0.1:{port}")
