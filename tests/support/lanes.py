@@ -11,13 +11,15 @@ aiohttp app) are not processes and stay in the fast lane.
 
 For parallel runs (pytest-xdist, `--dist loadgroup`): tests that share processes through a fixture
 wider than one test form one xdist group, so they run on one worker and the processes start once;
-and the collection is ordered longest first (`slow_e2e`, then groups, then other process tests, then
-the fast lane) so that the long tests overlap the rest instead of ending the run.
+and the collection is ordered longest first (tests marked `slow_e2e` or declaring a timeout above the
+suite's, then groups, then other process tests, then the fast lane) so that the long tests overlap the
+rest instead of ending the run.
 """
 
 from __future__ import annotations
 
 import _posixsubprocess
+import inspect
 import os
 import subprocess
 from collections.abc import Callable, Generator, Iterator
@@ -92,15 +94,17 @@ def pytest_configure(config: pytest.Config) -> None:
         f'is -m "not {PROCESS}"',
     )
     config.addinivalue_line(
-        "markers", f"{SLOW_E2E}: a long end-to-end test with the shipped intervals; scheduled first"
+        "markers", f"{SLOW_E2E}: a long end-to-end test (the shipped intervals); a process test, scheduled first"
     )
 
 
 def shared_process_fixture(item: pytest.Item) -> str | None:
     """The widest-scoped fixture above function scope that holds processes for this test and others, if any.
 
-    Such a fixture is one marked `@starts_processes`, or one defined under tests/e2e/ or in a `*_process.py`
-    file. Under xdist every test that shares it runs on one worker, so the processes start once.
+    Such a fixture is one marked `@starts_processes`, or a fixture with a teardown (it yields: it has
+    processes to stop) defined under tests/e2e/ or in a `*_process.py` file. Under xdist every test that
+    shares it runs on one worker, so the processes start once. A plain wide fixture there (a path, a
+    clone) is cheap to make once per worker, and grouping its tests would only run them one by one.
     """
     fixtures = getattr(item, "_fixtureinfo", None)
     if fixtures is None:
@@ -111,7 +115,9 @@ def shared_process_fixture(item: pytest.Item) -> str | None:
         if fixture.scope not in _WIDE_SCOPES:
             continue
         location = str(fixture.baseid)
-        held = getattr(fixture.func, _PROCESS_FIXTURE, False) or _is_process_location(location)
+        held = getattr(fixture.func, _PROCESS_FIXTURE, False) or (
+            _is_process_location(location) and _has_teardown(fixture.func)
+        )
         rank = _WIDE_SCOPES.index(fixture.scope)
         if held and (found is None or rank < found[0]):
             found = (rank, f"{location}::{fixture.argname}")
@@ -121,6 +127,10 @@ def shared_process_fixture(item: pytest.Item) -> str | None:
 _WIDE_SCOPES = ("session", "package", "module", "class")
 
 
+def _has_teardown(func: Callable[..., Any]) -> bool:
+    return inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+
+
 def _is_process_location(nodeid: str) -> bool:
     path = nodeid.split("::")[0]
     return path == "tests/e2e" or path.startswith("tests/e2e/") or path.endswith("_process.py")
@@ -128,7 +138,11 @@ def _is_process_location(nodeid: str) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker, and before xdist reads `xdist_group`
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank: dict[str, int] = {}
+    try:
+        default_timeout = _timeout(config.getini("timeout"))  # pytest-timeout's, from pyproject.toml
+    except ValueError:  # pytest-timeout is not installed
+        default_timeout = 0.0
+    order: dict[str, tuple[int, float]] = {}
     group_of: dict[str, str] = {}
     for item in items:
         if is_process_test(item) and item.get_closest_marker(PROCESS) is None:
@@ -137,14 +151,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
             group_of[item.nodeid] = group
-        own = 0 if item.get_closest_marker(SLOW_E2E) else 1 if group else 2 if item.get_closest_marker(PROCESS) else 3
+        declared = _declared_timeout(item)
+        long = item.get_closest_marker(SLOW_E2E) is not None or declared > default_timeout > 0
+        own = (0 if long else 1 if group else 2 if item.get_closest_marker(PROCESS) else 3, -declared)
         key = group or item.nodeid
-        rank[key] = min(own, rank.get(key, own))
+        order[key] = min(own, order.get(key, own))
     # Longest first, so that under xdist the long tests overlap everything else instead of starting last:
-    # slow end-to-end tests, then tests that share processes (a group runs on one worker, one test after
-    # another), then the other process tests, then the fast lane. The sort is stable: each file keeps its
-    # order, and a group's tests stay together (at the best rank among them).
-    items.sort(key=lambda i: rank[group_of.get(i.nodeid, i.nodeid)])
+    # the long ones (`slow_e2e`, or a test that declares a timeout above the suite's), longest declared
+    # first; then tests that share processes (a group runs on one worker, one test after another); then
+    # the other process tests; then the fast lane. The sort is stable: each file keeps its order, and a
+    # group's tests stay together (at the best place among them).
+    items.sort(key=lambda i: order[group_of.get(i.nodeid, i.nodeid)])
+
+
+def _declared_timeout(item: pytest.Item) -> float:
+    """The test's own `@pytest.mark.timeout(seconds)`, or 0."""
+    marker = item.get_closest_marker("timeout")
+    if marker is None:
+        return 0.0
+    return _timeout(marker.args[0] if marker.args else marker.kwargs.get("timeout"))
+
+
+def _timeout(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 @pytest.hookimpl(wrapper=True)

@@ -34,20 +34,25 @@ RUN = "import subprocess, sys\n\n\ndef run():\n    subprocess.run([sys.executabl
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\ntimeout = 180\n")  # the default a long test declares more than
     pytester.makepyfile(
         test_plain=RUN + "def test_pure():\n    assert 1 + 1 == 2\n\n\ndef test_hidden_process():\n    run()\n",
         test_marked=RUN + "import pytest\n\n\n@pytest.mark.process\ndef test_marked():\n    run()\n",
-        test_server_process=RUN + "def test_in_a_process_file():\n    run()\n",
+        test_server_process=RUN + "import pytest\n\n\n@pytest.fixture(scope='module')\ndef server():\n"
+        "    yield run()\n\n\n@pytest.fixture(scope='module')\ndef workdir(tmp_path_factory):\n"
+        "    return tmp_path_factory.mktemp('w')\n\n\ndef test_in_a_process_file():\n    run()\n\n\n"
+        "def test_with_server(server):\n    pass\n\n\ndef test_with_workdir(workdir):\n    run()\n",
         test_fixture=RUN + "def test_uses_tool(tool):\n    run()\n\n\ndef test_uses_shared(shared_server):\n    pass\n"
         "\n\ndef test_uses_shared_too(shared_server):\n    pass\n",
-        test_slow=RUN + "import pytest\n\n\n@pytest.mark.slow_e2e\ndef test_long():\n    run()\n",
+        test_slow=RUN + "import pytest\n\n\n@pytest.mark.slow_e2e\ndef test_long():\n    run()\n\n\n"
+        "@pytest.mark.timeout(600)\ndef test_declared_long():\n    pass\n",
     )
     return pytester
 
 
 def test_a_process_hidden_in_the_fast_lane_fails_naming_the_test(suite: pytest.Pytester) -> None:
     result = suite.runpytest_inprocess(*LANES, "-m", "not process")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         ["*MisclassifiedProcessTest: test_plain.py::test_hidden_process starts a process but is in the fast lane*"]
     )
@@ -55,7 +60,7 @@ def test_a_process_hidden_in_the_fast_lane_fails_naming_the_test(suite: pytest.P
 
 def test_process_tests_are_marked_by_file_name_marker_and_fixture(suite: pytest.Pytester) -> None:
     result = suite.runpytest_inprocess(*LANES, "-m", "process", "-v")
-    result.assert_outcomes(passed=6, deselected=2)
+    result.assert_outcomes(passed=8, deselected=3)
 
 
 def test_a_fixture_that_starts_a_process_is_refused_to_a_fast_test(pytester: pytest.Pytester) -> None:
@@ -73,14 +78,16 @@ def test_shared_process_fixtures_group_their_tests_and_the_longest_come_first(su
     [call] = suite.inline_run(*LANES, "--collect-only").getcalls("pytest_collection_modifyitems")
     items = call.items
     order = [item.name for item in items]
-    assert order[0] == "test_long", "slow end-to-end tests first"
-    assert order[1:3] == ["test_uses_shared", "test_uses_shared_too"], "then the groups, together"
-    assert set(order[3:6]) == {"test_marked", "test_in_a_process_file", "test_uses_tool"}, "then other process tests"
-    assert set(order[6:]) == {"test_pure", "test_hidden_process"}, "the fast lane last"
+    assert order[:2] == ["test_declared_long", "test_long"], "long tests first: a declared timeout over the default"
+    assert order[2:5] == ["test_uses_shared", "test_uses_shared_too", "test_with_server"], "then the groups"
+    assert set(order[5:9]) == {"test_marked", "test_in_a_process_file", "test_uses_tool", "test_with_workdir"}
+    assert set(order[9:]) == {"test_pure", "test_hidden_process"}, "the fast lane last"
     groups = {item.name: [m.args[0] for m in item.iter_markers("xdist_group")] for item in items}
     [group] = groups["test_uses_shared"]
     assert groups["test_uses_shared_too"] == [group] and group.endswith("::shared_server")
     assert groups["test_uses_tool"] == [], "a function-scoped fixture is not shared"
+    assert groups["test_with_server"] == ["test_server_process.py::server"], "a wide fixture with a teardown is"
+    assert groups["test_with_workdir"] == [], "a wide fixture without one (a directory) is made once per worker"
 
 
 def test_under_xdist_a_shared_process_fixture_starts_once(
