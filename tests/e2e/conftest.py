@@ -177,6 +177,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
         exporter = ExporterProcess(
             exporter_dir,
             exporter_config(cloudtrax, dli),
+            args=["--storage.path", str(exporter_dir / "state")],  # as deployed: the state files are on the dashboard
             env={"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))},
         )
         cleanup.callback(lambda: loop.run(exporter.stop()))
