@@ -10,8 +10,17 @@ import aiohttp
 import aioresponses.core as _aioresponses_core
 import pytest
 
+from exporter.buildinfo import build_info
 from exporter.redaction import SECRETS
 from tests.support.process import LOG_FILES
+
+pytest_plugins = ["tests.support.lanes"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Read the build info (it asks git, once per process) before any test: an in-process daemon is no process."""
+    build_info()
+
 
 # Every credential the suite hands to an exporter process. None may ever reach its logs.
 SUITE_SECRETS = (

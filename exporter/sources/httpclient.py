@@ -6,8 +6,9 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,6 +35,16 @@ one at a time bounds the memory of answers being decoded at once, whatever the n
 
 MAX_RETRY_AFTER = 86_400.0
 """A Retry-After beyond a day is taken as a day (the engine caps it further at its back-off cap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer as read off the wire: what a vendor client's parsers take."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -12,6 +12,7 @@ import yaml
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
+from tests.support.lanes import starts_processes
 from tests.support.process import ExporterProcess
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -82,6 +83,7 @@ def exporter_config(ct: CloudTraxSimulator, dli: DliSimulator, tmp_path: Path) -
 
 
 @pytest.fixture
+@starts_processes
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with (
         CloudTraxSimulator(seed_payloads=True, key=KEY, secret=SECRET, strips=2, networks=1) as ct,

@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.process import free_port
+
+pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "actions.md"
 

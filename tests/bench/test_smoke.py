@@ -12,6 +12,8 @@ import pytest
 
 from bench.procs import REPO, child_env
 
+pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
+
 
 @pytest.mark.timeout(300)
 def test_a_tiny_benchmark_run_writes_sane_results(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ import pytest
 from bench.procs import REPO, child_env
 from tests.support.hostile_upstream import FAULTS
 
+pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
+
 
 @pytest.mark.timeout(240)
 def test_a_short_soak_samples_the_process_and_reports_every_target(tmp_path: Path) -> None:

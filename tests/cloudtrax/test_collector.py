@@ -189,7 +189,7 @@ async def test_new_strip_gets_usage_at_once_without_waiting(fleet: CloudTraxSimu
     try:
         target = await only_target(group)
         await target.poll()
-        sid = await group.client().create_powerstrip(100001, mac="ac:86:74:00:99:01", name="new")
+        sid = await group.client.create_powerstrip(100001, mac="ac:86:74:00:99:01", name="new")
         fleet.reset_counts()
         clock.advance(30)
         samples = await target.poll()
@@ -230,7 +230,7 @@ async def test_strip_deleted_between_list_and_get_is_skipped(
     group = make_group(make_entry(sim.url))
     try:
         target = await only_target(group)
-        client = group.client()
+        client = group.client
         real_get = client.get_powerstrip
 
         async def get_or_gone(powerstrip_id: int) -> object:
@@ -259,7 +259,7 @@ async def test_energy_never_decreases(sim: CloudTraxSimulator, clock: FakeClock)
             samples = await target.poll()
             seen.append(by_labels(samples, "cloudtrax_powerstrip_port_energy_joules_total")[key])
             if step == 3:
-                await group.client().reboot_powerstrip(strip.powerstrip_id)
+                await group.client.reboot_powerstrip(strip.powerstrip_id)
             clock.advance(61)
             sim.clock_offset += 300  # five minutes pass: one new usage sample each cycle
         assert seen == sorted(seen)
@@ -311,8 +311,8 @@ async def test_group_aclose_closes_the_shared_session(sim: CloudTraxSimulator) -
     group = make_group(make_entry(sim.url, networks=[SEED_NETWORK]))
     target = await only_target(group)
     await target.poll()
-    client = group.client()
-    assert target.client() is client  # actions reuse the shared client
+    client = group.client
+    assert target.client is client  # actions reuse the shared client
     session = client._session
     assert session is not None and not session.closed
     await group.aclose()

@@ -14,10 +14,12 @@ from powerstrip_sim.cloudtrax import CloudTraxSimulator, FaultKind
 from tests.cloudtrax.conftest import KEY, SECRET, SEED_NETWORK, make_entry, make_group
 
 OTHER_NETWORK = 100001
-TIMEOUT = 0.5
+TIMEOUT = 2.0
+"""A poll's timeout: the latency faults exceed it; a healthy poll of the other network stays well within
+it even on a busy machine (that poll makes eight calls to the simulator)."""
 
 CASES: list[tuple[FaultKind, dict[str, float | int], PollFailureReason]] = [
-    ("latency", {"seconds": 3.0}, "timeout"),
+    ("latency", {"seconds": 5 * TIMEOUT}, "timeout"),
     ("http_5xx", {}, "http_status"),
     ("http_5xx", {"status": 502}, "http_status"),
     ("rate_limit", {"retry_after": 42}, "rate_limited"),
@@ -108,7 +110,7 @@ async def test_global_fault_fails_every_network(
 async def test_simulator_latency_parameter_times_out(
     two_networks: CloudTraxSimulator, runners: dict[str, TargetRunner]
 ) -> None:
-    two_networks.latency = 2.0
+    two_networks.latency = 2 * TIMEOUT
     await poll_all(runners)
     assert all(r.state.last_reason == "timeout" for r in runners.values())
     two_networks.latency = 0.0

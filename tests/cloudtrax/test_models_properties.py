@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exporter.metrics.reasons import POLL_FAILURE_REASONS
-from exporter.sources.cloudtrax.client import Answer, CloudTraxClient
+from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.errors import CloudTraxError
 from exporter.sources.cloudtrax.models import (
@@ -26,6 +26,7 @@ from exporter.sources.cloudtrax.models import (
     ServerTime,
     UsageResponse,
 )
+from exporter.sources.httpclient import Answer
 from tests.dli.conftest import by_family
 from tests.support.json_strategies import PROPERTY, json_scalars, json_values
 

@@ -17,12 +17,10 @@ from hypothesis import strategies as st
 
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
 from exporter.sources.cloudtrax import models as ct
-from exporter.sources.cloudtrax.client import Answer as CloudTraxAnswer
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.dli import models as dli
-from exporter.sources.dli.client import Answer as DliAnswer
 from exporter.sources.dli.client import ClientSettings, DliClient
-from exporter.sources.httpclient import MAX_RETRY_AFTER, check_items, decode_json, load_json, parse_retry_after
+from exporter.sources.httpclient import MAX_RETRY_AFTER, Answer, check_items, decode_json, load_json, parse_retry_after
 
 HUGE_INT = 10**400
 
@@ -165,7 +163,7 @@ def _body(data: Any) -> bytes:
 def test_cloudtrax_parsing_raises_only_poll_error(data: Any, model: type[Any]) -> None:
     wrapped = {"powerstrips": [data], "usage": [data], "networks": [data], "powerstrip_id": 1, "time": data}
     for candidate in (data, wrapped):
-        response = CloudTraxAnswer(200, _body(candidate), "application/json", {})
+        response = Answer(200, _body(candidate), "application/json", {})
         try:
             _CT_CLIENT.parse_answer(model, "GET /x", response)
         except PollError as exc:
@@ -175,7 +173,7 @@ def test_cloudtrax_parsing_raises_only_poll_error(data: Any, model: type[Any]) -
 @settings(max_examples=100, deadline=None)
 @given(data=JSON, status=st.sampled_from([400, 401, 429, 500]))
 def test_cloudtrax_error_envelopes_never_raise_while_read(data: Any, status: int) -> None:
-    response = CloudTraxAnswer(status, _body({"errors": data}), "application/json", {"Retry-After": "²"})
+    response = Answer(status, _body({"errors": data}), "application/json", {"Retry-After": "²"})
     error = _CT_CLIENT._error("GET /x", response)
     assert isinstance(error, PollError)
 
@@ -194,7 +192,7 @@ DLI_PARSERS: tuple[Callable[[Any], object], ...] = (
 @given(data=JSON, parse=st.sampled_from(DLI_PARSERS))
 def test_dli_parsing_raises_only_poll_error(data: Any, parse: Callable[[Any], object]) -> None:
     for candidate in (data, [data], {"m": data}):
-        response = DliAnswer(200, _body(candidate), "application/json", {})
+        response = Answer(200, _body(candidate), "application/json", {})
         try:
             _DLI_CLIENT._decode("GET /x", response, parse)
         except PollError as exc:
@@ -204,7 +202,7 @@ def test_dli_parsing_raises_only_poll_error(data: Any, parse: Callable[[Any], ob
 def test_cloudtrax_huge_reading_is_bad_response_with_a_clear_message() -> None:
     body = _body({"powerstrips": [{"powerstrip_id": 1, "voltage_v": HUGE_INT}]})
     with pytest.raises(PollError, match=r"powerstrips\.0\.voltage_v: Value error, number too large") as info:
-        _CT_CLIENT.parse_answer(ct.PowerStripList, "GET /list", CloudTraxAnswer(200, body, "application/json", {}))
+        _CT_CLIENT.parse_answer(ct.PowerStripList, "GET /list", Answer(200, body, "application/json", {}))
     assert info.value.reason == "bad_response"
 
 
@@ -212,7 +210,7 @@ def test_cloudtrax_validation_stops_at_the_first_bad_item() -> None:
     client = CloudTraxClient("k" * 64, "s" * 64, max_items=10**7)
     body = _body({"powerstrips": ["x"] * 200_000})
     with pytest.raises(PollError, match=r"powerstrips\.0: ") as info:
-        client.parse_answer(ct.PowerStripList, "GET /list", CloudTraxAnswer(200, body, "application/json", {}))
+        client.parse_answer(ct.PowerStripList, "GET /list", Answer(200, body, "application/json", {}))
     assert "(and" not in str(info.value) and str(info.value).count(";") == 0
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def check(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 def test_yaml_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text("global:\n  interval: 30s\ntargets:\n  - {source: dli, name: a url: x}\n")
@@ -47,6 +49,7 @@ def test_yaml_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path)
     )
 
 
+@pytest.mark.process
 def test_tab_indentation_is_named_plainly(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text("global:\n\tinterval: 30s\n")
@@ -55,6 +58,7 @@ def test_tab_indentation_is_named_plainly(tmp_path: Path) -> None:
     assert result.stderr == f"{path}:2:1: YAML syntax error: a tab character; YAML indents with spaces only\n"
 
 
+@pytest.mark.process
 def test_unknown_keys_suggest_the_closest_known_key(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(
@@ -74,6 +78,7 @@ def test_unknown_keys_suggest_the_closest_known_key(tmp_path: Path) -> None:
     assert '  actions.tokens[0].allow[0].actons: unknown key; did you mean "actions"?' in lines
 
 
+@pytest.mark.process
 def test_far_off_keys_get_no_guess(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text("zzzzzz: 1\n")
@@ -81,6 +86,7 @@ def test_far_off_keys_get_no_guess(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[1:] == ["  zzzzzz: unknown key"]
 
 
+@pytest.mark.process
 def test_cloudtrax_old_skip_verify_name_still_works_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(CLOUDTRAX + "    tls_insecure_skip_verify: true\n")
@@ -93,6 +99,7 @@ def test_cloudtrax_old_skip_verify_name_still_works_with_a_warning(tmp_path: Pat
     assert entry.insecure_skip_verify is True  # type: ignore[attr-defined]
 
 
+@pytest.mark.process
 def test_old_and_new_skip_verify_names_together_are_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(CLOUDTRAX + "    tls_insecure_skip_verify: true\n    insecure_skip_verify: false\n")
@@ -104,6 +111,7 @@ def test_old_and_new_skip_verify_names_together_are_an_error(tmp_path: Path) -> 
     )
 
 
+@pytest.mark.process
 async def test_running_exporter_logs_the_deprecated_name(tmp_path: Path) -> None:
     async with ExporterProcess(tmp_path, CLOUDTRAX + "    tls_insecure_skip_verify: true\n") as exp:
         status, shown = await exp.get("/config")
@@ -139,6 +147,7 @@ def test_keys_and_values_in_errors_stay_on_one_line_and_bounded() -> None:
     assert all(line.isprintable() and len(line) < 300 for line in messages), messages
 
 
+@pytest.mark.process
 def test_config_check_also_checks_the_web_config(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text("targets: []\n")

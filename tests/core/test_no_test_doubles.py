@@ -9,6 +9,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
+
 PROBE = """
 import json, sys
 import exporter.cli, exporter.daemon, exporter.runtime

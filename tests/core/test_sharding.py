@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exporter.daemon import Daemon
 from exporter.engine.engine import Shard
 from tests.core.conftest import SOURCES, eventually
@@ -44,6 +46,7 @@ async def test_three_replicas_cover_every_discovered_target_exactly_once(tmp_pat
             await d.stop()
 
 
+@pytest.mark.process
 async def test_replica_exports_its_shard_info(tmp_path: Path) -> None:
     async with FakeExporter(tmp_path, CONFIG, env=ENV, args=["--shard.count", "3", "--shard.index", "2"]) as exp:
         mine = {n for n in NAMES if Shard(2, 3).owns("fake", n)}

@@ -55,6 +55,7 @@ async def _get(url: str, **kw: object) -> tuple[int, str, dict[str, str]]:
         return resp.status, await resp.text(), dict(resp.headers)
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
 async def test_every_listen_address_is_bound_and_logged(tmp_path: Path) -> None:
     second = _free_port_v6()
@@ -71,6 +72,7 @@ async def test_every_listen_address_is_bound_and_logged(tmp_path: Path) -> None:
     assert f"url=http://[::1]:{second}/" in logs, "IPv6 hosts are bracketed in logged URLs"
 
 
+@pytest.mark.process
 async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -87,6 +89,7 @@ async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -
     assert "Traceback" not in logs
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("path", ["metrics", "/", "/-/healthy", "/api/v1/metrics"])
 def test_telemetry_path_must_not_shadow_another_page(tmp_path: Path, path: str) -> None:
     (tmp_path / "c.yml").write_text(GOOD)
@@ -119,6 +122,7 @@ HEADERS = {
 }
 
 
+@pytest.mark.process
 async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
@@ -176,6 +180,7 @@ def _connects(port: int, ctx: ssl.SSLContext) -> bool:
     return True
 
 
+@pytest.mark.process
 async def test_a_toolkit_config_python_cannot_fully_apply_is_served_and_the_rest_logged_once(
     tmp_path: Path,
 ) -> None:
@@ -208,6 +213,7 @@ async def test_a_toolkit_config_python_cannot_fully_apply_is_served_and_the_rest
     assert "Traceback" not in logs
 
 
+@pytest.mark.process
 def test_config_check_accepts_a_toolkit_config_and_warns_what_is_ignored(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
@@ -221,6 +227,7 @@ def test_config_check_accepts_a_toolkit_config_and_warns_what_is_ignored(tmp_pat
         assert f"{web}: warning: {key_name}: " in result.stderr and detail in result.stderr
 
 
+@pytest.mark.process
 async def test_web_config_refuses_what_the_toolkit_refuses_naming_key_and_reason(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")
@@ -264,6 +271,7 @@ def test_cipher_suites_missing_from_openssl_are_left_out_by_name(tmp_path: Path)
     assert tls12 == {"ECDHE-RSA-AES128-GCM-SHA256"}
 
 
+@pytest.mark.process
 def test_version_flag_is_shaped_like_prometheus() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
@@ -277,6 +285,7 @@ def test_version_flag_is_shaped_like_prometheus() -> None:
     ]
 
 
+@pytest.mark.process
 async def test_recorded_build_info_reaches_version_and_metric(tmp_path: Path) -> None:
     """A build writes build_info.json (as the Dockerfile does); `--version` and the metric carry it."""
     tree = tmp_path / "tree"
@@ -335,6 +344,7 @@ def test_prefer_server_cipher_suites_sets_the_openssl_option(tmp_path: Path, pre
         web.close()
 
 
+@pytest.mark.process
 async def test_client_allowed_sans_admit_only_certificates_naming_one(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_cert(ca, tmp_path, "server")

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import aiohttp
 import bcrypt
+import pytest
 import trustme
 
 from tests.core.test_process import ENV, GOOD, FakeExporter, run_cli
+
+pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
 
 PASSWORD = "correct horse battery staple"
 

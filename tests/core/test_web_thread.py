@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from exporter.actions.body import body_of, body_reader, reads_body
@@ -67,6 +68,7 @@ async def test_safe_handlers_answer_while_the_main_loop_is_blocked_and_others_ru
         thread.stop()
 
 
+@pytest.mark.process
 async def test_the_running_exporter_hands_the_gil_to_the_listeners_every_switch_interval(tmp_path: Path) -> None:
     """The interval is set by the daemon's start-up path (runtime -> WebThread.start), not only by the class:
     read from the running process once its listeners answer."""

@@ -11,7 +11,8 @@ import pytest
 from aioresponses import aioresponses
 
 from exporter.sources.api import PollError, SourceContext
-from exporter.sources.dli.client import ALL_ENDPOINTS, ClientSettings, DliClient
+from exporter.sources.dli.client import ClientSettings, DliClient
+from exporter.sources.dli.endpoints import ALL_ENDPOINTS
 from exporter.sources.dli.errors import DliAuthError
 from exporter.sources.dli.models import Identity
 from exporter.sources.dli.source import DliSource

@@ -10,6 +10,10 @@ from exporter.sources.api import PollError
 from exporter.sources.dli.errors import DliAuthError
 from tests.dli.conftest import PASSWORD, MakeTarget, StartSim, by_family
 
+TIMEOUT = 2.0
+"""The client's timeout: the latency fault exceeds it; a digest-authenticated call stays well within it
+even on a busy machine."""
+
 FAULTS: list[tuple[dict[str, Any], str]] = [
     ({"wrong_credentials": True}, "auth"),
     ({"http_status": 500}, "http_status"),
@@ -17,7 +21,7 @@ FAULTS: list[tuple[dict[str, Any], str]] = [
     ({"malformed_json": True}, "bad_response"),
     ({"html_page": True}, "bad_response"),
     ({"drop_connection": True}, "connection"),
-    ({"latency": 2.0}, "timeout"),
+    ({"latency": 5 * TIMEOUT}, "timeout"),
     ({"http_status": 500, "path_prefix": "meter/"}, "http_status"),  # meters failing is a failure (only 404 is not)
     ({"malformed_json": True, "path_prefix": "config/"}, "bad_response"),  # identity read
 ]
@@ -28,7 +32,7 @@ async def test_fault_gives_reason_and_recovers(
     start_sim: StartSim, make_target: MakeTarget, fault: dict[str, Any], reason: str
 ) -> None:
     sim = await start_sim("epcr")
-    target = make_target(sim, timeout=0.3)
+    target = make_target(sim, timeout=TIMEOUT)
     sim.set_faults(**fault)
     with pytest.raises(PollError) as info:
         await target.poll()

@@ -37,16 +37,11 @@ FAST_FOR = "1s"
 """Every alert's `for:` in the live copy of alerts.yml; expressions, labels and annotations stay as shipped."""
 
 
-def _require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed (looked in /usr/bin and on PATH). {opslib.INSTALL_HINT}", pytrace=False)
-    return path
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """With -v, list every dashboard query the live test ran (in this process: without xdist workers).
 
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """List every dashboard query the live test ran, whether or not output capture is on."""
-    if live.QUERY_LOG:
+    The full list is always in the run's e2e-dashboard-queries.txt."""
+    if live.QUERY_LOG and config.get_verbosity() > 0:
         terminalreporter.section("live e2e: dashboard queries run through the Prometheus HTTP API")
         for line in live.QUERY_LOG:
             terminalreporter.write_line(line)
@@ -147,8 +142,8 @@ def prometheus_config(exporter_address: str, alertmanager_address: str, rule_fil
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
-    prometheus_bin = _require("prometheus")
-    alertmanager_bin = _require("prometheus-alertmanager")
+    prometheus_bin = opslib.require_binary("prometheus")
+    alertmanager_bin = opslib.require_binary("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as cleanup:  # callbacks run in reverse order, each even if another fails
         loop = live.LoopThread().start()
@@ -172,6 +167,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
         exporter = ExporterProcess(
             exporter_dir,
             exporter_config(cloudtrax, dli),
+            args=["--storage.path", str(exporter_dir / "state")],  # as deployed: the state files are on the dashboard
             env={"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))},
         )
         cleanup.callback(lambda: loop.run(exporter.stop()))

@@ -8,25 +8,23 @@ from typing import Any
 import pytest
 
 from tests.ops import opslib
+from tests.support.lanes import starts_processes
 
 
-def _require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed (looked in /usr/bin and on PATH). {opslib.INSTALL_HINT}", pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="session")
+# Function-scoped: a test that runs the tool is a process test; a wider scope would make every test that
+# uses the tool share one worker (tests/support/lanes.py), and finding the tool costs nothing.
+@pytest.fixture
+@starts_processes
 def promtool() -> str:
     """Path to promtool; FAILS (does not skip) when it is missing."""
-    return _require("promtool")
+    return opslib.require_binary("promtool")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+@starts_processes
 def amtool() -> str:
     """Path to amtool; FAILS (does not skip) when it is missing."""
-    return _require("amtool")
+    return opslib.require_binary("amtool")
 
 
 @pytest.fixture(scope="session")

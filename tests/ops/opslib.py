@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +51,14 @@ def find_binary(name: str) -> str | None:
     if candidate.is_file():
         return str(candidate)
     return shutil.which(name)
+
+
+def require_binary(name: str) -> str:
+    """Like `find_binary`, but FAILS the test (does not skip it) when the tool is missing."""
+    path = find_binary(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed (looked in /usr/bin and on PATH). {INSTALL_HINT}", pytrace=False)
+    return path
 
 
 def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

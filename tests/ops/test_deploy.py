@@ -73,6 +73,7 @@ def test_dependencies_install_from_the_lock_and_build_info_is_recorded() -> None
     assert "requirements.lock" not in ignored
 
 
+@pytest.mark.process
 def test_lock_pins_every_runtime_dependency_within_range() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "lock-requirements.py"), "--check", str(REPO / "requirements.lock")],
@@ -203,6 +204,7 @@ def _operator_script(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 def test_prometheus_operator_objects_are_generated_from_prometheus_dir() -> None:
     """Regenerate with `python scripts/prometheus-operator.py` after changing prometheus/."""
     result = _operator_script("--check")
@@ -211,6 +213,7 @@ def test_prometheus_operator_objects_are_generated_from_prometheus_dir() -> None
     assert sorted(listed) == sorted(path.name for path in OPERATOR_DIR.glob("*.yaml") if path.stem != "kustomization")
 
 
+@pytest.mark.process
 def test_a_changed_alert_is_caught_as_drift(tmp_path: Path) -> None:
     prometheus = tmp_path / "prometheus"
     shutil.copytree(REPO / "prometheus", prometheus)

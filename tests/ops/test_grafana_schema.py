@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.ops import opslib
+from tests.support.lanes import starts_processes
 
 PACKAGES = ["@grafana/schema@11.6.9", "typescript@5.8.3"]  # Grafana 11.6, the SDK's target
 
@@ -49,6 +50,7 @@ TSCONFIG = {
 
 
 @pytest.fixture(scope="session")
+@starts_processes
 def tsc(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     npm = shutil.which("npm")
     if npm is None:

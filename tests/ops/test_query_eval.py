@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.ops import opslib, synthetic
+from tests.support.lanes import starts_processes
 
 # One exporter selected; then all of them (Grafana's "All" is ".+" in these dashboards).
 SELECTIONS = {
@@ -25,13 +26,16 @@ SELECTIONS = {
 
 
 @pytest.fixture(scope="module", params=sorted(SELECTIONS))
+@starts_processes
 def evaluated(
-    request: pytest.FixtureRequest, promtool: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict[str, str], dict[str, synthetic.Result]]:
     values = SELECTIONS[request.param]
     queries = opslib.dashboard_queries()
     exprs = sorted({opslib.substitute(q.expr, values) for q in queries})
-    results = synthetic.evaluate(promtool, exprs, tmp_path_factory.mktemp(f"eval-{request.param}"))
+    results = synthetic.evaluate(
+        opslib.require_binary("promtool"), exprs, tmp_path_factory.mktemp(f"eval-{request.param}")
+    )
     return values, results
 
 

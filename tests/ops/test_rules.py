@@ -335,8 +335,6 @@ def test_fast_rules_for_live_tests(promtool: str, tmp_path: Path) -> None:
 
 
 def test_missing_tools_fail_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.ops import conftest
-
     monkeypatch.setattr(opslib, "find_binary", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*\.ci/run.*apt-get install"):
-        conftest._require("promtool")
+        opslib.require_binary("promtool")

@@ -47,6 +47,7 @@ def test_the_exporter_config_loads_with_the_breaker_close_token(tmp_path: Path) 
     assert (allow.actions, allow.targets) == (["remediation.breaker_close"], [rule.name])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("example", ["worked example", "one webhook per replica"])
 def test_the_alertmanager_configs_pass_amtool(tmp_path: Path, example: str) -> None:
     [fleet] = blocks("webhook_configs:", "powerstrip-exporter-1.")
@@ -60,6 +61,7 @@ def test_the_alertmanager_configs_pass_amtool(tmp_path: Path, example: str) -> N
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_the_prometheus_rule_and_scrape_config_pass_promtool(tmp_path: Path) -> None:
     [rules] = blocks("groups:")
     (tmp_path / "rules.yml").write_text(rules)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,14 +23,56 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+MAX_CHECK_INTERVAL = 0.5
+"""The longest pause between two checks of `ExporterProcess.wait_for` (the polls in tests run every second)."""
+
 LOG_FILES: list[Path] = []
 """Every exporter log written during the session; checked for secrets when the session ends."""
 
 
+_LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+_random = random.Random()  # its own: a test that seeds `random` does not repeat the ports
+
+
+def _port_slice() -> range:
+    """This process's own ports: below the kernel's ephemeral range, split between the xdist workers.
+
+    Below the ephemeral range, no outgoing connection (which takes its local port from that range) can
+    take the port between `free_port()` and the child process's bind; and each worker has a slice of
+    its own, so two workers never hand out the same port.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    size = (low - _LOWEST_PORT) // max(workers, 1)
+    return range(_LOWEST_PORT + worker * size, _LOWEST_PORT + (worker + 1) * size)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port that nothing listens on and that this session has not handed out before."""
+    ports = _port_slice()
+    if len(ports) < 100:  # an unusual ephemeral range: let the kernel choose
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    if len(_handed_out) > len(ports) // 2:
+        _handed_out.clear()
+    for _ in range(len(ports)):
+        port = _random.choice(ports)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError(f"no free loopback port in {ports}")
 
 
 def parse_metrics(text: str) -> Samples:
@@ -164,14 +207,21 @@ class ExporterProcess:
         interval: float = 0.1,
         what: str = "condition",
     ) -> None:
-        """Await `predicate` until true; fail after `timeout` seconds (bounded loop)."""
+        """Await `predicate` until true; fail after `timeout` seconds (bounded loop).
+
+        The pause between checks starts at `interval` and grows to `MAX_CHECK_INTERVAL`: most conditions
+        hold within a poll or two, and a long wait should not scrape and parse `/metrics` ten times a
+        second on a machine that other tests share.
+        """
         deadline = time.monotonic() + timeout
+        pause = interval
         for _ in range(int(timeout / interval) + 1):
             if await predicate():
                 return
             if time.monotonic() > deadline:
                 break
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, max(interval, MAX_CHECK_INTERVAL))
         raise AssertionError(
             f"timed out after {timeout}s waiting for {what}\n--- exporter log ---\n{self.logs()[-4000:]}"
         )

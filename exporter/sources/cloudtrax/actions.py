@@ -42,7 +42,7 @@ def _known(env: ActionEnv, powerstrip_id: str) -> bool:
 def _resolve_reboot(env: ActionEnv, params: Mapping[str, int | str]) -> Resolved:
     strip = int(params["powerstrip_id"])
     target, _ = _locate(env, strip)
-    network_id, client = target.name, target.client()
+    network_id, client = target.name, target.client
 
     async def perform() -> Outcome:
         result = await client.reboot_powerstrip(strip)
@@ -56,7 +56,7 @@ def _resolve_port_reset(env: ActionEnv, params: Mapping[str, int | str]) -> Reso
     target, ports = _locate(env, strip)
     if port not in ports:
         raise not_found(f"power strip {strip} has no port {port}")
-    network_id, client = target.name, target.client()
+    network_id, client = target.name, target.client
 
     async def perform() -> Outcome:
         result = await client.reset_port(strip, port)

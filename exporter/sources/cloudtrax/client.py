@@ -2,9 +2,9 @@
 
 One client (one aiohttp session) serves one account key. Every call names its
 endpoint template (see `endpoints`) and runs inside `request_slot(template)`,
-which the collector wires to `SourceContext.request` for bounded concurrency
-and API instrumentation. The key and secret never appear in logs, reprs or
-exception text: server messages are redacted before they become errors.
+which the target group wires to `SourceContext.request` (`CloudTraxGroup.client`)
+for bounded concurrency and API instrumentation. The key and secret never appear
+in logs, reprs or exception text: server messages are redacted before they become errors.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from exporter.sources.cloudtrax.models import (
 )
 from exporter.sources.cloudtrax.signing import new_nonce, signed_headers
 from exporter.sources.httpclient import (
+    Answer,
     classify_transport_error,
     decode_json,
     load_json,
@@ -82,18 +83,6 @@ def _object_id(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return value
-
-
-class Answer:
-    """An HTTP answer as read off the wire: what the parsers take."""
-
-    __slots__ = ("body", "content_type", "headers", "status")
-
-    def __init__(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str]) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers
 
 
 class CloudTraxClient:
@@ -357,7 +346,7 @@ class CloudTraxClient:
 
     async def _server_time(self, *, resync: bool) -> datetime:
         response = await self._call(ep.TIME, "/time", resync=resync)
-        server: ServerTime = await off_loop(len(response.body), self.parse_answer, ServerTime, "GET /time", response)
+        server: ServerTime = await off_loop(len(response.body), self.parse_answer, ServerTime, ep.TIME, response)
         return server.time
 
     async def list_networks(self) -> list[Network]:

@@ -1,7 +1,7 @@
 """Endpoint templates: the `endpoint` label of the API metrics and the simulator's counters.
 
-The client, the collector and the simulator all name calls by these strings, so
-a request counted by the simulator and a request counted by the exporter match.
+The client and the simulator both name calls by these strings, so a request
+counted by the simulator and a request counted by the exporter match.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class NetworkTarget(Target):
         self,
         network_id: int,
         settings: PollSettings,
-        client: Callable[[], CloudTraxClient],
+        shared_client: Callable[[], CloudTraxClient],
         *,
         usage_interval: float,
         usage_period: UsagePeriod,
@@ -52,7 +52,7 @@ class NetworkTarget(Target):
         self.network_id = network_id
         self.concurrency = concurrency
         """Calls in flight at once (the source's request slots; None: all)."""
-        self._client = client
+        self._shared_client = shared_client
         self.usage_interval = usage_interval
         self.usage_period: UsagePeriod = usage_period
         self.settings_interval = settings_interval
@@ -66,15 +66,16 @@ class NetworkTarget(Target):
         self.inventory: NetworkInventory | None = None
         """The strips and ports of the last successful poll, for actions (None before one)."""
 
+    @property
     def client(self) -> CloudTraxClient:
         """The entry's shared signed client, for actions on this network's strips."""
-        return self._client()
+        return self._shared_client()
 
     def components(self) -> Sequence[Component]:
         return self.inventory.components if self.inventory is not None else ()
 
     async def poll(self) -> SampleSet:
-        client = self._client()
+        client = self.client
         listed = await client.list_powerstrips(self.network_id)
         strips = list({s.powerstrip_id: s for s in listed}.values())
         now = self._clock()
@@ -180,6 +181,7 @@ class CloudTraxGroup(TargetGroup):
         if entry.networks == "all":
             self.rediscover_interval = entry.discovery_interval
 
+    @property
     def client(self) -> CloudTraxClient:
         """The entry's client, built on first use (building does no network I/O)."""
         if self._client is None:
@@ -205,7 +207,7 @@ class CloudTraxGroup(TargetGroup):
             target = NetworkTarget(
                 network_id,
                 self.settings,
-                self.client,
+                lambda: self.client,
                 usage_interval=self.entry.usage_interval,
                 usage_period=self.entry.usage_period,
                 settings_interval=self.entry.settings_interval,
@@ -218,7 +220,7 @@ class CloudTraxGroup(TargetGroup):
 
     async def discover(self) -> Sequence[Target]:
         if self.entry.networks == "all":
-            ids = [n.id for n in await self.client().list_networks() if n.id > 0]
+            ids = [n.id for n in await self.client.list_networks() if n.id > 0]
         else:
             ids = list(self.entry.networks)
         for gone in set(self._targets) - set(ids):

@@ -18,6 +18,7 @@ from yarl import URL
 
 from exporter.redaction import basic_credential, register_secret
 from exporter.sources.api import DEFAULT_MAX_ITEMS, PollError, SourceContext
+from exporter.sources.dli import endpoints as ep
 from exporter.sources.dli.errors import DliAuthError, bad_response, http_error
 from exporter.sources.dli.models import (
     Identity,
@@ -31,6 +32,7 @@ from exporter.sources.dli.models import (
     parse_threads,
 )
 from exporter.sources.httpclient import (
+    Answer,
     classify_transport_error,
     decode_json,
     off_loop,
@@ -39,37 +41,6 @@ from exporter.sources.httpclient import (
 )
 
 _T = TypeVar("_T")
-
-# Route templates: the `endpoint` label of the API metrics. Keep in step with DliSource.api_endpoints.
-EP_OUTLETS = "GET /restapi/relay/outlets/"
-EP_OUTLET = "GET /restapi/relay/outlets/{n}/"
-EP_METERS = "GET /restapi/meter/values/"
-EP_SERIAL = "GET /restapi/config/serial/"
-EP_VERSION = "GET /restapi/config/version/"
-EP_HOSTNAME = "GET /restapi/config/hostname/"
-EP_RELAY_VERSION = "GET /restapi/relay/version/"
-EP_RELAY_MODEL = "GET /restapi/relay/model/"
-EP_THREADS = "GET /restapi/script/threads/"
-EP_CYCLE = "POST /restapi/relay/outlets/{n}/cycle/"
-EP_SET_STATE = "PUT /restapi/relay/outlets/{n}/state/"
-EP_SET_TRANSIENT = "PUT /restapi/relay/outlets/{n}/transient_state/"
-EP_REBOOT = "POST /restapi/system/reboot/"
-
-ALL_ENDPOINTS: tuple[str, ...] = (
-    EP_OUTLETS,
-    EP_OUTLET,
-    EP_METERS,
-    EP_SERIAL,
-    EP_VERSION,
-    EP_HOSTNAME,
-    EP_RELAY_VERSION,
-    EP_RELAY_MODEL,
-    EP_THREADS,
-    EP_CYCLE,
-    EP_SET_STATE,
-    EP_SET_TRANSIENT,
-    EP_REBOOT,
-)
 
 _WRITE_OK = (200, 204)
 """DLI answers single writes with 204; some third-party clients also accept 200, so do we."""
@@ -92,16 +63,6 @@ class ClientSettings:
 
     def __repr__(self) -> str:  # keep the password out of any accidental repr
         return f"ClientSettings(url={self.url!r}, username={self.username!r}, auth={self.auth!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer as read off the wire: what the parsers take."""
-
-    status: int
-    body: bytes
-    content_type: str
-    headers: Mapping[str, str]
 
 
 class DliClient:
@@ -249,21 +210,21 @@ class DliClient:
 
     async def outlets(self) -> list[OutletStatus]:
         """All outlets with their seven fields, 0-based."""
-        outlets = await self._get(EP_OUTLETS, "relay/outlets/", lambda raw: parse_outlets(raw, EP_OUTLETS))
+        outlets = await self._get(ep.OUTLETS, "relay/outlets/", lambda raw: parse_outlets(raw, ep.OUTLETS))
         assert outlets is not None  # no status is missing_ok here
         return outlets
 
     async def outlet(self, outlet: int) -> OutletStatus:
         """One outlet; handy after a write to see what the device now reports."""
         n = self._index(outlet)
-        outlet_status = await self._get(EP_OUTLET, f"relay/outlets/{n}/", lambda raw: parse_outlet(n, raw, EP_OUTLET))
+        outlet_status = await self._get(ep.OUTLET, f"relay/outlets/{n}/", lambda raw: parse_outlet(n, raw, ep.OUTLET))
         assert outlet_status is not None  # no status is missing_ok here
         return outlet_status
 
     async def meters(self) -> list[Meter]:
         """The meter map; a unit without meters (404) gives an empty list, not an error."""
         meters = await self._get(
-            EP_METERS, "meter/values/", lambda raw: parse_meters(raw, EP_METERS), missing_ok=(404,)
+            ep.METERS, "meter/values/", lambda raw: parse_meters(raw, ep.METERS), missing_ok=(404,)
         )
         return [] if meters is None else meters
 
@@ -275,11 +236,11 @@ class DliClient:
             return lambda raw: parse_scalar_text(raw, template)
 
         for key, template, path in (
-            ("serial", EP_SERIAL, "config/serial/"),
-            ("firmware_version", EP_VERSION, "config/version/"),
-            ("hostname", EP_HOSTNAME, "config/hostname/"),
-            ("relay_firmware_version", EP_RELAY_VERSION, "relay/version/"),
-            ("model", EP_RELAY_MODEL, "relay/model/"),
+            ("serial", ep.SERIAL, "config/serial/"),
+            ("firmware_version", ep.VERSION, "config/version/"),
+            ("hostname", ep.HOSTNAME, "config/hostname/"),
+            ("relay_firmware_version", ep.RELAY_VERSION, "relay/version/"),
+            ("model", ep.RELAY_MODEL, "relay/model/"),
         ):
             text = await self._get(template, path, scalar(template), missing_ok=(403, 404))
             fields[key] = text or ""
@@ -288,7 +249,7 @@ class DliClient:
     async def script_threads(self) -> int | None:
         """Running script threads, or None when the user is not an admin (403) or there is no script API."""
         return await self._get(
-            EP_THREADS, "script/threads/", lambda raw: parse_threads(raw, EP_THREADS), missing_ok=(403, 404)
+            ep.THREADS, "script/threads/", lambda raw: parse_threads(raw, ep.THREADS), missing_ok=(403, 404)
         )
 
     # -- writes (for the action API) ---------------------------------------------
@@ -296,21 +257,21 @@ class DliClient:
     async def cycle(self, outlet: int) -> WriteResult:
         """Power-cycle an outlet (off, then on after its cycle delay); a no-op on the device if it is off."""
         n = self._index(outlet)
-        return await self._write(EP_CYCLE, "POST", f"relay/outlets/{n}/cycle/", "cycle", n)
+        return await self._write(ep.CYCLE, "POST", f"relay/outlets/{n}/cycle/", "cycle", n)
 
     async def set_state(self, outlet: int, on: bool) -> WriteResult:
         """Set the persistent state (survives a power cycle or reboot)."""
         n = self._index(outlet)
         data = {"value": "true" if on else "false"}
-        return await self._write(EP_SET_STATE, "PUT", f"relay/outlets/{n}/state/", "set_state", n, data)
+        return await self._write(ep.SET_STATE, "PUT", f"relay/outlets/{n}/state/", "set_state", n, data)
 
     async def set_transient_state(self, outlet: int, on: bool) -> WriteResult:
         """Set the transient state (reverts to the persistent state on reboot)."""
         n = self._index(outlet)
         data = {"value": "true" if on else "false"}
         path = f"relay/outlets/{n}/transient_state/"
-        return await self._write(EP_SET_TRANSIENT, "PUT", path, "set_transient_state", n, data)
+        return await self._write(ep.SET_TRANSIENT, "PUT", path, "set_transient_state", n, data)
 
     async def reboot(self) -> WriteResult:
         """Reboot the controller (firmware 1.11.6.0+); outlets fall back to their persistent state."""
-        return await self._write(EP_REBOOT, "POST", "system/reboot/", "reboot", None)
+        return await self._write(ep.REBOOT, "POST", "system/reboot/", "reboot", None)

@@ -13,9 +13,10 @@ from exporter.metrics.spec import MetricSpec, SampleSet
 from exporter.sources.action_api import ActionSpec
 from exporter.sources.api import Component, PollSettings, Source, SourceContext, Target, TargetGroup
 from exporter.sources.dli import metrics
-from exporter.sources.dli.client import ALL_ENDPOINTS, ClientSettings, DliClient
+from exporter.sources.dli.client import ClientSettings, DliClient
 from exporter.sources.dli.collector import PollData, build_samples
 from exporter.sources.dli.config import DliEntry
+from exporter.sources.dli.endpoints import ALL_ENDPOINTS
 from exporter.sources.dli.errors import DliAuthError
 from exporter.sources.dli.inventory import DeviceInventory, device_inventory
 from exporter.sources.dli.models import Identity, Meter
@@ -132,7 +133,8 @@ class DliSource(Source):
 
     @classmethod
     def build_group(cls, entry: TargetEntry, defaults: PollSettings, ctx: SourceContext) -> TargetGroup:
-        assert isinstance(entry, DliEntry)
+        if not isinstance(entry, DliEntry):
+            raise TypeError(f"expected a DliEntry, got {type(entry).__name__}")
         return DliGroup(entry, defaults, ctx)
 
     @classmethod
