@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import secrets
+import signal
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -147,16 +148,33 @@ class ShippedStack:
             return False
         return bool(parse_metrics(text))
 
-    def reload(self, name: str, config: str | None = None) -> int:
-        """Write `config` (default: the exporter's own) and POST /-/reload; the HTTP status."""
+    def reload(self, name: str, config: str | None = None) -> bool:
+        """Write `config` (default: the exporter's own) and reload it with SIGHUP, as an operator does
+        without `--web.enable-lifecycle`; whether the reload succeeded, once the exporter has said so."""
         exporter = self.exporters[name]
         exporter.config_path.write_text(config if config is not None else self.configs[name], encoding="utf-8")
-        status, _ = self.loop.run(exporter.post("/-/reload"))
-        return status
+        answered_before = _reload_answers(exporter.logs())
+        exporter.signal(signal.SIGHUP)
+
+        async def answered() -> bool:
+            return _reload_answers(exporter.logs()) > answered_before
+
+        self.loop.run(exporter.wait_for(answered, timeout=30, what=f"{name} to answer the SIGHUP"))
+        samples = parse_metrics(self.loop.run(exporter.metrics_text()))
+        return samples[("powerstrip_exporter_config_last_reload_successful", frozenset())] == 1.0
 
     def restart(self, name: str) -> None:
         """Start a stopped exporter again, on the same port (so Prometheus scrapes the same instance)."""
         self.loop.run(self.exporters[name].__aenter__(), timeout=40)
+
+
+def operator_token(token: str) -> str:
+    """The token an operator closes the remediation breaker with (the documented fix)."""
+    return f"{token}-operator"
+
+
+def _reload_answers(logs: str) -> int:
+    return logs.count('msg="config reloaded"') + logs.count('msg="reload failed')
 
 
 def exporter_configs(
@@ -181,7 +199,16 @@ def exporter_configs(
         "targets": [cloudtrax_entry, *(dli_entry(name, sim) for name, sim in dli.items())],
         "actions": {
             "tokens": [
-                {"name": "alertmanager", "token": token, "allow": [{"actions": ["dli.outlet_cycle"], "targets": ["*"]}]}
+                {
+                    "name": "alertmanager",
+                    "token": token,
+                    "allow": [{"actions": ["dli.outlet_cycle"], "targets": ["*"]}],
+                },
+                {
+                    "name": "operator",
+                    "token": operator_token(token),
+                    "allow": [{"actions": ["remediation.breaker_close"], "targets": [REMEDIATION_RULE]}],
+                },
             ]
         },
         "remediation": {
