@@ -30,9 +30,16 @@ class Token:
             for rule in self.allow
         )
 
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return self.expires is not None and (now or dt.datetime.now(dt.UTC)) >= self.expires
+
 
 class AuthError(Exception):
     """Why a bearer token was refused; never includes the token itself."""
+
+
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="powerstrip-exporter"'}
+"""The header of every 401 for a bearer token (the action API, the remediation endpoints, `/-/reload`)."""
 
 
 class TokenStore:
@@ -43,6 +50,10 @@ class TokenStore:
     @property
     def enabled(self) -> bool:
         return bool(self.tokens)
+
+    def named(self, name: str | None) -> Token | None:
+        """The configured token of that name (remediation acts as the one `remediation.token` names)."""
+        return next((t for t in self.tokens if t.name == name), None)
 
     def authenticate(self, authorization: str | None, now: dt.datetime | None = None) -> Token:
         if not authorization:
@@ -58,7 +69,7 @@ class TokenStore:
                 match = token
         if match is None:
             raise AuthError("invalid token")
-        if match.expires is not None and (now or dt.datetime.now(dt.UTC)) >= match.expires:
+        if match.expired(now):
             raise AuthError(f"token {match.name!r} expired")
         return match
 

@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 
 from exporter.actions.auth import (
+    BEARER_CHALLENGE,
     AuthError,
     Cooldown,
     FailureLimiter,
@@ -170,19 +171,24 @@ class ActionService:
 
         return handle
 
-    def _attempt(self, spec: ActionSpec, request: web.Request, dry_run: bool | None) -> _Attempt:
-        client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
-        return _Attempt(spec, client, request.remote or "unknown", dry_run, self._named(spec, request.match_info))
+    def client_of(self, request: web.Request) -> str:
+        """Who is asking, for the failure limiter, the refusal log and the audit (`client_address`):
+        the same for the action API, the remediation endpoints and `/-/reload`."""
+        return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies)
 
-    def _named(self, spec: ActionSpec, match_info: Mapping[str, str]) -> str | None:
-        """The target as answers and the audit may name it: only a name the exporter knows. A string the
-        caller made up is never repeated, so nothing tells them whether it resembles a secret."""
+    def _attempt(self, spec: ActionSpec, request: web.Request, dry_run: bool | None) -> _Attempt:
         param = next(p for p in spec.params if p.name == spec.target_param)
         try:
-            target = str(parse_param(param, match_info.get(param.name, "")))
+            target: str | None = str(parse_param(param, request.match_info.get(param.name, "")))
         except ActionError:
-            return None
-        return target if spec.known(self.env, target) else None
+            target = None
+        named = self._named(spec, target)
+        return _Attempt(spec, self.client_of(request), request.remote or "unknown", dry_run, named)
+
+    def _named(self, spec: ActionSpec, target: str | None) -> str | None:
+        """The target as answers and the audit may name it: only a name the exporter knows. A string the
+        caller made up is never repeated, so nothing tells them whether it resembles a secret."""
+        return target if target is not None and spec.known(self.env, target) else None
 
     def _method_not_allowed(self, spec: ActionSpec) -> Any:
         async def handle(request: web.Request) -> web.Response:
@@ -207,8 +213,6 @@ class ActionService:
             outcome = await self._execute(spec, params, attempt, query.confirm, headers)
         except Exception as exc:  # a bug must still answer in the one JSON shape, audited
             err = self._failure(spec, exc)
-            if err.status == 401:
-                headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
             detail = redact_whole(err.detail)
             self._audit(attempt, err.reason, err.status, detail, err.upstream_status)
             body = _body(False, spec, attempt.answered_target, detail, err.upstream_status)
@@ -223,8 +227,7 @@ class ActionService:
         """An action on behalf of an already authenticated caller inside the exporter (remediation):
         the same authorization, validation, cooldown, upstream call, metrics and audit as a request.
         Raises ActionError, already counted and audited."""
-        target = str(params[spec.target_param])
-        attempt = _Attempt(spec, client, client, dry_run, target if spec.known(self.env, target) else None)
+        attempt = _Attempt(spec, client, client, dry_run, self._named(spec, str(params[spec.target_param])))
         attempt.token, attempt.automated = token, True
         self.metrics.action_attempt(spec.source, spec.action)
         try:
@@ -284,7 +287,8 @@ class ActionService:
 
     def authenticate(self, request: web.Request, client: str, headers: dict[str, str]) -> Token:
         """The bearer token of a request, behind the failure limiter (a failure counts against `client`).
-        Raises ActionError 429 (with Retry-After in `headers`) or 401; shared with the remediation webhook."""
+        Raises ActionError 429 (with Retry-After in `headers`) or 401 (with the bearer challenge); shared
+        with the remediation endpoints and `/-/reload`."""
         blocked = self.limiter.retry_after(client)
         if blocked is not None:
             headers["Retry-After"] = str(max(1, round(blocked)))
@@ -293,6 +297,7 @@ class ActionService:
             return self.tokens.authenticate(request.headers.get("Authorization"))
         except AuthError as err:
             self.limiter.record(client)
+            headers.update(BEARER_CHALLENGE)
             raise ActionError(401, "unauthenticated", str(err)) from None
 
     async def _admit(

@@ -12,7 +12,6 @@ an authenticated, audited request closes a breaker early (`BREAKER_CLOSE_PATH`).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import json
 import time
@@ -24,7 +23,7 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from exporter.actions.auth import Token, client_address
+from exporter.actions.auth import Token
 from exporter.actions.body import body_of, reads_body
 from exporter.actions.refusals import RefusalLog
 from exporter.actions.service import ActionService
@@ -223,13 +222,8 @@ class RemediationService:
 
         return handle
 
-    def _client(self, request: web.Request) -> str:
-        return client_address(
-            request.remote, request.headers.getall("X-Forwarded-For", []), self.actions.trusted_proxies
-        )
-
     async def handle(self, request: web.Request) -> web.Response:
-        client = self._client(request)
+        client = self.actions.client_of(request)
         headers: dict[str, str] = {}
         try:
             if self.token_name is None or not self.rules:
@@ -263,8 +257,6 @@ class RemediationService:
         try:
             return self.actions.authenticate(request, client, headers)
         except ActionError as err:
-            if err.status == 401:
-                headers["WWW-Authenticate"] = 'Bearer realm="powerstrip-exporter"'
             raise WebhookError(
                 err.status, "rate_limited" if err.status == 429 else "unauthenticated", err.detail
             ) from None
@@ -273,7 +265,7 @@ class RemediationService:
         """Close a rule's open breaker, with a fresh budget: for a token whose allow rules name
         `remediation.breaker_close` and the rule. Audited and counted like an action."""
         start = time.perf_counter()
-        client = self._client(request)
+        client = self.actions.client_of(request)
         headers: dict[str, str] = {}
         token: Token | None = None
         rule = next((r for r in self.rules if r.name == request.match_info["rule"]), None)
@@ -512,10 +504,8 @@ class RemediationService:
 
     def _token(self) -> Token | None:
         """The remediation token as configured now (a retry acts as it, as the first try did)."""
-        token = next((t for t in self.actions.tokens.tokens if t.name == self.token_name), None)
-        if token is None or (token.expires is not None and dt.datetime.now(dt.UTC) >= token.expires):
-            return None
-        return token
+        token = self.actions.tokens.named(self.token_name)
+        return None if token is None or token.expired() else token
 
     # -- breaker and verification ----------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class AlertTrial:
 def try_notification(
     notification: Notification, rules: tuple[Rule, ...], token_name: str | None, actions: ActionsConfig, now: float
 ) -> list[AlertTrial]:
-    token = next((t for t in TokenStore(actions).tokens if t.name == token_name), None)
+    token = TokenStore(actions).named(token_name)
     return [_try_alert(alert, rules, token, now) for alert in notification.alerts]
 
 
@@ -92,7 +92,7 @@ def _decide(rule: Rule, alert: Alert, starts: float, token: Token | None, now: f
     what = rule.target_of(params)
     if token is None:
         return Verdict(rule.name, "refused", "remediation.token names no configured token")
-    if token.expires is not None and dt.datetime.fromtimestamp(now, dt.UTC) >= token.expires:
+    if token.expired(dt.datetime.fromtimestamp(now, dt.UTC)):
         return Verdict(rule.name, "refused", f"token {token.name!r} has expired")
     if not token.allows(rule.spec.qualified_name, str(params[rule.spec.target_param])):
         return Verdict(rule.name, "refused", f"{what}: token {token.name!r} may not")

@@ -10,7 +10,7 @@ import yaml
 from aiohttp import web
 from yarl import URL
 
-from exporter.actions.auth import Token, client_address
+from exporter.actions.auth import Token
 from exporter.actions.body import body_reader
 from exporter.actions.openapi import build_openapi
 from exporter.actions.service import ActionService
@@ -203,16 +203,12 @@ def check_lifecycle_guarded(daemon: Daemon) -> None:
     )
 
 
-_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="powerstrip-exporter"'}
-
-
 def _reload_caller(request: web.Request, daemon: Daemon) -> tuple[dict[str, str], web.Response | None]:
     """Who asks for the reload (for the audit line), or the refusal to answer with.
 
     A basic-auth login let in by the middleware is enough; otherwise a bearer token allowed
     `RELOAD_ACTION`, behind the action API's failure limiter."""
-    forwarded = request.headers.getall("X-Forwarded-For", [])
-    client = client_address(request.remote, forwarded, daemon.actions.trusted_proxies)
+    client = daemon.actions.client_of(request)
     user = request.get(USER_KEY)
     if user is not None:
         return {"client": client, "user": user}, None
@@ -221,8 +217,6 @@ def _reload_caller(request: web.Request, daemon: Daemon) -> tuple[dict[str, str]
         token = daemon.actions.authenticate(request, client, headers)
     except ActionError as err:
         log.debug("reload refused", client=client, status=err.status, detail=err.detail)
-        if err.status == 401:
-            headers.update(_BEARER_CHALLENGE)
         return {}, web.Response(status=err.status, text=f"{err.detail}\n", headers=headers)
     if not may_reload(token):
         log.debug("reload refused", client=client, token=token.name, status=403)
