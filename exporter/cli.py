@@ -257,8 +257,8 @@ def _try_remediation(args: argparse.Namespace) -> int:
     import time
 
     from exporter.remediation.rules import compile_rules
-    from exporter.remediation.service import WebhookError, parse_notification
     from exporter.remediation.trial import as_json, as_text, try_notification
+    from exporter.remediation.webhook import WebhookError, parse_notification
 
     sources = load_sources()
     try:

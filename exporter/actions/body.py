@@ -31,6 +31,16 @@ class Body:
     data: bytes
     problem: BodyProblem | None = None
 
+    def refusal(self, limit: int) -> tuple[int, str] | None:
+        """The status and detail every handler answers a body it could not read with (None: read whole)."""
+        if self.problem == "too_large":
+            return 413, f"request body too large (limit {limit} bytes)"
+        if self.problem == "timeout":
+            return 408, "the request body did not arrive in time"
+        if self.problem is not None:
+            return 400, "could not read the request body"
+        return None
+
 
 _KEY = web.RequestKey("body", Body)
 

@@ -329,12 +329,10 @@ class ActionService:
     def _check_body(request: web.Request) -> None:
         """The body as the listener read it (`exporter.actions.body`): at most one byte over the limit."""
         read = body_of(request)
-        if read.problem == "too_large":
-            raise ActionError(413, "invalid", f"request body too large (limit {MAX_BODY_BYTES} bytes)")
-        if read.problem == "timeout":
-            raise ActionError(408, "invalid", "the request body did not arrive in time")
-        if read.problem is not None:
-            raise ActionError(400, "invalid", "could not read the request body")
+        refusal = read.refusal(MAX_BODY_BYTES)
+        if refusal is not None:
+            status, detail = refusal
+            raise ActionError(status, "invalid", detail)
         body = read.data
         if not body.strip():
             return

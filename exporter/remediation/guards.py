@@ -185,7 +185,7 @@ class TargetLimit:
 
 class Breaker:
     """A rule's hourly budget. Asked for more than it has, it opens; it closes on its timer, or when
-    someone with the right closes it (`close`)."""
+    someone with the right closes it early (`reset`)."""
 
     def __init__(self, budget: int, reset_after: float) -> None:
         self.budget = budget

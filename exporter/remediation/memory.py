@@ -13,9 +13,13 @@ without a storage directory. Everything read is bounded as memory itself is.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Protocol
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from exporter.remediation.guards import (
@@ -28,6 +32,9 @@ from exporter.remediation.guards import (
     Kind,
     TargetLimit,
 )
+from exporter.storage import StateFile
+
+log = structlog.get_logger("exporter.remediation")
 
 STATE_KIND = "remediation"
 STATE_VERSION = 1
@@ -40,6 +47,8 @@ MAX_DUE = EPISODE_RETENTION
 
 
 class Clock(Protocol):
+    """Memory keeps monotonic times (`mono`); the file holds wall-clock ones (`wall`), see `_Times`."""
+
     def wall(self) -> float: ...
 
     def mono(self) -> float: ...
@@ -239,3 +248,71 @@ def restore_rule(saved: SavedRule, rule: RuleMemory) -> None:
         rule.breaker.spent.add(when)
     rule.breaker.opened_at = saved.opened_at
     rule.limit.restore(saved.targets)
+
+
+# -- writing it ----------------------------------------------------------------------------------
+
+SAVE_DELAY = 1.0
+"""Changes that need not be on disk before a device is called are written at most this often."""
+
+
+class SystemClock:
+    def wall(self) -> float:
+        return time.time()
+
+    def mono(self) -> float:
+        return time.monotonic()
+
+
+class MemoryFile:
+    """`remediation.json`, written whole, off the loop, one write at a time and in order: at once
+    before a device is called (`save_now`), else at most once per `SAVE_DELAY` (`save_soon`).
+    Without `--storage.path` nothing is read or written, and every write succeeds."""
+
+    def __init__(self, storage: Path | None, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.file = StateFile(storage, STATE_KIND, STATE_VERSION) if storage is not None else None
+        self._snapshot = snapshot
+        """Memory as it is when a write starts (`dump`)."""
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task[bool]] = set()
+
+    def load(self, clock: Clock) -> Loaded | None:
+        if self.file is None:
+            return None
+        loaded = self.file.load(lambda data: parse(data, clock))
+        if loaded is not None:
+            log.info(
+                "remediation memory loaded",
+                file=str(self.file.path),
+                episodes=len(loaded.memory.episodes),
+                pending=len(loaded.memory.pending),
+                retries=len(loaded.memory.deferred),
+            )
+        return loaded
+
+    async def save_now(self) -> bool:
+        """False when memory could not be written."""
+        if self.file is None:
+            return True
+        async with self._lock:
+            return await asyncio.to_thread(self.file.save, self._snapshot())
+
+    def save_soon(self) -> None:
+        if self.file is None or self._timer is not None:
+            return
+        self._timer = asyncio.get_running_loop().call_later(SAVE_DELAY, self._save_later)
+
+    def _save_later(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.save_now())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def aclose(self) -> None:
+        """Write a last time, after any write under way."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await asyncio.gather(*self._writes, return_exceptions=True)
+        await self.save_now()

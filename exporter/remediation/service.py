@@ -13,31 +13,47 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
 
 from exporter.actions.auth import Token
-from exporter.actions.body import body_of, reads_body
-from exporter.actions.refusals import RefusalLog
+from exporter.actions.body import reads_body
 from exporter.actions.service import ActionService
 from exporter.config.label_templates import TemplateError
 from exporter.config.remediation import RemediationConfig
 from exporter.engine.engine import Shard
-from exporter.metrics.remediation import Endpoint, RejectReason, RemediationMetrics, Result
+from exporter.metrics.remediation import Endpoint, RemediationMetrics, Result
 from exporter.remediation import memory as saved
 from exporter.remediation.guards import Breaker, EpisodeKey, Kind, TargetLimit
-from exporter.remediation.memory import Clock, Deferred, Memory, Pending, RuleMemory, SavedRule
-from exporter.remediation.payload import Alert, Notification
+from exporter.remediation.memory import (
+    Clock,
+    Deferred,
+    Memory,
+    MemoryFile,
+    Pending,
+    RuleMemory,
+    SavedRule,
+    SystemClock,
+)
+from exporter.remediation.payload import Alert
 from exporter.remediation.rules import Rule, compile_rules
+from exporter.remediation.webhook import (
+    MAX_CLOSE_BODY_BYTES,
+    MAX_PAYLOAD_BYTES,
+    TRUNCATION_ADVICE,
+    Decision,
+    WebhookError,
+    answer,
+    check_empty_body,
+    parse_notification,
+    read_body,
+    refused,
+)
 from exporter.sources.action_api import ActionError
-from exporter.storage import StateFile
 
 log = structlog.get_logger("exporter.remediation")
 
@@ -45,28 +61,10 @@ WEBHOOK_PATH = "/api/v1/remediation/alertmanager"
 BREAKER_CLOSE_PATH = "/api/v1/remediation/rules/{rule}/breaker/close"
 BREAKER_CLOSE_ACTION = "remediation.breaker_close"
 """What a token's `allow` rules name to permit closing a breaker; the targets are rule names."""
-MAX_PAYLOAD_BYTES = 64 * 1024
-"""The listener's client_max_size: about a hundred alerts. Alertmanager's `max_alerts` keeps under it."""
-MAX_CLOSE_BODY_BYTES = 1024
 MAX_TRIES = 3
 """Cooldown refusals of one episode that are retried; the next one is final."""
-SAVE_DELAY = 1.0
-"""Changes that need not be on disk before a device is called are written at most this often."""
 _NOTHING_CALLED = ("forbidden", "not_found", "invalid", "unconfirmed", "cooldown")
 """Action refusals that happen before anything reaches upstream: they hand their budget back."""
-_TRUNCATION_ADVICE = (
-    "Alertmanager's max_alerts left these alerts out of the notification, so they are never decided: "
-    "raise max_alerts (the webhook takes 64 KiB, about 100 alerts) or group_by more labels so that "
-    "each group holds fewer alerts"
-)
-
-
-class SystemClock:
-    def wall(self) -> float:
-        return time.time()
-
-    def mono(self) -> float:
-        return time.monotonic()
 
 
 class Fleet(Protocol):
@@ -76,26 +74,6 @@ class Fleet(Protocol):
     def shard(self) -> Shard: ...
 
     def is_ready(self) -> bool: ...
-
-
-class WebhookError(Exception):
-    def __init__(self, status: int, reason: RejectReason, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.reason: RejectReason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    fingerprint: str
-    rule: str | None
-    result: str
-    """A Result, or `resolved` / `no_rule` for alerts no rule decides."""
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "rule": self.rule, "result": self.result, "detail": self.detail}
 
 
 class RemediationService:
@@ -115,12 +93,9 @@ class RemediationService:
         self.token_name: str | None = None
         self.rules: tuple[Rule, ...] = ()
         self.memory = Memory()
-        self._file = StateFile(storage, saved.STATE_KIND, saved.STATE_VERSION) if storage is not None else None
+        self._file = MemoryFile(storage, lambda: saved.dump(self.memory, self.clock))
         self._saved_rules: dict[str, SavedRule] | None = None
         """Rules read from the state file, until the first configure() takes them; None before loading."""
-        self._save_lock = asyncio.Lock()
-        self._save_timer: asyncio.TimerHandle | None = None
-        self._saves: set[asyncio.Task[bool]] = set()
         self._retries: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------------------
@@ -172,20 +147,10 @@ class RemediationService:
 
     def _load(self) -> None:
         self._saved_rules = {}
-        if self._file is None:
-            return
-        clock = self.clock
-        loaded = self._file.load(lambda data: saved.parse(data, clock))
+        loaded = self._file.load(self.clock)
         if loaded is None:
             return
         self.memory, self._saved_rules = loaded.memory, loaded.rules
-        log.info(
-            "remediation memory loaded",
-            file=str(self._file.path),
-            episodes=len(self.memory.episodes),
-            pending=len(self.memory.pending),
-            retries=len(self.memory.deferred),
-        )
 
     def _schedule_timers(self) -> None:
         """Timers for verifications and retries that have none yet (those read from the state file)."""
@@ -231,13 +196,13 @@ class RemediationService:
             token = self._authenticate(request, client, headers, MAX_PAYLOAD_BYTES)
             if token.name != self.token_name:
                 raise WebhookError(403, "forbidden", f"token {token.name!r} may not send alerts for remediation")
-            notification = parse_notification(_read_body(request, MAX_PAYLOAD_BYTES), request.content_type)
+            notification = parse_notification(read_body(request, MAX_PAYLOAD_BYTES), request.content_type)
         except WebhookError as err:
             self.metrics.rejected("webhook", err.reason)
             self.actions.refusals.info(
                 log, "remediation webhook refused", client=client, status=err.status, detail=err.detail
             )
-            return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
+            return refused(err, headers)
         if notification.truncatedAlerts:
             self.metrics.truncated(notification.truncatedAlerts)
             log.warning(
@@ -245,10 +210,10 @@ class RemediationService:
                 receiver=notification.receiver,
                 decided=len(notification.alerts),
                 truncated=notification.truncatedAlerts,
-                advice=_TRUNCATION_ADVICE,
+                advice=TRUNCATION_ADVICE,
             )
         decisions = [await self.decide(alert, token, client) for alert in notification.alerts]
-        return _answer(decisions)
+        return answer(decisions)
 
     def _authenticate(self, request: web.Request, client: str, headers: dict[str, str], limit: int) -> Token:
         length = request.content_length
@@ -275,15 +240,15 @@ class RemediationService:
                     403, "disabled", "actions are disabled: no tokens are configured under actions.tokens"
                 )
             token = self._authenticate(request, client, headers, MAX_CLOSE_BODY_BYTES)
-            _check_empty_body(request)
+            check_empty_body(request)
             if rule is None:
                 raise WebhookError(404, "not_found", "no remediation rule has that name")
             if not token.allows(BREAKER_CLOSE_ACTION, rule.name):
                 raise WebhookError(403, "forbidden", f"token {token.name!r} may not {BREAKER_CLOSE_ACTION} {rule.name}")
         except WebhookError as err:
             self.metrics.rejected("breaker_close", err.reason)
-            self._audit_close(rule, token, client, err.reason, err.status, err.detail, start, self.actions.refusals)
-            return web.json_response({"ok": False, "detail": err.detail}, status=err.status, headers=headers)
+            self._audit_close(rule, token, client, err.reason, err.status, err.detail, start, refused=True)
+            return refused(err, headers)
         rm = self.memory.rules[rule.name]
         was_open = rm.breaker.is_open(self.clock.mono())
         if was_open:
@@ -292,16 +257,16 @@ class RemediationService:
             rm.timer = None
             self.metrics.breaker(rule.name, False)
             self.metrics.breaker_closed(rule.name)
-            await self._save_now()
+            await self._file.save_now()
             detail = f"breaker closed, with a fresh budget of {rule.config.budget_per_hour} per hour"
             log.warning("remediation breaker closed early", rule=rule.name, token=token.name, client=client)
         else:
             detail = "the breaker was not open; nothing changed"
-        self._audit_close(rule, token, client, "allowed", 200, detail, start)
+        self._audit_close(rule, token, client, "allowed", 200, detail, start, refused=False)
         return web.json_response({"ok": True, "rule": rule.name, "was_open": was_open, "detail": detail})
 
-    @staticmethod
     def _audit_close(
+        self,
         rule: Rule | None,
         token: Token | None,
         client: str,
@@ -309,11 +274,12 @@ class RemediationService:
         status: int,
         detail: str,
         start: float,
-        refusals: RefusalLog | None = None,
+        *,
+        refused: bool,
     ) -> None:
         """The action API's audit line; an unknown rule is not named (the caller chose that text).
         Refusals go through the action API's refusal log, at its bounded rate."""
-        emit = functools.partial(refusals.info, log) if refusals is not None else log.info
+        emit = functools.partial(self.actions.refusals.info, log) if refused else log.info
         emit(
             "action",
             action=BREAKER_CLOSE_ACTION,
@@ -418,21 +384,21 @@ class RemediationService:
         target = rule.target_of(params)
         if rm.breaker.is_open(now):
             episodes.record(key, now, Kind.REFUSED)
-            self._save_soon()
+            self._file.save_soon()
             return ("breaker_open", "the rule's circuit breaker is open")
         if not rm.limit.allows(target, now):
             episodes.record(key, now, Kind.REFUSED)
-            self._save_soon()
+            self._file.save_soon()
             return ("limited", f"{target}: already acted on {rule.config.max_per_target}x within target_window")
         if not rm.breaker.take(now):
             episodes.record(key, now, Kind.REFUSED)
             self._breaker_opened(rule)
-            self._save_soon()
+            self._file.save_soon()
             return ("breaker_open", f"budget of {rule.config.budget_per_hour} per hour spent; breaker opened")
         rm.limit.add(target, now)
         dry_run = rule.config.dry_run
         episodes.record(key, now, Kind.DRY_RUN if dry_run else Kind.CALLED)
-        if not dry_run and not await self._save_now():
+        if not dry_run and not await self._file.save_now():
             # Fail closed: memory that is not on disk would let a restart act on this episode again.
             rm.breaker.refund(now)
             rm.limit.remove(target, now)
@@ -454,7 +420,7 @@ class RemediationService:
             episodes.record(key, now, Kind.REFUSED)
             return ("refused", err.detail)
         finally:
-            self._save_soon()
+            self._file.save_soon()
         if dry_run:
             return ("dry_run", outcome.detail)
         self._watch(rule, key, target)
@@ -500,7 +466,7 @@ class RemediationService:
                 rule, key, deferred.params, token, deferred.client, tries=deferred.tries
             )
         self._report(rule, key[1], result, detail, None)
-        self._save_soon()
+        self._file.save_soon()
 
     def _token(self) -> Token | None:
         """The remediation token as configured now (a retry acts as it, as the first try did)."""
@@ -531,7 +497,7 @@ class RemediationService:
             return
         log.info("remediation breaker closed", rule=name)
         self.metrics.breaker(name, False)
-        self._save_soon()
+        self._file.save_soon()
 
     def _watch(self, rule: Rule, key: EpisodeKey, target: str) -> None:
         _, fingerprint, starts = key
@@ -554,7 +520,7 @@ class RemediationService:
             _cancel(deferred.timer)
             self.memory.episodes.record(key, self.clock.mono(), Kind.REFUSED)
             log.info("remediation retry dropped: the alert resolved", rule=key[0], fingerprint=fingerprint)
-            self._save_soon()
+            self._file.save_soon()
 
     def _settle(self, fingerprint: str, starts: float, recovered: bool) -> None:
         pending = self.memory.pending.pop((fingerprint, starts), None)
@@ -566,34 +532,10 @@ class RemediationService:
         log.info(
             "remediation verified", rule=pending.rule, fingerprint=fingerprint, target=pending.target, result=result
         )
-        self._save_soon()
-
-    # -- the state file --------------------------------------------------------------------------
-
-    async def _save_now(self) -> bool:
-        """Write memory as it is now (off the loop); writes happen one at a time, in order. False when
-        it could not be written (without `--storage.path` there is nothing to write: True)."""
-        if self._file is None:
-            return True
-        async with self._save_lock:
-            data = saved.dump(self.memory, self.clock)
-            return await asyncio.to_thread(self._file.save, data)
-
-    def _save_soon(self) -> None:
-        if self._file is None or self._save_timer is not None:
-            return
-        self._save_timer = asyncio.get_running_loop().call_later(SAVE_DELAY, self._save_later)
-
-    def _save_later(self) -> None:
-        self._save_timer = None
-        task = asyncio.get_running_loop().create_task(self._save_now())
-        self._saves.add(task)
-        task.add_done_callback(self._saves.discard)
+        self._file.save_soon()
 
     async def aclose(self) -> None:
         """Stop every timer and retry, then write memory a last time, after any write under way."""
-        _cancel(self._save_timer)
-        self._save_timer = None
         for task in self._retries:
             task.cancel()
         for pending in self.memory.pending.values():
@@ -605,8 +547,8 @@ class RemediationService:
         for rm in self.memory.rules.values():
             _cancel(rm.timer)
             rm.timer = None
-        await asyncio.gather(*self._retries, *self._saves, return_exceptions=True)
-        await self._save_now()
+        await asyncio.gather(*self._retries, return_exceptions=True)
+        await self._file.aclose()
 
 
 def _cancel(timer: asyncio.TimerHandle | None) -> None:
@@ -614,63 +556,4 @@ def _cancel(timer: asyncio.TimerHandle | None) -> None:
         timer.cancel()
 
 
-def _answer(decisions: list[Decision]) -> web.Response:
-    """200 with every decision; 503 when some alert's target has no data yet (Alertmanager retries a
-    5xx, and the retry decides it); else 422 when some alert could not be turned into an action."""
-    body: dict[str, Any] = {"ok": True, "detail": "decided", "decisions": [d.as_json() for d in decisions]}
-    waiting = sum(1 for d in decisions if d.result == "not_ready")
-    invalid = sum(1 for d in decisions if d.result == "invalid")
-    if waiting:
-        body.update(ok=False, detail=f"{waiting} alert(s) name a target with no data yet; send them again")
-        return web.json_response(body, status=503, headers={"Retry-After": "10"})
-    if invalid:
-        body.update(ok=False, detail=f"{invalid} alert(s) could not be turned into an action")
-        return web.json_response(body, status=422)
-    return web.json_response(body)
-
-
-def _read_body(request: web.Request, limit: int) -> bytes:
-    """The body as the listener read it (`exporter.actions.body`), bounded in size and time."""
-    read = body_of(request)
-    if read.problem == "too_large":
-        raise WebhookError(413, "too_large", f"request body too large (limit {limit} bytes)")
-    if read.problem == "timeout":
-        raise WebhookError(408, "timeout", "the request body did not arrive in time")
-    if read.problem is not None:
-        raise WebhookError(400, "bad_request", "could not read the request body")
-    return read.data
-
-
-def _check_empty_body(request: web.Request) -> None:
-    body = _read_body(request, MAX_CLOSE_BODY_BYTES).strip()
-    if body and body != b"{}":
-        raise WebhookError(400, "bad_request", "request body must be empty or {}")
-
-
-def parse_notification(body: bytes, content_type: str) -> Notification:
-    """An Alertmanager webhook body as a `Notification`, or the `WebhookError` to answer with."""
-    if content_type != "application/json":
-        detail = f"unsupported content type {content_type!r}; Alertmanager sends application/json"
-        raise WebhookError(415, "unsupported_media_type", detail)
-    try:
-        raw = json.loads(body)
-    except (ValueError, RecursionError):
-        raise WebhookError(400, "bad_request", "request body is not valid JSON") from None
-    try:
-        return Notification.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors()[:5]
-        )
-        detail = f"not an Alertmanager webhook payload (version 4): {problems[:500]}"
-        raise WebhookError(400, "bad_request", detail) from None
-
-
-__all__ = [
-    "BREAKER_CLOSE_PATH",
-    "WEBHOOK_PATH",
-    "Decision",
-    "Fleet",
-    "RemediationService",
-    "parse_notification",
-]
+__all__ = ["BREAKER_CLOSE_PATH", "WEBHOOK_PATH", "Fleet", "RemediationService"]

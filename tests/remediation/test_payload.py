@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.remediation.payload import parse_time
-from exporter.remediation.service import WebhookError, parse_notification
+from exporter.remediation.webhook import WebhookError, parse_notification
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
