@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.config.errors import ConfigError
+from exporter.web.config_file import load_web_config
 from exporter.web.listen import listen_url, parse_listen_address
-from exporter.web.security import load_web_config
 
 HEALTH_PATH = "/-/healthy"
 _WILDCARD = {None: "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped away from, not bound

@@ -1,9 +1,9 @@
-"""`--web.config.file`: exporter-toolkit style TLS, response headers and bcrypt basic auth, re-read on reload.
+"""What `--web.config.file` asks of the listeners, re-read on reload: the TLS context each handshake
+uses, response headers, and bcrypt basic auth in front of every page but `/-/healthy` and the action API.
 
-Every file exporter-toolkit accepts is accepted. Where a setting has no meaning here (TLS 1.3 cipher
-suites, which Go ignores too; a Go suite this OpenSSL lacks; HTTP/2) or Python's `ssl` can do only
-part of it (several curves), what is left out is logged once, with the key, instead of the file
-being refused.
+What of the file is not applied (TLS settings Python's `ssl` cannot honour, HTTP/2) is logged once,
+with the key, instead of the file being refused; the schema is `config_file.py`, the TLS context
+`tls.py`.
 """
 
 from __future__ import annotations
@@ -12,28 +12,22 @@ import asyncio
 import base64
 import hashlib
 import ipaddress
-import re
 import ssl
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
-from typing import Literal
 
 import bcrypt
 import structlog
-import yaml
 from aiohttp import web
-from pydantic import ValidationError, field_validator
 
 from exporter.actions.auth import FailureLimiter, client_key
-from exporter.config.errors import ConfigError, from_validation_error
-from exporter.config.types import StrictModel
-from exporter.config.yamlerrors import yaml_syntax_error
-from exporter.web.tls_names import CIPHER_SUITES, CURVES, HEADERS, TLS13_CIPHER_SUITES
+from exporter.config.errors import ConfigError
+from exporter.web.config_file import TLSServerConfig, WebConfig, load_web_config
+from exporter.web.tls import build_context
 
 log = structlog.get_logger("exporter.web")
 
@@ -44,19 +38,6 @@ TOKEN_PATHS = frozenset({"/-/reload"})
 ACTION_PREFIX = "/api/v1/"
 """The action API has its own bearer tokens."""
 
-_CLIENT_AUTH = {
-    "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
-}
-_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
 _CACHE_LIMIT = 1024
 _BCRYPT_MAX_PASSWORD = 72
 """bcrypt only defines hashes of up to 72 bytes (bcrypt 5 raises beyond); longer passwords never match."""
@@ -70,8 +51,6 @@ queue, so a flood of guesses from many addresses still leaves room for the login
 _BCRYPT_PER_CLIENT = 2
 """Password checks in flight at once from one client; beyond that its logins are answered 429, so one
 client guessing passwords in parallel cannot fill the queue for everyone else."""
-_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
-"""A whole bcrypt hash: version, cost 04-31, 22 characters of salt and 31 of hash (60 in all)."""
 USER_KEY = web.RequestKey("basic_auth_user", str)
 """Set on a request the basic-auth middleware let in with a password: the user's name."""
 
@@ -86,176 +65,6 @@ class Login(Enum):
     """Too many password checks in flight: 503, try again."""
     CLIENT_BUSY = "client_busy"
     """Too many password checks in flight from this client: 429, try again."""
-
-
-class TLSServerConfig(StrictModel):
-    cert_file: str
-    key_file: str
-    client_auth_type: Literal[
-        "NoClientCert",
-        "RequestClientCert",
-        "RequireAnyClientCert",
-        "VerifyClientCertIfGiven",
-        "RequireAndVerifyClientCert",
-    ] = "NoClientCert"
-    client_ca_file: str | None = None
-    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
-    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
-    cipher_suites: list[str] = []
-    curve_preferences: list[str] = []
-    prefer_server_cipher_suites: bool = True
-    client_allowed_sans: list[str] = []
-    """When set, every request needs a verified client certificate with one of these subject alternative
-    names (DNS name, IP address, e-mail address or URI), as exporter-toolkit checks at the handshake."""
-
-    @field_validator("cipher_suites")
-    @classmethod
-    def _known_suites(cls, suites: list[str]) -> list[str]:
-        for name in suites:
-            if name not in CIPHER_SUITES and name not in TLS13_CIPHER_SUITES:
-                example = next(iter(CIPHER_SUITES))
-                raise ValueError(f"unknown cipher suite {name!r} (Go crypto/tls names, e.g. {example})")
-        return suites
-
-    @field_validator("curve_preferences")
-    @classmethod
-    def _known_curves(cls, curves: list[str]) -> list[str]:
-        for name in curves:
-            if name not in CURVES:
-                raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
-        return curves
-
-
-class HTTPServerConfig(StrictModel):
-    headers: dict[str, str] = {}
-    http2: bool | None = None
-    """exporter-toolkit's default is true; the server here speaks HTTP/1.1 only, so true is ignored."""
-
-    @field_validator("headers")
-    @classmethod
-    def _allowed_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if name not in HEADERS:
-                raise ValueError(f"header {name!r} cannot be configured (allowed: {', '.join(HEADERS)})")
-            allowed = HEADERS[name]
-            if allowed is not None and value.lower() not in allowed:
-                raise ValueError(f"header {name}: expected one of {', '.join(allowed)}, got {value!r}")
-            if any(ch in value for ch in "\r\n\0"):
-                raise ValueError(f"header {name}: value must be one line")
-        return headers
-
-
-class WebConfig(StrictModel):
-    tls_server_config: TLSServerConfig | None = None
-    http_server_config: HTTPServerConfig = HTTPServerConfig()
-    basic_auth_users: dict[str, str] = {}
-
-    @field_validator("basic_auth_users")
-    @classmethod
-    def _bcrypt_hashes(cls, users: dict[str, str]) -> dict[str, str]:
-        for user, hashed in users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError(f"user {user!r}: expected a bcrypt hash ($2y$...)")
-            if not _BCRYPT_HASH.fullmatch(hashed):
-                raise ValueError(
-                    f"user {user!r}: not a whole bcrypt hash (60 characters: $2y$, a cost from 04 to 31, $, "
-                    f"then 53 of [./A-Za-z0-9]; got {len(hashed)}); no password would ever match it"
-                )
-        return users
-
-
-def load_web_config(path: Path) -> WebConfig:
-    origin = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as err:
-        raise ConfigError([f"cannot read web config file {origin}: {err.strerror or err}"]) from None
-    except yaml.YAMLError as err:
-        raise yaml_syntax_error(origin, err) from None
-    try:
-        return WebConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
-
-
-def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[str]:
-    """Configure `ctx`; what could not be applied, one note per setting (`key: what and why`)."""
-    try:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError([f"{origin}: tls_server_config: cannot load cert_file/key_file: {err}"]) from None
-    ctx.minimum_version = _VERSIONS[tls.min_version]
-    if tls.max_version:
-        ctx.maximum_version = _VERSIONS[tls.max_version]
-    ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
-    notes = _apply_cipher_suites(ctx, tls.cipher_suites) if tls.cipher_suites else []
-    if tls.curve_preferences:
-        notes += _apply_curves(ctx, tls.curve_preferences)
-    if tls.prefer_server_cipher_suites:
-        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    else:
-        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    if tls.client_ca_file:
-        try:
-            ctx.load_verify_locations(cafile=tls.client_ca_file)
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
-    return notes
-
-
-def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str]) -> list[str]:
-    """TLS 1.0-1.2 suites in the listed order. TLS 1.3 suites and suites this OpenSSL lacks (RC4, 3DES)
-    are left out and noted; when none is left, OpenSSL's default TLS 1.2 suites stay."""
-    key = "tls_server_config.cipher_suites"
-    notes = []
-    tls13 = [name for name in suites if name in TLS13_CIPHER_SUITES]
-    if tls13:
-        notes.append(
-            f"{key}: {', '.join(tls13)} ignored: TLS 1.3 suites cannot be chosen (all three are always "
-            "enabled, as in Go)"
-        )
-    wanted = [name for name in suites if name in CIPHER_SUITES]
-    usable = [name for name in wanted if _available(CIPHER_SUITES[name])]
-    missing = [name for name in wanted if name not in usable]
-    if missing:
-        notes.append(
-            f"{key}: {', '.join(missing)} ignored: not available in this Python's OpenSSL ({ssl.OPENSSL_VERSION})"
-        )
-    if usable:
-        ctx.set_ciphers(":".join(CIPHER_SUITES[name] for name in usable))
-    elif wanted:
-        notes.append(f"{key}: none of the TLS 1.2 suites listed is available; OpenSSL's default suites are used")
-    return notes
-
-
-def _available(openssl_name: str) -> bool:
-    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        probe.set_ciphers(openssl_name)
-    except ssl.SSLError:
-        return False
-    return any(cipher["name"] == openssl_name for cipher in probe.get_ciphers())
-
-
-def _apply_curves(ctx: ssl.SSLContext, curves: list[str]) -> list[str]:
-    """The key-exchange groups: all of them where this Python can set a list (`set_groups`), else only
-    the most preferred one, so that no curve that was not listed is ever used."""
-    names = [CURVES[name] for name in curves]
-    set_groups = getattr(ctx, "set_groups", None)
-    if len(names) > 1 and callable(set_groups):
-        try:
-            set_groups(":".join(names))
-        except (TypeError, ValueError, ssl.SSLError):
-            pass
-        else:
-            return []
-    ctx.set_ecdh_curve(names[0])
-    if len(names) == 1:
-        return []
-    return [
-        f"tls_server_config.curve_preferences: {', '.join(curves[1:])} ignored: this Python's ssl "
-        f"({sys.version.split()[0]}) can restrict the key exchange to one curve only, so {curves[0]} is used alone"
-    ]
 
 
 class WebSecurity:
@@ -277,13 +86,12 @@ class WebSecurity:
         self._checking: Counter[str] = Counter()
         """Password checks in flight (running or queued), per client."""
         self._check_seconds = 0.1
+        """What one check takes, measured (a moving average): it sets how many may queue."""
         self._failed = FailureLimiter(1, _FAILED_RECENTLY)
         """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
-        """What one check takes, measured (a moving average): it sets how many may queue."""
 
     def _build_context(self, tls: TLSServerConfig) -> tuple[ssl.SSLContext, list[str]]:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        return ctx, _apply_tls(ctx, tls, str(self.path))
+        return build_context(tls, str(self.path))
 
     def _note_ignored(self, config: WebConfig, tls_notes: list[str], *, log_notes: bool = True) -> None:
         """Log what of the file is not applied, once: again only when that changes on a reload."""
