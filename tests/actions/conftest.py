@@ -6,7 +6,9 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
@@ -95,3 +97,27 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         )
         await exp.wait_for_sample("dli_outlet_info", None, device="pro", outlet="7")
         yield Rig(exp, ct, dli)
+
+
+def ct_calls(rig: Rig) -> dict[str, int]:
+    counts = rig.cloudtrax.request_counts()
+    return {
+        k: v
+        for k, v in counts.items()
+        if k.endswith("/reboot") or k.endswith("/reset") or "checkin" in k or "pairing" in k
+    }
+
+
+def dli_writes(rig: Rig) -> dict[str, int]:
+    return {k: v for k, v in rig.dli.stats.requests.items() if not k.startswith("GET ")}
+
+
+async def call(rig: Rig, path: str, token: str | None = ADMIN, **headers: str) -> tuple[int, dict[str, Any], Any]:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession() as session, session.post(rig.exporter.url + path, headers=headers) as resp:
+        return resp.status, await resp.json(), resp.headers
+
+
+def body(ok: bool, action: str, target: str | None, detail: str, upstream: int | None = None) -> dict[str, Any]:
+    return {"ok": ok, "action": action, "target": target, "detail": detail, "upstream_status": upstream}

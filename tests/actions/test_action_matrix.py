@@ -5,42 +5,29 @@ Each case asserts the status, the whole JSON body, and whether the simulator saw
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp
 import pytest
 
-from tests.actions.conftest import ADMIN, DLI_PASSWORD, EXPIRED, KEY, NARROW, NETWORK, SECRET, STRIP, Rig
+from tests.actions.conftest import (
+    ADMIN,
+    DLI_PASSWORD,
+    EXPIRED,
+    KEY,
+    NARROW,
+    NETWORK,
+    SECRET,
+    STRIP,
+    Rig,
+    body,
+    call,
+    ct_calls,
+    dli_writes,
+)
 from tests.support.process import value
 
 CT_REBOOT = f"/api/v1/cloudtrax/powerstrips/{STRIP}/reboot"
 CT_RESET = f"/api/v1/cloudtrax/powerstrips/{STRIP}/ports/4/reset"
 DLI_CYCLE = "/api/v1/dli/pro/outlets/1/cycle"
 DLI_REBOOT = "/api/v1/dli/pro/reboot"
-
-
-def ct_calls(rig: Rig) -> dict[str, int]:
-    counts = rig.cloudtrax.request_counts()
-    return {
-        k: v
-        for k, v in counts.items()
-        if k.endswith("/reboot") or k.endswith("/reset") or "checkin" in k or "pairing" in k
-    }
-
-
-def dli_writes(rig: Rig) -> dict[str, int]:
-    return {k: v for k, v in rig.dli.stats.requests.items() if not k.startswith("GET ")}
-
-
-async def call(rig: Rig, path: str, token: str | None = ADMIN, **headers: str) -> tuple[int, dict[str, Any], Any]:
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with aiohttp.ClientSession() as session, session.post(rig.exporter.url + path, headers=headers) as resp:
-        return resp.status, await resp.json(), resp.headers
-
-
-def body(ok: bool, action: str, target: str | None, detail: str, upstream: int | None = None) -> dict[str, Any]:
-    return {"ok": ok, "action": action, "target": target, "detail": detail, "upstream_status": upstream}
 
 
 @pytest.mark.parametrize(

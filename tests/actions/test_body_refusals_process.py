@@ -19,8 +19,7 @@ import yaml
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from powerstrip_sim.dli import DliSimulator
-from tests.actions.conftest import ADMIN, KEY, NARROW, NETWORK, SECRET, STRIP, exporter_config
-from tests.actions.test_action_matrix import ct_calls, dli_writes
+from tests.actions.conftest import ADMIN, KEY, NARROW, NETWORK, SECRET, STRIP, ct_calls, dli_writes, exporter_config
 from tests.support.process import ExporterProcess, free_port
 from tests.support.rawhttp import RawAnswer, chunked, exchange, request
 

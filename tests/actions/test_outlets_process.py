@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from tests.actions.conftest import ADMIN, STRIP, Rig
-from tests.actions.test_action_matrix import body, call, ct_calls, dli_writes
+from tests.actions.conftest import ADMIN, STRIP, Rig, body, call, ct_calls, dli_writes
 from tests.support.process import value
 
 CRITICAL = "/api/v1/dli/pro/outlets/0/cycle"

@@ -9,7 +9,6 @@ included) is refused unless `--config.allow-empty-reload` is given.
 
 from __future__ import annotations
 
-import base64
 import signal
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import aiohttp
 import bcrypt
 import pytest
 
-from tests.core.test_process import GOOD, FakeExporter
-from tests.core.test_web_security import _exited
+from tests.core.fake_exporter import GOOD, FakeExporter, exited
+from tests.core.https import basic
 from tests.support.process import value
 
 DEPLOY = "deploy-token-0123456789"
@@ -36,10 +35,6 @@ ADDED = "- {source: fake, name: added}\n"
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 async def reload(exp: FakeExporter, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -67,7 +62,7 @@ async def test_reload_is_off_by_default_and_sighup_still_works(tmp_path: Path) -
 async def test_lifecycle_with_no_way_to_authenticate_refuses_to_start(tmp_path: Path) -> None:
     exp = FakeExporter(tmp_path, GOOD, args=["--web.enable-lifecycle"], wait_healthy=False)
     async with exp:
-        await exp.wait_for(lambda: _exited(exp), what="exit")
+        await exp.wait_for(lambda: exited(exp), what="exit")
     assert exp.proc is not None and exp.proc.returncode == 1
     logs = exp.logs()
     assert "--web.enable-lifecycle: POST /-/reload must not be open to anyone" in logs

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.attacks.flood import Flood
-from tests.core.test_process import FakeExporter
+from tests.core.fake_exporter import FakeExporter
 from tests.support.process import value
 from tests.support.rawhttp import RawAnswer, exchange, parse_answer, request
 

@@ -22,7 +22,7 @@ import yaml
 from yarl import URL
 
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
-from tests.core.test_remediation import alert, payload
+from tests.support.alertmanager_payload import alert, payload
 from tests.support.process import ExporterProcess
 
 LAB_PASSWORD = "lab-unit-pass-7781"

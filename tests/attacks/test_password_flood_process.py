@@ -13,14 +13,14 @@ one address or from 48.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections import Counter
 from pathlib import Path
 
 import bcrypt
 import pytest
 
-from tests.core.test_process import GOOD, FakeExporter
+from tests.core.fake_exporter import GOOD, FakeExporter
+from tests.core.https import basic
 from tests.support.rawhttp import RawAnswer, exchange, request
 
 USERS_ADDRESS = "127.0.0.3"
@@ -30,13 +30,12 @@ COST = 10
 """bcrypt cost of the configured hashes (htpasswd -B's default is 5; 10 to 12 are common)."""
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "Connection": "close"}
+def basic_closing(user: str, password: str) -> dict[str, str]:
+    return {**basic(user, password), "Connection": "close"}
 
 
 async def login(port: int, user: str, password: str, source: str) -> RawAnswer:
-    return await exchange(port, request("GET", "/-/ready", headers=basic(user, password)), source=source)
+    return await exchange(port, request("GET", "/-/ready", headers=basic_closing(user, password)), source=source)
 
 
 async def flood(port: int, sources: list[str], stop: asyncio.Event, statuses: Counter[int | None]) -> None:

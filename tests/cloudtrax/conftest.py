@@ -13,7 +13,7 @@ from exporter.sources.api import PollSettings, SourceContext
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.config import CloudTraxEntry
 from exporter.sources.cloudtrax.energy import EnergyLedger
-from exporter.sources.cloudtrax.source import CloudTraxGroup
+from exporter.sources.cloudtrax.source import CloudTraxGroup, NetworkTarget
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.support.clock import FakeClock
 
@@ -104,3 +104,11 @@ def make_group(
 
 def by_labels(samples: SampleSet, name: str) -> dict[tuple[str, ...], float]:
     return dict(samples.get(name))
+
+
+async def only_target(group: CloudTraxGroup) -> NetworkTarget:
+    targets = await group.discover()
+    assert len(targets) == 1
+    target = targets[0]
+    assert isinstance(target, NetworkTarget)
+    return target

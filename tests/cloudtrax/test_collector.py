@@ -14,7 +14,6 @@ from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.endpoints import ALL_ENDPOINTS
 from exporter.sources.cloudtrax.energy import EnergyLedger
 from exporter.sources.cloudtrax.errors import CloudTraxNotFoundError
-from exporter.sources.cloudtrax.source import CloudTraxGroup, NetworkTarget
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from tests.cloudtrax.conftest import (
     KEY,
@@ -25,18 +24,11 @@ from tests.cloudtrax.conftest import (
     by_labels,
     make_entry,
     make_group,
+    only_target,
 )
 
 S1 = ("12345", "1")
 S2 = ("12345", "2")
-
-
-async def only_target(group: CloudTraxGroup) -> NetworkTarget:
-    targets = await group.discover()
-    assert len(targets) == 1
-    target = targets[0]
-    assert isinstance(target, NetworkTarget)
-    return target
 
 
 async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from exporter.sources.cloudtrax import metrics as m
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
-from tests.cloudtrax.conftest import FakeClock, by_labels, make_entry, make_group
-from tests.cloudtrax.test_collector import only_target
+from tests.cloudtrax.conftest import FakeClock, by_labels, make_entry, make_group, only_target
 
 
 async def test_inventory_matches_the_published_strips_and_ports(sim: CloudTraxSimulator, clock: FakeClock) -> None:

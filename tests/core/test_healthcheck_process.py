@@ -14,8 +14,8 @@ import bcrypt
 import pytest
 import trustme
 
-from tests.core.test_process import ENV
-from tests.core.test_web_security import PASSWORD, _reachable, client_context, write_cert
+from tests.core.fake_exporter import ENV
+from tests.core.https import PASSWORD, client_context, reachable, write_cert
 from tests.support.process import ExporterProcess, free_port
 
 NO_TARGETS = "targets: []\n"
@@ -64,7 +64,7 @@ async def test_healthcheck_follows_tls_and_a_non_default_address(tmp_path: Path,
     if client_auth != "NoClientCert":
         ctx.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         by_flags = healthcheck(f"--web.listen-address=:{exp.port}", f"--web.config.file={web}")
         assert exp.proc is not None
         by_pid = healthcheck(f"--args-from-pid={exp.proc.pid}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_process import GOOD, FakeExporter
+from tests.core.fake_exporter import GOOD, FakeExporter
 from tests.support.process import value
 from tests.support.rawhttp import RawAnswer, exchange, parse_answer, request
 

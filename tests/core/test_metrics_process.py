@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.core.test_process import ENV, GOOD, FakeExporter
+from tests.core.fake_exporter import ENV, GOOD, FakeExporter
 from tests.support.process import parse_metrics, value
 
 FORMS = {

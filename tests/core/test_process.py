@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.core.fake_exporter import ENV, GOOD, FakeExporter, run_cli
 from tests.support.process import ExporterProcess, free_port, value
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {"PYTHONPATH": str(ROOT)}
-GOOD = """\
-global: {interval: 100ms, timeout: 100ms, jitter: 0}
-targets:
-- {source: fake, name: a, devices: 2}
-"""
-
-
-class FakeExporter(ExporterProcess):
-    """The exporter CLI with the fake source registered."""
-
-    def command(self) -> list[str]:
-        cmd = super().command()
-        return [sys.executable, "-m", "tests.core.fake_main", *cmd[3:]]
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.core.fake_main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **ENV},
-        cwd=cwd,
-    )
 
 
 def test_config_check_ok(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ The end-to-end proof with real Alertmanager, Prometheus and the DLI simulator is
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import json
 import time
@@ -21,6 +20,7 @@ from exporter.config.errors import ConfigError
 from exporter.config.loader import parse_config
 from tests.core.conftest import SOURCES, LiveDaemon, eventually
 from tests.core.fake_source import ACTION_CALLS, script
+from tests.support.alertmanager_payload import alert as firing_alert
 from tests.support.alertmanager_payload import payload
 from tests.support.process import value
 
@@ -76,16 +76,8 @@ RESET = """\
 
 
 def alert(status: str = "firing", *, fp: str = "a1", ago: float = 3600.0, **labels: str) -> dict[str, Any]:
-    starts = dt.datetime.fromtimestamp(round(time.time() - ago), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
-    return {
-        "status": status,
-        "labels": {"alertname": "PortDown", "device": "a-d0", "port": "1", **labels},
-        "annotations": {},
-        "startsAt": starts,
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus/graph",
-        "fingerprint": fp,
-    }
+    """An alert about port 1 of the fake device a-d0, unless `labels` say otherwise."""
+    return firing_alert(status, fp=fp, ago=ago, **{"device": "a-d0", "port": "1", **labels})
 
 
 async def send(d: LiveDaemon, body: Any, token: str | None = AM, **kw: Any) -> tuple[int, dict[str, Any]]:

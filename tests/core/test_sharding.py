@@ -9,8 +9,8 @@ import pytest
 from exporter.daemon import Daemon
 from exporter.engine.engine import Shard
 from tests.core.conftest import SOURCES, eventually
+from tests.core.fake_exporter import ENV, FakeExporter
 from tests.core.fake_source import script
-from tests.core.test_process import ENV, FakeExporter
 from tests.support.process import find
 
 NAMES = [f"net{i}" for i in range(40)]

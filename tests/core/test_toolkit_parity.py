@@ -21,14 +21,13 @@ import pytest
 import trustme
 
 from exporter.web.security import WebSecurity
-from tests.core.test_process import ENV, GOOD, ROOT, FakeExporter, run_cli
-from tests.core.test_web_security import (
+from tests.core.fake_exporter import ENV, GOOD, ROOT, FakeExporter, exited, run_cli
+from tests.core.https import (
     PASSWORD,
-    _exited,
-    _reachable,
     basic,
     client_certificates_required,
     client_context,
+    reachable,
     web_config,
     write_cert,
 )
@@ -82,7 +81,7 @@ async def test_a_busy_second_address_fails_the_start_naming_it(tmp_path: Path) -
             tmp_path, GOOD, env=ENV, args=["--web.listen-address", f"127.0.0.1:{taken}"], wait_healthy=False
         )
         async with exp:
-            await exp.wait_for(lambda: _exited(exp), what="exit")
+            await exp.wait_for(lambda: exited(exp), what="exit")
     assert exp.proc is not None and exp.proc.returncode == 1
     logs = exp.logs()
     assert f"cannot listen on 127.0.0.1:{taken}: Address already in use" in logs
@@ -141,7 +140,7 @@ async def test_web_config_headers_and_tls_tuning(tmp_path: Path) -> None:
     exp.url = f"https://127.0.0.1:{exp.port}"
     ctx = client_context(ca)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         for path, status, auth in (("/-/healthy", 200, {}), ("/metrics", 401, {}), ("/nowhere", 404, LOGIN)):
             got, _, response_headers = await _get(exp.url + path, ssl=ctx, headers=auth)
             assert got == status, path
@@ -191,7 +190,7 @@ async def test_a_toolkit_config_python_cannot_fully_apply_is_served_and_the_rest
     exp = FakeExporter(tmp_path, GOOD, env=ENV, args=["--web.config.file", str(web)], wait_healthy=False)
     exp.url = f"https://127.0.0.1:{exp.port}"
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(ca)), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client_context(ca)), what="TLS listener")
         assert tls12_cipher(exp.port, ca) == "ECDHE-ECDSA-AES128-GCM-SHA256", "the available suite applies"
         p256_only = client_context(ca)
         p256_only.set_ecdh_curve("prime256v1")
@@ -203,7 +202,7 @@ async def test_a_toolkit_config_python_cannot_fully_apply_is_served_and_the_rest
             return 'msg="config reloaded"' in exp.logs()
 
         await exp.wait_for(reloaded, what="the reload")
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(ca)), what="after reload")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client_context(ca)), what="after reload")
         logs = exp.logs()
     ignored = [line for line in logs.splitlines() if 'msg="web config setting ignored"' in line]
     for key_name, detail in IGNORED:
@@ -241,7 +240,7 @@ async def test_web_config_refuses_what_the_toolkit_refuses_naming_key_and_reason
         tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
     )
     async with exp:
-        await exp.wait_for(lambda: _exited(exp), what="exit")
+        await exp.wait_for(lambda: exited(exp), what="exit")
     assert exp.proc is not None and exp.proc.returncode == 1
     logs = exp.logs()
     origin = tmp_path / "web.yml"
@@ -365,7 +364,7 @@ async def test_client_allowed_sans_admit_only_certificates_naming_one(tmp_path: 
     exp.url = f"https://127.0.0.1:{exp.port}"
     async with exp:
         allowed = client("prometheus.example.test")
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", allowed), what="mTLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", allowed), what="mTLS listener")
         assert (await _get(exp.url + "/metrics", ssl=allowed))[0] == 200
         assert (await _get(exp.url + "/metrics", ssl=client("0:0:0:0:0:0:0:1")))[0] == 200, "an IP SAN, any spelling"
         for path in ("/metrics", "/-/healthy"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import signal
 import ssl
 from pathlib import Path
@@ -13,58 +12,20 @@ import bcrypt
 import pytest
 import trustme
 
-from tests.core.test_process import ENV, GOOD, FakeExporter, run_cli
+from tests.core.fake_exporter import ENV, GOOD, FakeExporter, exited, run_cli
+from tests.core.https import (
+    PASSWORD,
+    basic,
+    client_certificates_required,
+    client_context,
+    fetch,
+    reachable,
+    tls_exporter,
+    web_config,
+    write_cert,
+)
 
 pytestmark = pytest.mark.process  # every test here starts a process (tests/support/lanes.py)
-
-PASSWORD = "correct horse battery staple"
-
-
-def tls_exporter(tmp_path: Path) -> FakeExporter:
-    """An exporter using tmp_path/web.yml; the caller waits for the TLS listener itself."""
-    exp = FakeExporter(
-        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
-    )
-    exp.url = f"https://127.0.0.1:{exp.port}"
-    return exp
-
-
-def write_cert(ca: trustme.CA, tmp_path: Path, stem: str) -> tuple[Path, Path]:
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / f"{stem}.crt", tmp_path / f"{stem}.key"
-    cert.private_key_pem.write_to_path(str(key_path))
-    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    return cert_path, key_path
-
-
-def web_config(cert: Path, key: Path, users: bool = True) -> str:
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    text = f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  min_version: TLS12\n"
-    if users:
-        text += f"basic_auth_users:\n  prom: '{hashed}'\n"
-    return text
-
-
-def client_certificates_required(clients: trustme.CA, tmp_path: Path) -> str:
-    """`tls_server_config` lines for mTLS with client certificates issued by `clients`."""
-    ca_path = tmp_path / "clients-ca.pem"
-    clients.cert_pem.write_to_path(str(ca_path))
-    return f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_path}\n"
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-async def fetch(url: str, ctx: ssl.SSLContext, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    async with aiohttp.ClientSession() as session, session.get(url, ssl=ctx, headers=headers or {}) as resp:
-        return resp.status, await resp.text(), resp.headers.get("WWW-Authenticate", "")
 
 
 async def test_tls_and_basic_auth(tmp_path: Path) -> None:
@@ -74,7 +35,7 @@ async def test_tls_and_basic_auth(tmp_path: Path) -> None:
     ctx = client_context(ca)
     exp = tls_exporter(tmp_path)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         assert (await fetch(exp.url + "/-/healthy", ctx))[:2] == (200, "Healthy.\n"), "health stays open"
         status, _, challenge = await fetch(exp.url + "/metrics", ctx)
         assert status == 401 and challenge.startswith('Basic realm="powerstrip-exporter"')
@@ -101,13 +62,13 @@ async def test_certificate_rotates_on_reload(tmp_path: Path) -> None:
     (tmp_path / "web.yml").write_text(web_config(cert, key, users=False))
     exp = tls_exporter(tmp_path)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(old_ca)), what="TLS listener")
-        assert not await _reachable(exp.url + "/-/healthy", client_context(new_ca))
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client_context(old_ca)), what="TLS listener")
+        assert not await reachable(exp.url + "/-/healthy", client_context(new_ca))
         new_cert, new_key = write_cert(new_ca, tmp_path, "rotated")
         (tmp_path / "web.yml").write_text(web_config(new_cert, new_key, users=False))
         exp.signal(signal.SIGHUP)
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client_context(new_ca)), what="rotated cert")
-        assert not await _reachable(exp.url + "/-/healthy", client_context(old_ca))
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client_context(new_ca)), what="rotated cert")
+        assert not await reachable(exp.url + "/-/healthy", client_context(old_ca))
 
 
 async def test_bad_web_config_is_reported_at_startup(tmp_path: Path) -> None:
@@ -116,24 +77,12 @@ async def test_bad_web_config_is_reported_at_startup(tmp_path: Path) -> None:
         tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
     )
     async with exp:
-        await exp.wait_for(lambda: _exited(exp), what="exit")
+        await exp.wait_for(lambda: exited(exp), what="exit")
     assert exp.proc is not None and exp.proc.returncode == 1
     logs = exp.logs()
     assert f"{tmp_path / 'web.yml'}: basic_auth_users: user 'prom': expected a bcrypt hash ($2y$...)" in logs
     assert f"{tmp_path / 'web.yml'}: bogus: unknown key" in logs
     assert "Traceback" not in logs
-
-
-async def _exited(exp: FakeExporter) -> bool:
-    return exp.proc is not None and exp.proc.poll() is not None
-
-
-async def _reachable(url: str, ctx: ssl.SSLContext) -> bool:
-    try:
-        status, _, _ = await fetch(url, ctx)
-    except (aiohttp.ClientError, ssl.SSLError, OSError):
-        return False
-    return status == 200
 
 
 async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
@@ -144,9 +93,9 @@ async def test_mutual_tls_requires_a_client_certificate(tmp_path: Path) -> None:
     ca.issue_cert("prometheus@example.test").configure_cert(with_cert)
     exp = tls_exporter(tmp_path)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="mTLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", with_cert), what="mTLS listener")
         assert (await fetch(exp.url + "/metrics", with_cert))[0] == 200
-        assert not await _reachable(exp.url + "/-/healthy", client_context(ca)), "no client certificate, no service"
+        assert not await reachable(exp.url + "/-/healthy", client_context(ca)), "no client certificate, no service"
 
 
 async def test_reload_replaces_the_client_ca_instead_of_adding_to_it(tmp_path: Path) -> None:
@@ -167,11 +116,11 @@ async def test_reload_replaces_the_client_ca_instead_of_adding_to_it(tmp_path: P
     (tmp_path / "web.yml").write_text(config_with(old_clients))
     exp = tls_exporter(tmp_path)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client(old_clients)), what="mTLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client(old_clients)), what="mTLS listener")
         (tmp_path / "web.yml").write_text(config_with(new_clients))
         exp.signal(signal.SIGHUP)
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", client(new_clients)), what="new client CA")
-        assert not await _reachable(exp.url + "/-/healthy", client(old_clients)), "the old client CA is gone"
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", client(new_clients)), what="new client CA")
+        assert not await reachable(exp.url + "/-/healthy", client(old_clients)), "the old client CA is gone"
 
 
 async def test_long_and_flooded_basic_auth_never_errors(tmp_path: Path) -> None:
@@ -181,7 +130,7 @@ async def test_long_and_flooded_basic_auth_never_errors(tmp_path: Path) -> None:
     ctx = client_context(ca)
     exp = tls_exporter(tmp_path)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", ctx), what="TLS listener")
         assert (await fetch(exp.url + "/metrics", ctx, basic("prom", "x" * 100)))[0] == 401
         statuses = await asyncio.gather(
             *(fetch(exp.url + "/metrics", ctx, basic("prom", f"guess{i}")) for i in range(60))

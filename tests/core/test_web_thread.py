@@ -14,7 +14,7 @@ from aiohttp import web
 
 from exporter.actions.body import body_of, body_reader, reads_body
 from exporter.web.thread import SWITCH_INTERVAL, WebThread, to_main_loop, web_thread_safe
-from tests.core.test_process import ENV, GOOD, FakeExporter
+from tests.core.fake_exporter import ENV, GOOD, FakeExporter
 from tests.support.process import free_port
 
 

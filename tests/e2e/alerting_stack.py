@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from aiohttp import web
 
@@ -59,13 +58,6 @@ class ProbeServer:
             await self._runner.cleanup()
 
 
-def require(name: str) -> str:
-    path = opslib.find_binary(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed. {opslib.INSTALL_HINT}", pytrace=False)
-    return path
-
-
 @dataclass(frozen=True)
 class Pair:
     processes: list[live.ChildProcess]
@@ -77,32 +69,19 @@ def alertmanager_pair(workdir: Path, config_text: str, cleanup: contextlib.ExitS
 
     A short peer timeout makes the second send its own copy instead of waiting for the first's
     notification log: the receiver is guaranteed duplicates, as a real pair sends them under load."""
-    binary = require("prometheus-alertmanager")
-    ports, cluster_ports = [free_port(), free_port()], [free_port(), free_port()]
-    pair = []
+    binary = opslib.require_binary("prometheus-alertmanager")
+    cluster_ports = [free_port(), free_port()]
+    pair, urls = [], []
     for i in range(2):
-        am_dir = workdir / f"alertmanager-{i}"
-        am_dir.mkdir()
-        (am_dir / "alertmanager.yml").write_text(config_text, encoding="utf-8")
-        am = live.ChildProcess(
-            f"prometheus-alertmanager-{i}",
-            [
-                binary,
-                f"--config.file={am_dir / 'alertmanager.yml'}",
-                f"--storage.path={am_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{ports[i]}",
-                f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
-                f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
-                "--cluster.peer-timeout=10ms",
-                "--cluster.gossip-interval=50ms",
-            ],
-            am_dir / "alertmanager.log",
+        cluster = (
+            f"--cluster.listen-address=127.0.0.1:{cluster_ports[i]}",
+            f"--cluster.peer=127.0.0.1:{cluster_ports[1 - i]}",
+            "--cluster.peer-timeout=10ms",
+            "--cluster.gossip-interval=50ms",
         )
-        cleanup.callback(am.stop)
-        am.start()
+        am, api = live.start_alertmanager(cleanup, binary, workdir / f"alertmanager-{i}", config_text, cluster)
         pair.append(am)
-
-    urls = [f"http://127.0.0.1:{p}" for p in ports]
+        urls.append(api.url)
 
     def clustered() -> bool:
         for am in pair:
@@ -134,18 +113,4 @@ def prometheus(
         "rule_files": [str(p) for p in [*rule_files, prom_dir / "extra.yml"]],
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": t}]} for job, t in scrape.items()],
     }
-    (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    process = live.ChildProcess(
-        "prometheus",
-        [
-            require("prometheus"),
-            f"--config.file={prom_dir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={prom_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        prom_dir / "prometheus.log",
-    )
-    cleanup.callback(process.stop)
-    process.start()
-    return process, live.Prometheus(f"http://127.0.0.1:{port}")
+    return live.start_prometheus(cleanup, opslib.require_binary("prometheus"), prom_dir, yaml.safe_dump(config))

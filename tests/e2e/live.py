@@ -166,10 +166,14 @@ def _serve(
 
 
 def start_alertmanager(
-    cleanup: contextlib.ExitStack, binary: str, directory: Path, config_text: str
+    cleanup: contextlib.ExitStack,
+    binary: str,
+    directory: Path,
+    config_text: str,
+    cluster: Sequence[str] = ("--cluster.listen-address=",),
 ) -> tuple[ChildProcess, Alertmanager]:
-    """Alertmanager with `config_text`, without a gossip port."""
-    flags = [f"--storage.path={directory / 'data'}", "--cluster.listen-address="]
+    """Alertmanager with `config_text`; by default without a gossip port, else with the `cluster` flags."""
+    flags = [f"--storage.path={directory / 'data'}", *cluster]
     process, url = _serve(cleanup, binary, directory, ("alertmanager.yml", config_text), flags)
     return process, Alertmanager(url)
 

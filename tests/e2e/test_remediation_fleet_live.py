@@ -174,8 +174,8 @@ PROBE_RULES = {
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    alerting_stack.require("prometheus")
-    alerting_stack.require("prometheus-alertmanager")
+    opslib.require_binary("prometheus")
+    opslib.require_binary("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("fleet")
     token_file = workdir / "token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")

@@ -186,8 +186,8 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    alerting_stack.require("prometheus")
-    alerting_stack.require("prometheus-alertmanager")
+    opslib.require_binary("prometheus")
+    opslib.require_binary("prometheus-alertmanager")
     workdir = tmp_path_factory.mktemp("remediation")
     token_file = workdir / "alertmanager-token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
@@ -367,6 +367,6 @@ def test_the_remediation_metrics_pass_promtool(rig: Rig) -> None:
     text = live.http("GET", f"{rig.exporter.url}/metrics").body.decode()
     assert "powerstrip_exporter_remediations_total{" in text
     assert "powerstrip_exporter_remediation_breaker_open{" in text
-    promtool = alerting_stack.require("promtool")
+    promtool = opslib.require_binary("promtool")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
