@@ -22,6 +22,7 @@ from tests.core.conftest import SOURCES, LiveDaemon, eventually
 from tests.core.fake_source import ACTION_CALLS, script
 from tests.support.alertmanager_payload import alert as firing_alert
 from tests.support.alertmanager_payload import payload
+from tests.support.clock import WallAndMonoClock
 from tests.support.process import value
 
 Live = Callable[[str], Awaitable[LiveDaemon]]
@@ -29,18 +30,6 @@ HOOK = "/api/v1/remediation/alertmanager"
 AM = "alertmanager-token-0123456789"
 OPS = "ops-token-0123456789abcd"
 NARROW = "narrow-am-token-01234567"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.mono_now = 1000.0
-
-    def wall(self) -> float:
-        return time.time() + self.offset
-
-    def mono(self) -> float:
-        return self.mono_now
 
 
 def config(rules: str, token: str = "alertmanager", cooldown: str = "1s") -> str:
@@ -157,7 +146,7 @@ async def test_an_alert_that_does_not_resolve_in_time_is_not_recovered_and_not_r
 
 async def test_an_alert_younger_than_min_firing_waits_for_a_later_resend(live: Live) -> None:
     d = await started(live)
-    clock = Clock()
+    clock = WallAndMonoClock()
     d.daemon.remediation.clock = clock
     young = alert(fp="d4", ago=10)
     _, data = await send(d, payload(young))
@@ -171,7 +160,7 @@ async def test_an_alert_younger_than_min_firing_waits_for_a_later_resend(live: L
 async def test_per_target_limit_and_the_budget_breaker(live: Live) -> None:
     rules = RESET.replace("min_firing: 1m", "min_firing: 1m\n    budget_per_hour: 2\n    breaker_reset: 30m")
     d = await started(live, rules, cooldown="1ms")  # the action API's cooldown is tested elsewhere
-    clock = Clock()
+    clock = WallAndMonoClock()
     d.daemon.remediation.clock = clock
     _, data = await send(d, payload(alert(fp="e1", ago=4000)))
     assert results(data) == ["acted"]

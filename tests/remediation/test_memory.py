@@ -14,21 +14,10 @@ from hypothesis import strategies as st
 from exporter.remediation.guards import Breaker, Kind, TargetLimit
 from exporter.remediation.memory import Deferred, Memory, Pending, RuleMemory, dump, parse, restore_rule
 from exporter.storage import StateFile
+from tests.support.clock import WallAndMonoClock
 
-
-class Clock:
-    def __init__(self, wall: float, mono: float) -> None:
-        self.wall_now, self.mono_now = wall, mono
-
-    def wall(self) -> float:
-        return self.wall_now
-
-    def mono(self) -> float:
-        return self.mono_now
-
-
-BEFORE = Clock(wall=1_800_000_000.0, mono=5_000.0)
-AFTER = Clock(wall=1_800_000_060.0, mono=12.0)
+BEFORE = WallAndMonoClock(wall=1_800_000_000.0, mono=5_000.0)
+AFTER = WallAndMonoClock(wall=1_800_000_060.0, mono=12.0)
 """The same machine a minute later, after a restart: the monotonic clock started again."""
 
 
@@ -51,7 +40,7 @@ def sample() -> Memory:
 def test_memory_reads_back_across_a_restart_on_the_new_monotonic_clock() -> None:
     data = json.loads(json.dumps(dump(sample(), BEFORE)))  # through JSON, as the file holds it
     loaded = parse(data, AFTER)
-    shift = AFTER.mono_now - BEFORE.mono_now - (AFTER.wall_now - BEFORE.wall_now)
+    shift = AFTER.mono_now - BEFORE.mono_now - (AFTER.wall() - BEFORE.wall())
     episodes = {key: (kind, round(seen - shift, 3)) for key, kind, seen in loaded.memory.episodes.entries()}
     assert episodes == {
         ("cycle", "a1", 1_799_999_000.0): (Kind.CALLED, 4_990.0),
