@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from powerstrip_sim.dli import DliSimulator
 from tests.e2e import live
 from tests.ops import opslib
 from tests.support.process import free_port
@@ -56,6 +57,28 @@ class ProbeServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+PROBE_RULES = {
+    "groups": [{"name": "probes", "rules": [{"alert": "HostProbeFailing", "expr": "probe_success == 0", "for": "1s"}]}]
+}
+"""The alert remediation acts on in the live tests: a host's probe fails."""
+
+
+def probe_server(loop: live.LoopThread, cleanup: contextlib.ExitStack, hosts: dict[str, dict[str, str]]) -> ProbeServer:
+    probes = loop.run(ProbeServer(hosts).start())
+    cleanup.callback(lambda: loop.run(probes.stop()))
+    return probes
+
+
+def dli_unit(loop: live.LoopThread, cleanup: contextlib.ExitStack, password: str) -> DliSimulator:
+    """A simulated DLI Pro with outlets 1 to 7 on (cycling an outlet that is off is refused)."""
+    sim = DliSimulator("pro", cycle_delay=0.1, password=password)
+    loop.run(sim.__aenter__())
+    cleanup.callback(lambda: loop.run(sim.__aexit__(None, None, None)))
+    for outlet in range(1, 8):
+        loop.call(lambda outlet=outlet: sim.device.set_state(outlet, True))
+    return sim
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ scrape. Every process is stopped by its PID at the end, and the thread joined.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -168,7 +167,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Stack]:
             exporter_dir,
             exporter_config(cloudtrax, dli),
             args=["--storage.path", str(exporter_dir / "state")],  # as deployed: the state files are on the dashboard
-            env={"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))},
+            env=live.CHECKOUT_ENV,
         )
         cleanup.callback(lambda: loop.run(exporter.stop()))
         loop.run(exporter.__aenter__(), timeout=40)

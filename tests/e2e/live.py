@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -29,11 +30,16 @@ from tests.support.process import ExporterProcess, Samples, find, free_port
 
 T = TypeVar("T")
 
+REPO = Path(__file__).resolve().parents[2]
+
 QUERY_LOG: list[str] = []
 """Every dashboard query the live tests ran, one line each; printed in the terminal summary."""
 
 ALERT_TIMINGS: list[str] = []
 """Time to page and to resolve per alert family, measured by the shipped-intervals run; printed in the summary."""
+
+CHECKOUT_ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+"""The environment of an exporter process that must load this checkout (the tests' helpers included)."""
 
 
 # --------------------------------------------------------------------------- waiting

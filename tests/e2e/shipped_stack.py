@@ -15,7 +15,6 @@ Everything listens on 127.0.0.1; every process is stopped by its PID.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import secrets
 import signal
@@ -265,7 +264,7 @@ def shipped_stack(workdir: Path) -> Iterator[ShippedStack]:
         configs = {
             name: yaml.safe_dump(doc, sort_keys=False) for name, doc in exporter_configs(cloudtrax, dli, token).items()
         }
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))}
+        env = live.CHECKOUT_ENV
         exporters = {}
         for name, text in configs.items():
             directory = workdir / f"exporter-{name}"

@@ -13,7 +13,6 @@ the retry acts. Every episode must end with exactly one cycle, counted by the si
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,17 +158,12 @@ class Fleet:
                 *("--web.actions-listen-address", f"127.0.0.1:{self.actions_ports[index]}"),
                 *("--log.format", "json"),
             ],
-            env={"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))},
+            env=live.CHECKOUT_ENV,
         )
         if port is not None:  # a restart keeps its scrape address, as a pod keeps its name
             exp.port, exp.url = port, f"http://127.0.0.1:{port}"
         self.loop.run(exp.__aenter__(), timeout=40)
         return exp
-
-
-PROBE_RULES = {
-    "groups": [{"name": "probes", "rules": [{"alert": "HostProbeFailing", "expr": "probe_success == 0", "for": "1s"}]}]
-}
 
 
 @pytest.fixture(scope="module")
@@ -183,16 +177,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         loop = live.LoopThread().start()
         cleanup.callback(loop.stop)
         labels = {host: {"pdu": pdu, "outlet": str(outlet)} for host, (pdu, outlet) in HOSTS.items()}
-        probes = loop.run(alerting_stack.ProbeServer(labels).start())
-        cleanup.callback(lambda: loop.run(probes.stop()))
-        sims = {}
-        for pdu in (PDU_A, PDU_B):
-            sim = DliSimulator("pro", cycle_delay=0.1, password=PASSWORD)
-            loop.run(sim.__aenter__())
-            cleanup.callback(lambda sim=sim: loop.run(sim.__aexit__(None, None, None)))
-            for outlet in range(1, 8):
-                loop.call(lambda sim=sim, outlet=outlet: sim.device.set_state(outlet, True))
-            sims[pdu] = sim
+        probes = alerting_stack.probe_server(loop, cleanup, labels)
+        sims = {pdu: alerting_stack.dli_unit(loop, cleanup, PASSWORD) for pdu in (PDU_A, PDU_B)}
         fleet = Fleet(loop, probes, sims, [], workdir, token_file, [], [], [free_port(), free_port()])
         cleanup.callback(lambda: [loop.run(s.stop()) for s in fleet.shards])
         for index in (0, 1):
@@ -207,7 +193,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "blackbox": [f"127.0.0.1:{probes.port}"],
             "powerstrip": [s.url.removeprefix("http://") for s in fleet.shards],
         }
-        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, PROBE_RULES, cleanup)
+        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, alerting_stack.PROBE_RULES, cleanup)
 
         def scraped() -> bool:
             prometheus.check_running()

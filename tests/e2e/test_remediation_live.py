@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -131,16 +130,6 @@ def alertmanager_config(webhook: str, token_file: Path, people: str) -> str:
     )
 
 
-PROBE_RULES = {
-    "groups": [
-        {
-            "name": "probes",
-            "rules": [{"alert": "HostProbeFailing", "expr": "probe_success == 0", "for": "1s"}],
-        }
-    ]
-}
-
-
 @dataclass
 class Rig:
     loop: live.LoopThread
@@ -195,13 +184,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         loop = live.LoopThread().start()
         cleanup.callback(loop.stop)
         labels = {h: {"pdu": DEVICE, "outlet": str(o), "scenario": sc} for h, (o, sc) in HOSTS.items()}
-        probes = loop.run(alerting_stack.ProbeServer(labels).start())
-        cleanup.callback(lambda: loop.run(probes.stop()))
-        dli = DliSimulator("pro", cycle_delay=0.1, password=DLI_PASSWORD)
-        loop.run(dli.__aenter__())
-        cleanup.callback(lambda: loop.run(dli.__aexit__(None, None, None)))
-        for outlet in range(1, 8):  # every outlet on: cycling one that is off is refused
-            loop.call(lambda outlet=outlet: dli.device.set_state(outlet, True))
+        probes = alerting_stack.probe_server(loop, cleanup, labels)
+        dli = alerting_stack.dli_unit(loop, cleanup, DLI_PASSWORD)
         people = loop.run(live.WebhookReceiver().start())
         cleanup.callback(lambda: loop.run(people.stop()))
 
@@ -212,7 +196,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             exporter_dir,
             exporter_config(dli.url, token_file),
             args=["--web.actions-listen-address", f"127.0.0.1:{actions_port}", "--log.format", "json"],
-            env={"PYTHONPATH": os.pathsep.join(filter(None, [str(opslib.REPO), os.environ.get("PYTHONPATH")]))},
+            env=live.CHECKOUT_ENV,
         )
         cleanup.callback(lambda: loop.run(exporter.stop()))
         loop.run(exporter.__aenter__(), timeout=40)
@@ -224,7 +208,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         alertmanagers = pair.processes
         scrape = {"blackbox": [f"127.0.0.1:{probes.port}"], "powerstrip": [f"127.0.0.1:{exporter.port}"]}
         # The shipped alerts (remediation's included), every `for` 1s, beside the probe alert.
-        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, PROBE_RULES, cleanup)
+        prometheus, prom = alerting_stack.prometheus(workdir, scrape, pair, alerting_stack.PROBE_RULES, cleanup)
         rig = Rig(loop, probes, dli, exporter, actions_url, prom, alertmanagers, pair.urls, people)
 
         def scraped() -> bool:
