@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from exporter.config.loader import load_config
+from exporter.config.model import build_config_model
 from exporter.sources.registry import load_sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,3 +43,32 @@ def test_example_config_shows_every_remediation_key() -> None:
     for model in (RemediationConfig, RuleConfig):
         for key in model.model_fields:
             assert f"{key}:" in text, f"config.example.yaml does not show remediation key {key!r}"
+
+
+def _models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    """`model` and every model its fields hold, however nested (in lists, dicts, unions)."""
+    yield model
+    for field in model.model_fields.values():
+        pending: list[Any] = [field.annotation]
+        while pending:
+            kind = pending.pop()
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                yield from _models(kind)
+            else:
+                pending.extend(typing.get_args(kind))
+
+
+def test_example_config_shows_every_key_of_the_exporter() -> None:
+    """Every key of `global`, `sources.<name>`, `actions` and `remediation` (the vendors' are above)."""
+    text = (ROOT / "config.example.yaml").read_text()
+    schema = build_config_model(load_sources())
+    missing = sorted(
+        {
+            f"{model.__name__}.{field.alias or name}"
+            for model in _models(schema)
+            if model.__module__.startswith("exporter.config")
+            for name, field in model.model_fields.items()
+            if f"{field.alias or name}:" not in text
+        }
+    )
+    assert not missing, f"config.example.yaml does not show {missing}"
