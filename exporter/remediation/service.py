@@ -1,4 +1,5 @@
-"""The Alertmanager webhook: authenticate, decide per alert inside the guard rails, act through the action API.
+"""Remediation's endpoints: decide each alert Alertmanager sends inside the guard rails and act through the
+action API; close a breaker early. What the requests and answers look like is `webhook.py`.
 
 Every action goes through `ActionService.act`: the same authorization (the remediation token's allow
 rules), validation against the latest snapshot, cooldown, upstream call, metrics and audit as a request
