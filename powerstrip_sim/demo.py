@@ -25,6 +25,7 @@ from powerstrip_sim.registry import DEMOS
 DEMO_GLOBAL = {"interval": "5s", "timeout": "4s", "stale_after": "1m", "backoff_max": "30s"}
 READY_WAIT_SECONDS = 30.0
 """The banner waits this long at most for the first polls; the simulators answer in milliseconds."""
+READY_CHECK_SECONDS = 0.05
 
 
 async def run_demo(listen: list[str], telemetry_path: str = "/metrics") -> int:
@@ -75,8 +76,8 @@ async def run_demo(listen: list[str], telemetry_path: str = "/metrics") -> int:
 async def _print_when_ready(daemon: Daemon, banner: list[str]) -> None:
     """Print the banner once every simulator has been polled: before that, the example action is
     refused (404, no data yet)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + READY_WAIT_SECONDS
-    while not daemon.engine.is_ready() and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+    for _ in range(int(READY_WAIT_SECONDS / READY_CHECK_SECONDS)):
+        if daemon.engine.is_ready():
+            break
+        await asyncio.sleep(READY_CHECK_SECONDS)
     print("\n".join(banner), flush=True)

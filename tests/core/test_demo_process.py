@@ -4,6 +4,7 @@ and a busy port ends it with one line."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import signal
 import socket
@@ -62,6 +63,16 @@ async def test_demo_prints_its_url_and_token_once_they_work() -> None:
                 assert answer["detail"].startswith("dry run: would "), answer
             async with session.post(url, headers={"Authorization": "Bearer wrong"}) as resp:
                 assert resp.status == 401
+            # The landing page links everything a new user looks for, and every link opens.
+            async with session.get(f"http://127.0.0.1:{port}/") as resp:
+                page = await resp.text()
+            links = re.findall(r'<a href="([^"]+)">', page)
+            assert {"/metrics", "/config", "/runbook", "/-/ready", "/api/v1/openapi.json"} <= set(links), links
+            for link in links:
+                async with session.get(f"http://127.0.0.1:{port}{link}") as resp:
+                    assert resp.status == 200, link
+            # The demo fleet's down strips show at a glance, without opening anything.
+            assert re.search(r'<td class="up">up</td><td>\d+ strips, <span class="attention">1 down</span>', page)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
