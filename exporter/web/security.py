@@ -1,9 +1,9 @@
 """`--web.config.file`: exporter-toolkit style TLS, response headers and bcrypt basic auth, re-read on reload.
 
-Every file exporter-toolkit accepts is accepted. Where a setting has no meaning here (TLS 1.3 cipher
-suites, which Go ignores too; a Go suite this OpenSSL lacks; HTTP/2) or Python's `ssl` can do only
-part of it (several curves), what is left out is logged once, with the key, instead of the file
-being refused.
+Every file exporter-toolkit accepts is accepted, relative paths included (they are relative to the
+web config file, as there). Where a setting has no meaning here (TLS 1.3 cipher suites, which Go
+ignores too; a Go suite this OpenSSL lacks; HTTP/2) or Python's `ssl` can do only part of it (several
+curves), what is left out is logged once, with the key, instead of the file being refused.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import asyncio
 import base64
 import hashlib
 import ipaddress
+import os
 import re
 import ssl
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Literal
@@ -27,11 +31,11 @@ import bcrypt
 import structlog
 import yaml
 from aiohttp import web
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from exporter.actions.auth import FailureLimiter, client_key
 from exporter.config.errors import ConfigError, from_validation_error
-from exporter.config.types import StrictModel
+from exporter.config.types import Duration, SecretStr, StrictModel
 from exporter.config.yamlerrors import yaml_syntax_error
 from exporter.web.tls_names import CIPHER_SUITES, CURVES, HEADERS, TLS13_CIPHER_SUITES
 
@@ -48,6 +52,7 @@ _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
     "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "RequireClientCert": ssl.CERT_REQUIRED,  # exporter-toolkit's older name of RequireAnyClientCert
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
@@ -89,16 +94,23 @@ class Login(Enum):
 
 
 class TLSServerConfig(StrictModel):
-    cert_file: str
-    key_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    cert: str | None = None
+    """The certificate (chain) itself, PEM, instead of `cert_file`; the file wins when both are set."""
+    key: SecretStr | None = None
+    """The private key itself, PEM, instead of `key_file`; the file wins when both are set."""
     client_auth_type: Literal[
         "NoClientCert",
         "RequestClientCert",
         "RequireAnyClientCert",
+        "RequireClientCert",
         "VerifyClientCertIfGiven",
         "RequireAndVerifyClientCert",
     ] = "NoClientCert"
     client_ca_file: str | None = None
+    client_ca: str | None = None
+    """The client CA certificates themselves, PEM, instead of `client_ca_file` (which wins)."""
     min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
     max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
     cipher_suites: list[str] = []
@@ -125,6 +137,32 @@ class TLSServerConfig(StrictModel):
                 raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
         return curves
 
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> TLSServerConfig:
+        if not (self.cert_file or self.cert):
+            raise ValueError("missing one of cert or cert_file")
+        if not (self.key_file or self.key):
+            raise ValueError("missing one of key or key_file")
+        return self
+
+    def relative_to(self, directory: Path) -> TLSServerConfig:
+        """The file paths joined to `directory` (the web config's), as exporter-toolkit resolves them."""
+        files = {"cert_file": self.cert_file, "key_file": self.key_file, "client_ca_file": self.client_ca_file}
+        return self.model_copy(update={k: str(directory / v) for k, v in files.items() if v})
+
+
+class RateLimit(StrictModel):
+    """exporter-toolkit's `rate_limit`: `burst` requests at once, then one per `interval`; 429 beyond."""
+
+    burst: int = 0
+    interval: Duration | None = None
+    """Absent or 0: no limit."""
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: object) -> object:
+        return None if value in (0, "0", "0s") else value
+
 
 class HTTPServerConfig(StrictModel):
     headers: dict[str, str] = {}
@@ -148,6 +186,7 @@ class HTTPServerConfig(StrictModel):
 class WebConfig(StrictModel):
     tls_server_config: TLSServerConfig | None = None
     http_server_config: HTTPServerConfig = HTTPServerConfig()
+    rate_limit: RateLimit = RateLimit()
     basic_auth_users: dict[str, str] = {}
 
     @field_validator("basic_auth_users")
@@ -173,17 +212,52 @@ def load_web_config(path: Path) -> WebConfig:
     except yaml.YAMLError as err:
         raise yaml_syntax_error(origin, err) from None
     try:
-        return WebConfig.model_validate(raw)
+        config = WebConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
+    if config.tls_server_config is not None:
+        config = config.model_copy(update={"tls_server_config": config.tls_server_config.relative_to(path.parent)})
+    return config
+
+
+@contextmanager
+def _pem_file(path: str | None, pem: str | None) -> Iterator[str]:
+    """A path `ssl` can read the PEM from: `path` itself, or the inline text in an anonymous in-memory
+    file (a private temporary file where there is none), gone once loaded. `ssl` loads certificates
+    and keys from paths only."""
+    if path:
+        yield path
+        return
+    data = (pem or "").encode()
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        fd = memfd_create("powerstrip-exporter-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="powerstrip-exporter-tls-") as directory:  # mode 0700
+        file = Path(directory) / "pem"
+        file.write_bytes(data)
+        yield str(file)
+
+
+def load_certificate(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
+    """The exporter's certificate and key, from their files or inline, into `ctx`."""
+    what = f"{'cert_file' if tls.cert_file else 'cert'}/{'key_file' if tls.key_file else 'key'}"
+    key = tls.key.reveal() if tls.key is not None else None
+    try:
+        with _pem_file(tls.cert_file, tls.cert) as cert_path, _pem_file(tls.key_file, key) as key_path:
+            ctx.load_cert_chain(cert_path, key_path)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError([f"{origin}: tls_server_config: cannot load {what}: {err}"]) from None
 
 
 def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[str]:
     """Configure `ctx`; what could not be applied, one note per setting (`key: what and why`)."""
-    try:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError([f"{origin}: tls_server_config: cannot load cert_file/key_file: {err}"]) from None
+    load_certificate(ctx, tls, origin)
     ctx.minimum_version = _VERSIONS[tls.min_version]
     if tls.max_version:
         ctx.maximum_version = _VERSIONS[tls.max_version]
@@ -195,12 +269,39 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[s
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:
         ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    if tls.client_ca_file:
+    if tls.client_ca_file or tls.client_ca:
+        name = "client_ca_file" if tls.client_ca_file else "client_ca"
         try:
-            ctx.load_verify_locations(cafile=tls.client_ca_file)
+            if tls.client_ca_file:
+                ctx.load_verify_locations(cafile=tls.client_ca_file)
+            else:
+                ctx.load_verify_locations(cadata=tls.client_ca)
         except (OSError, ssl.SSLError) as err:
-            raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+            raise ConfigError([f"{origin}: tls_server_config.{name}: cannot load: {err}"]) from None
     return notes
+
+
+class _RateLimiter:
+    """A token bucket like Go's `rate.Limiter`, as exporter-toolkit uses it: starts full with `burst`
+    tokens, one more every `interval`; a request without a token is refused."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        assert limit.interval is not None
+        self.limit = limit
+        self._tokens = float(limit.burst)
+        self._last = time.monotonic()
+        self._lock = threading.Lock()  # listeners of the main and the actions address share it
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            assert self.limit.interval is not None
+            self._tokens = min(float(self.limit.burst), self._tokens + (now - self._last) / self.limit.interval)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
 
 def _apply_cipher_suites(ctx: ssl.SSLContext, suites: list[str]) -> list[str]:
@@ -278,6 +379,8 @@ class WebSecurity:
         """Password checks in flight (running or queued), per client."""
         self._check_seconds = 0.1
         self._failed = FailureLimiter(1, _FAILED_RECENTLY)
+        self._rate_limiter: _RateLimiter | None = None
+        """`rate_limit`, when it has an interval; kept across reloads that do not change it."""
         """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
         """What one check takes, measured (a moving average): it sets how many may queue."""
 
@@ -303,6 +406,10 @@ class WebSecurity:
 
     def _apply(self, config: WebConfig) -> None:
         self.config = config
+        if config.rate_limit.interval is None:
+            self._rate_limiter = None
+        elif self._rate_limiter is None or self._rate_limiter.limit != config.rate_limit:
+            self._rate_limiter = _RateLimiter(config.rate_limit)
         self._verified.clear()
         costs = [int(h.split("$")[2]) for h in config.basic_auth_users.values() if h.split("$")[2].isdigit()]
         # Unknown users are checked against a hash of the same cost, so timing does not reveal them;
@@ -410,6 +517,8 @@ class WebSecurity:
         async def basic_auth(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            if self._rate_limiter is not None and not self._rate_limiter.allow():
+                return web.Response(status=429, text="Too Many Requests\n")
             if not self._allowed_peer(request):
                 return web.Response(status=403, text="Client certificate has no allowed subject alternative name.\n")
             if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):
