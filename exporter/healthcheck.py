@@ -26,10 +26,11 @@ from pathlib import Path
 from exporter.config.errors import ConfigError
 from exporter.web.config_file import load_web_config
 from exporter.web.listen import listen_url, parse_listen_address
+from exporter.web.tls import load_certificate
 
 HEALTH_PATH = "/-/healthy"
 _WILDCARD = {None: "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped away from, not bound
-_NEEDS_CLIENT_CERT = {"RequireAnyClientCert", "RequireAndVerifyClientCert"}
+_NEEDS_CLIENT_CERT = {"RequireAnyClientCert", "RequireClientCert", "RequireAndVerifyClientCert"}
 
 
 class HealthcheckError(Exception):
@@ -101,7 +102,10 @@ def probe(flags: ExporterFlags, timeout: float) -> str:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             if tls.client_auth_type in _NEEDS_CLIENT_CERT:
-                context.load_cert_chain(tls.cert_file, tls.key_file)
+                try:
+                    load_certificate(context, tls, flags.web_config_file)
+                except ConfigError as err:
+                    raise HealthcheckError("; ".join(err.messages)) from None
     address = f"[{target}]:{port}" if ":" in target else f"{target}:{port}"
     url = listen_url("https" if context else "http", address, HEALTH_PATH)
     conn: http.client.HTTPConnection

@@ -66,6 +66,9 @@ class Daemon(Protocol):
 DAEMON_KEY = web.AppKey("daemon", Daemon)
 TELEMETRY_PATH_KEY = web.AppKey("telemetry_path", str)
 LIFECYCLE_KEY = web.AppKey("lifecycle", bool)
+LANDING_LINKS_KEY = web.AppKey("landing_links", tuple[tuple[str, str], ...])
+"""Links the landing page adds to its own: the action API's description where this listener serves it."""
+OPENAPI_PATH = "/api/v1/openapi.json"
 RELOAD_ACTION = "exporter.reload"
 """What an `actions.tokens` allow rule names for its token to reload the config over HTTP. The
 wildcard `*` does not include it: `*` grants device actions, and reloading is not one."""
@@ -109,6 +112,7 @@ def build_app(
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
     app[LIFECYCLE_KEY] = enable_lifecycle
+    app[LANDING_LINKS_KEY] = ((OPENAPI_PATH, "Action API description (OpenAPI)"),) if with_actions else ()
     app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.bodies)))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -143,7 +147,7 @@ def add_action_routes(app: web.Application, daemon: Daemon) -> None:
     async def openapi(request: web.Request) -> web.StreamResponse:
         return web.json_response(document)
 
-    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get(OPENAPI_PATH, openapi)
     daemon.actions.add_routes(app)
     daemon.remediation.add_routes(app)
 
@@ -167,6 +171,7 @@ async def landing(request: web.Request) -> web.StreamResponse:
         list(daemon.engine.store.states.values()),
         discovery_failures=daemon.engine.discovery_failures(),
         metrics_path=request.app[TELEMETRY_PATH_KEY],
+        extra_links=request.app[LANDING_LINKS_KEY],
     )
     return web.Response(text=page, content_type="text/html")
 

@@ -1,6 +1,6 @@
 """`--web.config.file`: the exporter-toolkit schema (TLS, response headers, bcrypt basic auth) and
-its loading. Every file exporter-toolkit accepts validates; names it does not know are refused
-with their key."""
+its loading. Every file exporter-toolkit accepts validates, relative paths included (they are
+relative to the web config file, as there); names it does not know are refused with their key."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from exporter.config.errors import ConfigError, from_validation_error
-from exporter.config.types import StrictModel
+from exporter.config.types import Duration, SecretStr, StrictModel
 from exporter.config.yamlerrors import yaml_syntax_error
 from exporter.web.tls_names import CIPHER_SUITES, CURVES, HEADERS, TLS13_CIPHER_SUITES
 
@@ -21,16 +21,23 @@ BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}
 
 
 class TLSServerConfig(StrictModel):
-    cert_file: str
-    key_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    cert: str | None = None
+    """The certificate (chain) itself, PEM, instead of `cert_file`; the file wins when both are set."""
+    key: SecretStr | None = None
+    """The private key itself, PEM, instead of `key_file`; the file wins when both are set."""
     client_auth_type: Literal[
         "NoClientCert",
         "RequestClientCert",
         "RequireAnyClientCert",
+        "RequireClientCert",
         "VerifyClientCertIfGiven",
         "RequireAndVerifyClientCert",
     ] = "NoClientCert"
     client_ca_file: str | None = None
+    client_ca: str | None = None
+    """The client CA certificates themselves, PEM, instead of `client_ca_file` (which wins)."""
     min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
     max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
     cipher_suites: list[str] = []
@@ -57,6 +64,32 @@ class TLSServerConfig(StrictModel):
                 raise ValueError(f"unknown curve {name!r} (known: {', '.join(CURVES)})")
         return curves
 
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> TLSServerConfig:
+        if not (self.cert_file or self.cert):
+            raise ValueError("missing one of cert or cert_file")
+        if not (self.key_file or self.key):
+            raise ValueError("missing one of key or key_file")
+        return self
+
+    def relative_to(self, directory: Path) -> TLSServerConfig:
+        """The file paths joined to `directory` (the web config's), as exporter-toolkit resolves them."""
+        files = {"cert_file": self.cert_file, "key_file": self.key_file, "client_ca_file": self.client_ca_file}
+        return self.model_copy(update={k: str(directory / v) for k, v in files.items() if v})
+
+
+class RateLimit(StrictModel):
+    """exporter-toolkit's `rate_limit`: `burst` requests at once, then one per `interval`; 429 beyond."""
+
+    burst: int = 0
+    interval: Duration | None = None
+    """Absent or 0: no limit."""
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: object) -> object:
+        return None if value in (0, "0", "0s") else value
+
 
 class HTTPServerConfig(StrictModel):
     headers: dict[str, str] = {}
@@ -80,6 +113,7 @@ class HTTPServerConfig(StrictModel):
 class WebConfig(StrictModel):
     tls_server_config: TLSServerConfig | None = None
     http_server_config: HTTPServerConfig = HTTPServerConfig()
+    rate_limit: RateLimit = RateLimit()
     basic_auth_users: dict[str, str] = {}
 
     @field_validator("basic_auth_users")
@@ -105,6 +139,9 @@ def load_web_config(path: Path) -> WebConfig:
     except yaml.YAMLError as err:
         raise yaml_syntax_error(origin, err) from None
     try:
-        return WebConfig.model_validate(raw)
+        config = WebConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([f"{origin}: {line}" for line in from_validation_error(exc, set(), WebConfig)]) from None
+    if config.tls_server_config is not None:
+        config = config.model_copy(update={"tls_server_config": config.tls_server_config.relative_to(path.parent)})
+    return config

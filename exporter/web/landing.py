@@ -10,9 +10,11 @@ from exporter import __version__
 from exporter.engine.state import TargetState
 from exporter.redaction import redact, redact_cut
 from exporter.sources.api import Component
+from exporter.web.runbook_page import RUNBOOK_PATH
 
 _LINKS = (
     ("/config", "Configuration (redacted)"),
+    (RUNBOOK_PATH, "Runbook (what to do for each alert)"),
     ("/-/healthy", "Health"),
     ("/-/ready", "Readiness"),
 )

@@ -27,6 +27,7 @@ from aiohttp import web
 from exporter.actions.auth import FailureLimiter, client_key
 from exporter.config.errors import ConfigError
 from exporter.web.config_file import TLSServerConfig, WebConfig, load_web_config
+from exporter.web.rate_limit import RateLimiter
 from exporter.web.tls import build_context
 
 log = structlog.get_logger("exporter.web")
@@ -86,6 +87,8 @@ class WebSecurity:
         self._checking: Counter[str] = Counter()
         """Password checks in flight (running or queued), per client."""
         self._check_seconds = 0.1
+        self._rate_limiter: RateLimiter | None = None
+        """`rate_limit`, when it has an interval; kept across reloads that do not change it."""
         """What one check takes, measured (a moving average): it sets how many may queue."""
         self._failed = FailureLimiter(1, _FAILED_RECENTLY)
         """Clients with a wrong password in the last `_FAILED_RECENTLY` seconds."""
@@ -111,6 +114,10 @@ class WebSecurity:
 
     def _apply(self, config: WebConfig) -> None:
         self.config = config
+        if config.rate_limit.interval is None:
+            self._rate_limiter = None
+        elif self._rate_limiter is None or self._rate_limiter.limit != config.rate_limit:
+            self._rate_limiter = RateLimiter(config.rate_limit)
         self._verified.clear()
         costs = [int(h.split("$")[2]) for h in config.basic_auth_users.values() if h.split("$")[2].isdigit()]
         # Unknown users are checked against a hash of the same cost, so timing does not reveal them;
@@ -218,6 +225,8 @@ class WebSecurity:
         async def basic_auth(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            if self._rate_limiter is not None and not self._rate_limiter.allow():
+                return web.Response(status=429, text="Too Many Requests\n")
             if not self._allowed_peer(request):
                 return web.Response(status=403, text="Client certificate has no allowed subject alternative name.\n")
             if not self.config.basic_auth_users or request.path in OPEN_PATHS or request.path.startswith(ACTION_PREFIX):

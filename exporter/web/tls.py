@@ -8,8 +8,13 @@ file being refused.
 
 from __future__ import annotations
 
+import os
 import ssl
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from exporter.config.errors import ConfigError
 from exporter.web.config_file import TLSServerConfig
@@ -19,6 +24,7 @@ _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
     "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "RequireClientCert": ssl.CERT_REQUIRED,  # exporter-toolkit's older name of RequireAnyClientCert
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
@@ -36,12 +42,44 @@ def build_context(tls: TLSServerConfig, origin: str) -> tuple[ssl.SSLContext, li
     return ctx, _apply_tls(ctx, tls, origin)
 
 
+@contextmanager
+def _pem_file(path: str | None, pem: str | None) -> Iterator[str]:
+    """A path `ssl` can read the PEM from: `path` itself, or the inline text in an anonymous in-memory
+    file (a private temporary file where there is none), gone once loaded. `ssl` loads certificates
+    and keys from paths only."""
+    if path:
+        yield path
+        return
+    data = (pem or "").encode()
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        fd = memfd_create("powerstrip-exporter-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="powerstrip-exporter-tls-") as directory:  # mode 0700
+        file = Path(directory) / "pem"
+        file.write_bytes(data)
+        yield str(file)
+
+
+def load_certificate(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> None:
+    """The exporter's certificate and key, from their files or inline, into `ctx`."""
+    what = f"{'cert_file' if tls.cert_file else 'cert'}/{'key_file' if tls.key_file else 'key'}"
+    key = tls.key.reveal() if tls.key is not None else None
+    try:
+        with _pem_file(tls.cert_file, tls.cert) as cert_path, _pem_file(tls.key_file, key) as key_path:
+            ctx.load_cert_chain(cert_path, key_path)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError([f"{origin}: tls_server_config: cannot load {what}: {err}"]) from None
+
+
 def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[str]:
     """Configure `ctx`; what could not be applied, one note per setting (`key: what and why`)."""
-    try:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError([f"{origin}: tls_server_config: cannot load cert_file/key_file: {err}"]) from None
+    load_certificate(ctx, tls, origin)
     ctx.minimum_version = _VERSIONS[tls.min_version]
     if tls.max_version:
         ctx.maximum_version = _VERSIONS[tls.max_version]
@@ -53,11 +91,15 @@ def _apply_tls(ctx: ssl.SSLContext, tls: TLSServerConfig, origin: str) -> list[s
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:
         ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    if tls.client_ca_file:
+    if tls.client_ca_file or tls.client_ca:
+        name = "client_ca_file" if tls.client_ca_file else "client_ca"
         try:
-            ctx.load_verify_locations(cafile=tls.client_ca_file)
+            if tls.client_ca_file:
+                ctx.load_verify_locations(cafile=tls.client_ca_file)
+            else:
+                ctx.load_verify_locations(cadata=tls.client_ca)
         except (OSError, ssl.SSLError) as err:
-            raise ConfigError([f"{origin}: tls_server_config.client_ca_file: cannot load: {err}"]) from None
+            raise ConfigError([f"{origin}: tls_server_config.{name}: cannot load: {err}"]) from None
     return notes
 
 

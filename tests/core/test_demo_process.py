@@ -4,6 +4,8 @@ and a busy port ends it with one line."""
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
 import signal
 import socket
 import sys
@@ -40,21 +42,37 @@ async def test_demo_prints_its_url_and_token_once_they_work() -> None:
     try:
         lines: list[str] = []
         async with asyncio.timeout(120):
-            while not (lines and lines[-1].startswith("Action API token for this demo: ")):
+            while not (lines and lines[-1].lstrip().startswith("API description: ")):
                 line = await proc.stdout.readline()
                 assert line, f"demo ended early: {lines}"
                 lines.append(line.decode().rstrip("\n"))
-        token = lines[-1].rsplit(" ", 1)[1]
+        [token] = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("Action API token for this demo: ")]
         assert f"Open http://127.0.0.1:{port}/" in "\n".join(lines)
+        # The example the banner prints, run as printed: it works on the first try.
+        [example] = [shlex.split(line) for line in lines if line.lstrip().startswith("curl ")]
+        assert example[:3] == ["curl", "-X", "POST"] and example[3] == "-H", example
+        header, url = example[4], example[5]
+        assert header == f"Authorization: Bearer {token}" and "dry_run=true" in url, example
         # No waiting: at the moment the token is printed, the listener answers and accepts it.
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             async with session.get(f"http://127.0.0.1:{port}/-/healthy") as resp:
                 assert resp.status == 200
-            url = f"http://127.0.0.1:{port}/api/v1/dli/dli-pro/outlets/0/cycle?dry_run=true"
             async with session.post(url, headers={"Authorization": f"Bearer {token}"}) as resp:
-                assert resp.status not in (401, 403), await resp.text()
+                answer = await resp.json()
+                assert resp.status == 200 and answer["ok"] is True, answer
+                assert answer["detail"].startswith("dry run: would "), answer
             async with session.post(url, headers={"Authorization": "Bearer wrong"}) as resp:
                 assert resp.status == 401
+            # The landing page links everything a new user looks for, and every link opens.
+            async with session.get(f"http://127.0.0.1:{port}/") as resp:
+                page = await resp.text()
+            links = re.findall(r'<a href="([^"]+)">', page)
+            assert {"/metrics", "/config", "/runbook", "/-/ready", "/api/v1/openapi.json"} <= set(links), links
+            for link in links:
+                async with session.get(f"http://127.0.0.1:{port}{link}") as resp:
+                    assert resp.status == 200, link
+            # The demo fleet's down strips show at a glance, without opening anything.
+            assert re.search(r'<td class="up">up</td><td>\d+ strips, <span class="attention">1 down</span>', page)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

@@ -370,3 +370,76 @@ async def test_client_allowed_sans_admit_only_certificates_naming_one(tmp_path: 
         for path in ("/metrics", "/-/healthy"):
             status, text, _ = await _get(exp.url + path, ssl=client("intruder.example.test"))
             assert status == 403 and "no allowed subject alternative name" in text, path
+
+
+@pytest.mark.process
+async def test_relative_paths_are_relative_to_the_web_config_file(tmp_path: Path) -> None:
+    """As in exporter-toolkit: `cert_file: server.crt` beside the web config works whatever the
+    working directory (under systemd it is /), for the server and for the `healthcheck` command."""
+    ca = trustme.CA()
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    write_cert(ca, etc, "server")
+    write_cert(ca, etc, "client")
+    ca.cert_pem.write_to_path(str(etc / "clients-ca.pem"))
+    (etc / "web.yml").write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        "  client_auth_type: RequireClientCert\n  client_ca_file: clients-ca.pem\n"
+    )
+    args = ["--web.config.file", str(etc / "web.yml")]
+    exp = FakeExporter(tmp_path, GOOD, env=ENV, args=args, wait_healthy=False)
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    with_cert = client_context(ca)
+    with_cert.load_cert_chain(etc / "client.crt", etc / "client.key")
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
+        assert not _connects_and_reads(exp.port, client_context(ca)), "RequireClientCert: a certificate is required"
+        probe = run_cli("healthcheck", "--web.listen-address", f"127.0.0.1:{exp.port}", *args, cwd=tmp_path)
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+
+
+@pytest.mark.process
+async def test_inline_pem_and_rate_limit_as_exporter_toolkit_has_them(tmp_path: Path) -> None:
+    """`cert`, `key` and `client_ca` written into the web config, and `rate_limit`: `burst` requests,
+    then one per `interval`, 429 beyond. The key never reaches a log."""
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    key_pem = server.private_key_pem.bytes().decode()
+    web = {
+        "tls_server_config": {
+            "cert": b"".join(blob.bytes() for blob in server.cert_chain_pems).decode(),
+            "key": key_pem,
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca": ca.cert_pem.bytes().decode(),
+        },
+        "rate_limit": {"burst": 5, "interval": "1h"},
+    }
+    (tmp_path / "web.yml").write_text(json.dumps(web))  # JSON is YAML
+    exp = FakeExporter(
+        tmp_path, GOOD, env=ENV, args=["--web.config.file", str(tmp_path / "web.yml")], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    with_cert = client_context(ca)
+    ca.issue_cert("prometheus.example.test").configure_cert(with_cert)
+    async with exp:
+        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
+        assert not _connects_and_reads(exp.port, client_context(ca)), "the inline client CA is required"
+        statuses = [(await _get(exp.url + "/-/healthy", ssl=with_cert))[0] for _ in range(6)]
+        logs = exp.logs()
+    assert 429 in statuses and statuses.count(200) < 5, statuses
+    assert statuses == sorted(statuses), f"refused once the burst is spent, and from then on: {statuses}"
+    assert "PRIVATE KEY" not in logs and key_pem not in logs
+
+
+def _connects_and_reads(port: int, ctx: ssl.SSLContext) -> bool:
+    """Whether a client with `ctx` gets an HTTP answer (TLS 1.3 refuses a missing certificate only
+    after the handshake, on the first read)."""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return tls.recv(64).startswith(b"HTTP/1.1 ")
+    except (ssl.SSLError, OSError):
+        return False
