@@ -76,9 +76,6 @@ async def live(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LiveDa
         path = tmp_path / "config.yml"
         path.write_text(config_text)
         daemon = Daemon(path, SOURCES)
-        # These tests look at engine state, then scrape once: they want the body of that state, not
-        # one up to a second old (stale-while-revalidate has tests of its own).
-        daemon.bodies.max_stale = 0.0
         await daemon.start()
         runner = web.AppRunner(build_app(daemon))
         await runner.setup()
