@@ -8,7 +8,7 @@ metric cannot exist in code without being documented.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -73,6 +73,10 @@ class SampleSet:
 EMPTY = SampleSet()
 
 
+Row = tuple[tuple[str, ...], float | bool | None]
+"""A sample as a collector hands it over: label values, and a value that may be unknown (None)."""
+
+
 @dataclass
 class SampleSetBuilder:
     """Collects samples while a collector walks API data.
@@ -81,25 +85,21 @@ class SampleSetBuilder:
     need no special casing, and NaN is never exported.
     """
 
-    _data: dict[str, tuple[MetricSpec, list[Sample]]] = field(default_factory=dict)
+    _data: dict[str, tuple[MetricSpec, list[Row]]] = field(default_factory=dict)
     """By metric name (a str hashes once; a MetricSpec would hash all its fields on every add)."""
 
-    def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
-        if value is None:
-            return
-        fvalue = float(value)
-        if fvalue != fvalue:  # NaN
-            return
+    def rows(self, spec: MetricSpec) -> Callable[[Row], None]:
+        """An appender of `spec`'s samples, for a collector that adds many: `append((labels, value))`,
+        where labels are strings in the spec's order. Checked once per family, when the set is built."""
         entry = self._data.get(spec.name)
         if entry is None:
             entry = self._data[spec.name] = (spec, [])
+        return entry[1].append
+
+    def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
-        try:
-            "".join(labels)  # type: ignore[arg-type]  # all str already (the common case): keep the tuple
-        except TypeError:
-            labels = tuple(map(str, labels))
-        entry[1].append((labels, fvalue))  # type: ignore[arg-type]
+        self.rows(spec)((tuple(map(str, labels)), value))
 
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other
@@ -112,7 +112,16 @@ class SampleSetBuilder:
     def build(self) -> SampleSet:
         """The immutable set; label values (free text from upstream: names, hostnames) are redacted
         like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
-        return SampleSet(tuple(FamilySamples(spec, _redacted(s)) for spec, s in self._data.values() if s))
+        families = []
+        for spec, rows in self._data.values():
+            samples = [(labels, float(v)) for labels, v in rows if v is not None and v == v]
+            if not samples:
+                continue
+            width = len(spec.labels)
+            if any(len(labels) != width for labels, _ in samples):
+                raise ValueError(f"{spec.name}: expected labels {spec.labels}")
+            families.append(FamilySamples(spec, _redacted(samples)))
+        return SampleSet(tuple(families))
 
 
 def _redacted(samples: list[Sample]) -> tuple[Sample, ...]:
