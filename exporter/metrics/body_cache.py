@@ -110,6 +110,10 @@ class BodyCache:
         # Shielded: a scraper that hangs up must not cancel a build other scrapes wait for.
         return await asyncio.shield(asyncio.wrap_future(self._request(openmetrics)))
 
+    def newest(self, openmetrics: bool) -> Body | None:
+        """The newest body of this form, if one was built and is kept (see the module docstring)."""
+        return self._latest.get(openmetrics)
+
     def runtime(self, openmetrics: bool) -> bytes:
         """The process and Python metrics, read now, to end the body with."""
         return registry_text(self._runtime, openmetrics)

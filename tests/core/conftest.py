@@ -62,6 +62,14 @@ class LiveDaemon:
             return resp.status, await resp.text()
 
     async def metrics(self) -> Samples:
+        """The plain /metrics of the state at the call: a scrape gets the newest body at once, which may
+        still lack the last changes while their build runs, so wait for that build first."""
+        version = self.daemon.changes.version
+        for _ in range(1000):  # bounded: 10 s
+            body = self.daemon.bodies.newest(False)
+            if body is None or body.version >= version:
+                break
+            await asyncio.sleep(0.01)
         status, text, _ = await self.get("/metrics")
         assert status == 200
         return parse_metrics(text)
