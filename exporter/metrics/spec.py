@@ -8,10 +8,10 @@ metric cannot exist in code without being documented.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import itemgetter
 from typing import Literal
 
 from exporter.redaction import SECRETS
@@ -49,8 +49,17 @@ Sample = tuple[tuple[str, ...], float]
 
 @dataclass(frozen=True, slots=True)
 class FamilySamples:
+    """One family's samples as two columns: each sample's label values, and the values as an array of
+    doubles. A snapshot holds no object per sample, only the label tuples (which a strip's or port's
+    families share) and eight bytes per value."""
+
     spec: MetricSpec
-    samples: tuple[Sample, ...]
+    labels: tuple[tuple[str, ...], ...]
+    values: array[float]
+
+    @property
+    def samples(self) -> tuple[Sample, ...]:
+        return tuple(zip(self.labels, self.values, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +69,7 @@ class SampleSet:
     families: tuple[FamilySamples, ...] = ()
 
     def __len__(self) -> int:
-        return sum(len(f.samples) for f in self.families)
+        return sum(len(f.values) for f in self.families)
 
     def get(self, name: str) -> tuple[Sample, ...]:
         """Samples of one family by name; handy in tests and actions."""
@@ -107,30 +116,31 @@ class SampleSetBuilder:
             entry = self._data.get(fam.spec.name)
             if entry is None:
                 entry = self._data[fam.spec.name] = (fam.spec, [])
-            entry[1].extend(fam.samples)
+            entry[1].extend(zip(fam.labels, fam.values, strict=True))
 
     def build(self) -> SampleSet:
         """The immutable set; label values (free text from upstream: names, hostnames) are redacted
         like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
         families = []
         for spec, rows in self._data.values():
-            samples = [(labels, float(v)) for labels, v in rows if v is not None and v == v]
-            if not samples:
+            kept = [row for row in rows if row[1] is not None and row[1] == row[1]]  # no unknowns, no NaN
+            if not kept:
                 continue
+            labels, values = zip(*kept, strict=True)
             width = len(spec.labels)
-            if any(len(labels) != width for labels, _ in samples):
+            if any(len(each) != width for each in labels):
                 raise ValueError(f"{spec.name}: expected labels {spec.labels}")
-            families.append(FamilySamples(spec, _redacted(samples)))
+            families.append(FamilySamples(spec, _redacted(labels), array("d", values)))
         return SampleSet(tuple(families))
 
 
-def _redacted(samples: list[Sample]) -> tuple[Sample, ...]:
-    """Samples with every label value redacted; rebuilt only in the rare set where one changes."""
+def _redacted(labels: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """Label values redacted; the tuples rebuilt only in the rare family where one changes."""
     if not SECRETS.active:
-        return tuple(samples)
+        return labels
     label = SECRETS.redact_label
-    values = set(chain.from_iterable(map(itemgetter(0), samples)))
+    values = set(chain.from_iterable(labels))
     changed = {value: out for value in values if (out := label(value)) != value}
     if not changed:
-        return tuple(samples)
-    return tuple((tuple(changed.get(v, v) for v in labels), x) for labels, x in samples)
+        return labels
+    return tuple(tuple(changed.get(v, v) for v in each) for each in labels)
