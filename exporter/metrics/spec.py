@@ -7,12 +7,13 @@ metric cannot exist in code without being documented.
 
 from __future__ import annotations
 
+import math
 import re
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Literal
+from typing import Literal, cast
 
 from exporter.redaction import SECRETS
 
@@ -82,8 +83,40 @@ class SampleSet:
 EMPTY = SampleSet()
 
 
-Row = tuple[tuple[str, ...], float | bool | None]
-"""A sample as a collector hands it over: label values, and a value that may be unknown (None)."""
+class Column:
+    """One family's samples while a collector adds them: label tuples and values in two lists, no object
+    per sample (a poll adds tens of thousands; each would be one more for the garbage collector to walk)."""
+
+    __slots__ = ("labels", "spec", "values")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self.labels: list[tuple[str, ...]] = []
+        self.values: list[float | bool | None] = []
+
+    def add(self, labels: tuple[str, ...], value: float | bool | None) -> None:
+        """One sample: label values as strings in the spec's order (checked when the set is built), and a
+        value that may be unknown (None: no sample)."""
+        self.labels.append(labels)
+        self.values.append(value)
+
+    def family(self) -> FamilySamples | None:
+        """The known samples (no None, no NaN), or None when there is none."""
+        labels, values = self.labels, self.values
+        column: array[float] | None
+        try:
+            column = array("d", cast(list[float], values))
+        except TypeError:  # an unknown (None) among them
+            column = None
+        if column is None or math.isnan(sum(column)):  # a NaN (or +inf beside -inf): look at each
+            keep = [i for i, v in enumerate(values) if v is not None and v == v]
+            column = array("d", [cast(float, values[i]) for i in keep])
+            labels = [labels[i] for i in keep]
+        if not column:
+            return None
+        if set(map(len, labels)) != {len(self.spec.labels)}:
+            raise ValueError(f"{self.spec.name}: expected labels {self.spec.labels}")
+        return FamilySamples(self.spec, _redacted(tuple(labels)), column)
 
 
 @dataclass
@@ -94,44 +127,32 @@ class SampleSetBuilder:
     need no special casing, and NaN is never exported.
     """
 
-    _data: dict[str, tuple[MetricSpec, list[Row]]] = field(default_factory=dict)
+    _data: dict[str, Column] = field(default_factory=dict)
     """By metric name (a str hashes once; a MetricSpec would hash all its fields on every add)."""
 
-    def rows(self, spec: MetricSpec) -> Callable[[Row], None]:
-        """An appender of `spec`'s samples, for a collector that adds many: `append((labels, value))`,
-        where labels are strings in the spec's order. Checked once per family, when the set is built."""
-        entry = self._data.get(spec.name)
-        if entry is None:
-            entry = self._data[spec.name] = (spec, [])
-        return entry[1].append
+    def column(self, spec: MetricSpec) -> Column:
+        """`spec`'s samples, for a collector that adds many (`column(spec).add(labels, value)`)."""
+        column = self._data.get(spec.name)
+        if column is None:
+            column = self._data[spec.name] = Column(spec)
+        return column
 
     def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
-        self.rows(spec)((tuple(map(str, labels)), value))
+        self.column(spec).add(tuple(map(str, labels)), value)
 
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other
         for fam in families:
-            entry = self._data.get(fam.spec.name)
-            if entry is None:
-                entry = self._data[fam.spec.name] = (fam.spec, [])
-            entry[1].extend(zip(fam.labels, fam.values, strict=True))
+            column = self.column(fam.spec)
+            column.labels.extend(fam.labels)
+            column.values.extend(fam.values)
 
     def build(self) -> SampleSet:
         """The immutable set; label values (free text from upstream: names, hostnames) are redacted
         like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
-        families = []
-        for spec, rows in self._data.values():
-            kept = [row for row in rows if row[1] is not None and row[1] == row[1]]  # no unknowns, no NaN
-            if not kept:
-                continue
-            labels, values = zip(*kept, strict=True)
-            width = len(spec.labels)
-            if any(len(each) != width for each in labels):
-                raise ValueError(f"{spec.name}: expected labels {spec.labels}")
-            families.append(FamilySamples(spec, _redacted(labels), array("d", values)))
-        return SampleSet(tuple(families))
+        return SampleSet(tuple(family for column in self._data.values() if (family := column.family()) is not None))
 
 
 def _redacted(labels: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:

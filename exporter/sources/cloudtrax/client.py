@@ -127,6 +127,7 @@ class CloudTraxClient:
         self.max_items = max_items
         """Most elements one list or object of an answer may hold; more fails as bad_response."""
         self._session: aiohttp.ClientSession | None = None
+        self._log: Any = None
         self.clock_offset = 0.0
         """Seconds to add to the local clock to get the server's, learnt after a 13002."""
 
@@ -175,13 +176,15 @@ class CloudTraxClient:
                     method, url, data=body if body else None, headers=headers, allow_redirects=False
                 ) as resp:
                     raw = await read_limited(resp, what)
-                    response = Answer(resp.status, raw, resp.content_type or "", dict(resp.headers))
+                    response = Answer(resp.status, raw, resp.content_type or "", resp.headers)
             except PollError as exc:
                 raise CloudTraxError("bad_response", self._redact(str(exc))) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 failure = classify_transport_error(exc, what)
                 raise CloudTraxError(failure.reason, self._redact(str(failure))) from None
-        log.debug(
+        if self._log is None:  # bound at the first request, once logging is configured: a filtered call is free
+            self._log = log.bind()
+        self._log.debug(
             "cloudtrax request",
             request=what,
             endpoint=template,

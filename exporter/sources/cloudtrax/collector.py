@@ -45,7 +45,7 @@ def build_samples(
     """Turn one cycle's API data into samples. Pure, so tests can feed it payloads directly."""
     b = SampleSetBuilder()
     info, up_, status, pairing, surge, voltage, frequency, checkin_, boot, port_count, enabled_ports, active, power = (
-        b.rows(spec)
+        b.column(spec).add
         for spec in (
             m.POWERSTRIP_INFO,
             m.POWERSTRIP_UP,
@@ -63,11 +63,11 @@ def build_samples(
         )
     )
     sub_active, sub_end, end_of_life = (
-        b.rows(spec)
+        b.column(spec).add
         for spec in (m.POWERSTRIP_SUBSCRIPTION_ACTIVE, m.POWERSTRIP_SUBSCRIPTION_END, m.POWERSTRIP_END_OF_LIFE)
     )
     port_info, port_enabled, current, port_power, apparent, reactive, factor, port_energy = (
-        b.rows(spec)
+        b.column(spec).add
         for spec in (
             m.PORT_INFO,
             m.PORT_ENABLED,
@@ -85,50 +85,50 @@ def build_samples(
         detail = details.get(strip.powerstrip_id)
         lbl = (nid, sid)
         firmware_version = _first(strip.firmware_version, detail.firmware_version if detail else None) or ""
-        info(((nid, sid, strip.mac, strip.name, strip.model, firmware_version, strip.role), 1))
+        info((nid, sid, strip.mac, strip.name, strip.model, firmware_version, strip.role), 1)
         up = strip.is_up
-        up_((lbl, up))
-        status(((nid, sid, cloud_status_label(strip.cloud_status)), 1))
-        pairing((lbl, _first(strip.need_pairing, detail and detail.need_pairing)))
-        surge((lbl, _first(strip.surge_protection_active, detail and detail.surge_protection_active)))
+        up_(lbl, up)
+        status((nid, sid, cloud_status_label(strip.cloud_status)), 1)
+        pairing(lbl, _first(strip.need_pairing, detail and detail.need_pairing))
+        surge(lbl, _first(strip.surge_protection_active, detail and detail.surge_protection_active))
         if up:  # a down strip reports 0 V and 0 Hz: not readings, so no samples
-            voltage((lbl, _first(strip.voltage_v, detail and detail.voltage_v)))
-            frequency((lbl, _first(strip.frequency_hz, detail and detail.frequency_hz)))
+            voltage(lbl, _first(strip.voltage_v, detail and detail.voltage_v))
+            frequency(lbl, _first(strip.frequency_hz, detail and detail.frequency_hz))
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
-        checkin_((lbl, _ts(checkin)))
+        checkin_(lbl, _ts(checkin))
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
         if up and checkin is not None and uptime is not None:
-            boot((lbl, checkin.timestamp() - uptime))
+            boot(lbl, checkin.timestamp() - uptime)
         # One sample per port id even if a response repeats a port (duplicate series break scrapes).
         ports = list({p.port_id: p for p in detail.ports}.values()) if detail else []
-        port_count((lbl, _first(strip.port_count, len(ports) if ports else None)))
+        port_count(lbl, _first(strip.port_count, len(ports) if ports else None))
         enabled = sum(1 for p in ports if p.enable) if ports else None
-        enabled_ports((lbl, _first(strip.enabled_ports, enabled)))
-        active((lbl, _first(strip.active_ports, detail and detail.active_ports)))
+        enabled_ports(lbl, _first(strip.enabled_ports, enabled))
+        active(lbl, _first(strip.active_ports, detail and detail.active_ports))
         if up and detail is not None:
-            power((lbl, sum(p.active_power_w or 0.0 for p in ports)))
+            power(lbl, sum(p.active_power_w or 0.0 for p in ports))
         subscription = strip.subscription or (detail.subscription if detail else None)
         if subscription is not None:
-            sub_active((lbl, subscription.is_active))
-            sub_end((lbl, _ts(subscription.end_date)))
+            sub_active(lbl, subscription.is_active)
+            sub_end(lbl, _ts(subscription.end_date))
         lifecycle = strip.lifecycle or (detail.lifecycle if detail else None)
         if lifecycle is not None:
-            end_of_life((lbl, _ts(lifecycle.end_of_life)))
+            end_of_life(lbl, _ts(lifecycle.end_of_life))
 
         for port in ports:
             port_id = str(port.port_id)
             plbl = (nid, sid, port_id)
-            port_info(((nid, sid, port_id, port.label, port.connection_check_name or ""), 1))
-            port_enabled((plbl, port.enable))
+            port_info((nid, sid, port_id, port.label, port.connection_check_name or ""), 1)
+            port_enabled(plbl, port.enable)
             if not up:
                 continue  # the zeros of a down strip are not readings
-            current((plbl, port.current_a))
-            port_power((plbl, port.active_power_w))
-            apparent((plbl, port.apparent_power_va))
-            reactive((plbl, port.reactive_power_var))
-            factor((plbl, port.power_factor))
+            current(plbl, port.current_a)
+            port_power(plbl, port.active_power_w)
+            apparent(plbl, port.apparent_power_va)
+            reactive(plbl, port.reactive_power_var)
+            factor(plbl, port.power_factor)
         for port_id, joules in sorted(energy.get(strip.powerstrip_id, {}).items()):
-            port_energy(((nid, sid, port_id), joules))
+            port_energy((nid, sid, port_id), joules)
 
     if settings is not None:
         b.add(m.NETWORK_SETTINGS_INFO, 1, nid, settings.firmware_tag or "")

@@ -32,6 +32,7 @@ from pydantic import (
     Strict,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import CoreSchema, core_schema
 
 
@@ -193,14 +194,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class Lifecycle(_Model):
+_PART = ConfigDict(extra="ignore")
+"""The parts inside an answer (a strip's ports, its lifecycle...) are slotted dataclasses, not models: one
+object each instead of a model, its fields and the set of fields given, for the thousands a poll reads."""
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class Lifecycle:
     """Model end-of-sale/end-of-life dates (added 2024); null values mean "ask Datto"."""
 
     end_of_sale: Timestamp = None
     end_of_life: Timestamp = None
 
 
-class Subscription(_Model):
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class Subscription:
     is_active: Flag = None
     start_date: Timestamp = None
     end_date: Timestamp = None
@@ -241,7 +249,8 @@ class PowerStripSummary(_Model):
         return self.cloud_status.strip().lower() == "up"
 
 
-class Port(_Model):
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class Port:
     port_id: Id
     label: Text = ""
     enable: Flag = None
@@ -253,7 +262,8 @@ class Port(_Model):
     power_factor: Number = None
 
 
-class ScheduleEntry(_Model):
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class ScheduleEntry:
     powerstrip_port_schedule_id: OptId = None
     port_ids: Annotated[list[int], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
     days_of_week: Annotated[list[str], FailFast(), BeforeValidator(_list_or_empty)] = Field(default_factory=list)
@@ -262,7 +272,8 @@ class ScheduleEntry(_Model):
     action: Text = ""
 
 
-class ConnectionCheck(_Model):
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class ConnectionCheck:
     connection_check_name: Text = ""
     hostname_1: OptText = None
     hostname_2: OptText = None
@@ -292,7 +303,8 @@ class PowerStrip(PowerStripSummary):
     )
 
 
-class UsagePort(_Model):
+@pydantic_dataclass(frozen=True, slots=True, config=_PART)
+class UsagePort:
     active_power_w: Reading = None
     """Not bounded here: the energy ledger checks each reading and counts what it refuses."""
     voltage_v: Number = None
