@@ -14,7 +14,6 @@ from exporter.config.loader import Config, load_config
 from exporter.engine.engine import Engine, Shard
 from exporter.metrics.body_cache import BodyCache
 from exporter.metrics.changes import Changes
-from exporter.metrics.process_tail import ProcessTail
 from exporter.metrics.remediation import RemediationMetrics
 from exporter.metrics.selfmetrics import ProcessMetrics
 from exporter.remediation.service import RemediationService
@@ -45,13 +44,6 @@ class _EngineView:
     def has_data(self, source: str, name: str) -> bool:
         state = self._engine.store.states.get((source, name))
         return state is not None and not state.stale and bool(state.samples.families)
-
-
-MAX_STALE_SECONDS = 1.0
-"""A scrape may get a /metrics body lacking changes up to this old while a newer one builds (see body_cache)."""
-STALE_PER_BUILD = 10.0
-"""...or up to ten times what building the bodies takes, when that is longer (large fleets): building
-ahead then takes at most about a twentieth of the build thread's time per form."""
 
 
 def _log_warnings(path: Path, config: Config) -> None:
@@ -101,12 +93,7 @@ class Daemon:
             storage=storage_path,
         )
         self.bodies = BodyCache(
-            self.engine.families,
-            self.process_metrics.registry,
-            ProcessTail(self.process_metrics.process_registry),
-            self.changes,
-            max_stale=MAX_STALE_SECONDS,
-            stale_per_build=STALE_PER_BUILD,
+            self.engine.families, self.process_metrics.registry, self.process_metrics.runtime_registry, self.changes
         )
 
     @property

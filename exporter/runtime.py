@@ -16,7 +16,6 @@ from exporter.daemon import Daemon
 from exporter.web.app import DEFAULT_TELEMETRY_PATH, build_actions_app, build_app, check_lifecycle_guarded
 from exporter.web.limits import HttpLimits, Site, start_site
 from exporter.web.listen import listen_url, parse_listen_address
-from exporter.web.thread import WebThread
 
 log = structlog.get_logger("exporter")
 
@@ -91,9 +90,8 @@ async def run_daemon(
     limits: HttpLimits | None = None,
     enable_lifecycle: bool = False,
 ) -> None:
-    """Start polling and serving; returns after a clean stop.
+    """Start polling and serving, both on this loop; returns after a clean stop.
 
-    Polling runs on this loop; the listeners on the web thread's (see `exporter.web.thread`).
     `on_listening` runs once every address is bound, so whatever it prints is already reachable.
     """
     main_sockets = _bind_all(listen_addresses)
@@ -116,30 +114,22 @@ async def run_daemon(
         await daemon.stop()
         raise
     loop = asyncio.get_running_loop()
-    web_thread = WebThread()
-    web_thread.start()
-
-    def dropped(reason: str) -> None:  # listeners run on the web thread; metrics change on this loop
-        loop.call_soon_threadsafe(daemon.process_metrics.http_connection_dropped, reason)
-
-    limits = dataclasses.replace(limits or HttpLimits(), on_drop=dropped)
+    limits = dataclasses.replace(limits or HttpLimits(), on_drop=daemon.process_metrics.http_connection_dropped)
     runners: list[Site] = []
     try:
         app = build_app(
             daemon,
             with_actions=actions_listen_address is None,
-            main_loop=loop,
             telemetry_path=telemetry_path,
             body_timeout=limits.body_timeout,
             enable_lifecycle=enable_lifecycle,
         )
-        runners.append(await web_thread.run(_serve(app, main_sockets, daemon, limits)))
+        runners.append(await _serve(app, main_sockets, daemon, limits))
         if action_sockets:
-            actions_app = build_actions_app(daemon, main_loop=loop, body_timeout=limits.body_timeout)
-            runners.append(await web_thread.run(_serve(actions_app, action_sockets, daemon, limits)))
+            actions_app = build_actions_app(daemon, body_timeout=limits.body_timeout)
+            runners.append(await _serve(actions_app, action_sockets, daemon, limits))
     except BaseException:
-        await _stop_web(web_thread, runners)
-        web_thread.stop()
+        await _stop_web(runners)
         await daemon.stop()
         raise
     stop = asyncio.Event()
@@ -166,15 +156,13 @@ async def run_daemon(
             loop.remove_signal_handler(sig)
         try:
             async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
-                await _stop_web(web_thread, runners)
+                await _stop_web(runners)
                 await daemon.stop()
         except TimeoutError:
             log.warning("shutdown timed out; exiting anyway")
-        finally:
-            web_thread.stop()
 
 
-async def _stop_web(web_thread: WebThread, runners: list[Site]) -> None:
+async def _stop_web(runners: list[Site]) -> None:
     """Close the listeners first: no request reaches a daemon that is stopping."""
     for runner in runners:
-        await web_thread.run(runner.close())
+        await runner.close()

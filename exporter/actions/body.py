@@ -1,10 +1,9 @@
 """Request bodies, read once on the listener's loop, bounded in size and time.
 
-A handler may run on another loop than the one that owns the connection (`exporter.web.thread`),
-and the stream can only be read where it belongs. So a handler that wants a body declares how much
-(`reads_body`), a middleware on the listener reads at most that much plus one byte within the read
-timeout, and the handler looks at what was read (`body_of`) and decides: a handler that needs no
-body never waits for one, and a client that declares a body and stalls cannot hold a handler.
+A handler that wants a body declares how much (`reads_body`), a middleware reads at most that much
+plus one byte within the read timeout, and the handler looks at what was read (`body_of`) and
+decides: a handler that needs no body never waits for one, and a client that declares a body and
+stalls cannot hold a handler.
 """
 
 from __future__ import annotations

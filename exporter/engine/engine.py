@@ -122,9 +122,10 @@ class Engine:
         runner = self._runners.get(key)
         return runner.target.settings.interval if runner is not None else None
 
-    def families(self) -> Iterator[RenderedFamily]:
-        """What the targets show on /metrics now (status, then device lines); safe from any thread."""
-        return target_families(self.store.states.values(), self.interval)
+    def families(self, names: frozenset[str] | None = None) -> Iterator[RenderedFamily]:
+        """What the targets show on /metrics now (status, then device lines), or only the families in
+        `names`; safe from any thread."""
+        return target_families(self.store.states.values(), self.interval, names)
 
     def _context(self, source: str, config: Config) -> SourceContext:
         settings = config.sources.get(source)

@@ -44,14 +44,27 @@ class TargetState:
     last_duration: float | None = None
     stale: bool = False
     samples: SampleSet = EMPTY
-    rendered: tuple[RenderedFamily, ...] = ()
-    """`samples` as exposition lines, rendered once when the state is published."""
     components: tuple[Component, ...] = ()
     """What the poll of `samples` found (the target's strips or outlets), for the landing page."""
+    _rendered: list[tuple[RenderedFamily, ...]] = field(init=False, repr=False, compare=False)
+    """`samples` as exposition lines, once someone asked for them (see `rendered`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rendered", [])
 
     @property
     def key(self) -> TargetKey:
         return (self.source, self.name)
+
+    def rendered(self, names: frozenset[str] | None = None) -> tuple[RenderedFamily, ...]:
+        """`samples` as exposition lines: all of them rendered at most once per state, and only once a
+        body is built (an exporter nobody scrapes renders nothing); with `names`, only those families,
+        rendered now and not kept. Safe from any thread: two threads rendering at once render the same."""
+        if names is not None:
+            return render_families(f for f in self.samples.families if f.spec.name in names)
+        if not self._rendered:
+            self._rendered[:] = [render_families(self.samples.families)]
+        return self._rendered[0]
 
     def after_success(
         self, samples: SampleSet, duration: float, now: float, components: tuple[Component, ...] = ()
@@ -74,7 +87,6 @@ class TargetState:
             last_duration=duration,
             stale=False,
             samples=samples,
-            rendered=render_families(samples.families),
             components=components,
         )
 
@@ -93,7 +105,7 @@ class TargetState:
         )
 
     def dropped_as_stale(self) -> TargetState:
-        return replace(self, stale=True, samples=EMPTY, rendered=(), components=())
+        return replace(self, stale=True, samples=EMPTY, components=())
 
 
 class SnapshotStore:

@@ -31,14 +31,16 @@ def render_status(state: TargetState, interval: float | None) -> tuple[RenderedF
 
 
 def target_families(
-    states: Iterable[TargetState], interval: Callable[[TargetKey], float | None]
+    states: Iterable[TargetState], interval: Callable[[TargetKey], float | None], names: frozenset[str] | None = None
 ) -> Iterator[RenderedFamily]:
     """Every target's status families (each one even when no target has a line), then their
-    device families: a target's status is rendered here, its device lines were at publication."""
+    device families (see `TargetState.rendered`); with `names`, those families only."""
     states = list(states)
-    for spec in sm.TARGET_SPECS:
+    status = [spec for spec in sm.TARGET_SPECS if names is None or spec.name in names]
+    for spec in status:
         yield spec, b""
+    if status:
+        for state in states:
+            yield from render_status(state, interval(state.key))
     for state in states:
-        yield from render_status(state, interval(state.key))
-    for state in states:
-        yield from state.rendered
+        yield from state.rendered(names)

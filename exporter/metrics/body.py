@@ -1,10 +1,10 @@
-"""One `/metrics` body: the text of every family, and its gzip form.
+"""One `/metrics` body: the text of every family, kept in the pieces it was composed from, and its gzip form.
 
-The cached part holds everything but the process metrics, which change between scrapes
-and are appended as a small tail (before OpenMetrics' `# EOF`; see `process_tail`). The gzip form is
-compressed once per body with zlib; the compressor is kept open after the body, and a
-scrape finishes a copy of it with the tail, so the response is one ordinary gzip member
-and a scrape compresses only its few hundred tail bytes.
+The body holds everything but the runtime metrics (process and Python), which are read at each
+scrape and appended as a small tail (before OpenMetrics' `# EOF`). The gzip form is compressed
+once per body with zlib; the compressor is kept open after the body, and a scrape finishes a copy
+of it with the tail, so the response is one ordinary gzip member and a scrape compresses only its
+few hundred tail bytes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from exporter.metrics.spec import MetricSpec
 
 EOF = b"# EOF\n"
 GZIP_LEVEL = 6
-"""What `gzip` uses by default: docs/benchmark.md compares sizes and build times with level 1."""
+"""What the `gzip` program uses by default."""
 
 
 class _Only(Collector):
@@ -49,15 +49,11 @@ def registry_text(registry: CollectorRegistry, openmetrics: bool, names: frozens
     return text_format.generate_latest(source)
 
 
-def compose(
-    families: Iterable[RenderedFamily], openmetrics: bool, head: bytes = b"", names: frozenset[str] | None = None
-) -> bytes:
+def compose(families: Iterable[RenderedFamily], openmetrics: bool, head: bytes = b"") -> list[bytes]:
     """`head`, then one block per family (its HELP/TYPE and every target's lines of it), in order of
-    first appearance; only the families in `names` when given."""
+    first appearance, as a list of pieces: joining them is left to whoever needs one string."""
     grouped: dict[str, tuple[MetricSpec, list[bytes]]] = {}
     for spec, lines in families:
-        if names is not None and spec.name not in names:
-            continue
         entry = grouped.get(spec.name)
         if entry is None:
             entry = grouped[spec.name] = (spec, [])
@@ -65,8 +61,8 @@ def compose(
     parts = [head]
     for spec, chunks in grouped.values():
         parts.append(header(spec, openmetrics))
-        parts.extend(chunks)
-    return b"".join(parts)
+        parts.extend(chunk for chunk in chunks if chunk)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -75,33 +71,31 @@ class Body:
 
     version: int
     openmetrics: bool
-    text: bytes
+    parts: tuple[bytes, ...]
+    """The text, in pieces (the targets' rendered lines are shared, not copied)."""
+    size: int
     gzip_head: bytes
     """The gzip header and the compressed text, flushed to a byte boundary."""
     _compressor: Any
-    """The gzip stream after `text`, left open: `gzipped` finishes a copy of it."""
-    _last: list[tuple[bytes, bytes]]
-    """The last tail and the gzip body it made (scrapes in the same second share it)."""
+    """The gzip stream after the text, left open: `gzipped` finishes a copy of it."""
 
     @classmethod
-    def build(cls, version: int, openmetrics: bool, text: bytes) -> Body:
+    def build(cls, version: int, openmetrics: bool, parts: Iterable[bytes]) -> Body:
+        """Compresses the text: call off the event loop (zlib releases the interpreter lock meanwhile)."""
+        pieces = tuple(parts)
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        head = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(version, openmetrics, text, head, compressor, [])
+        head = b"".join([compressor.compress(piece) for piece in pieces]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(version, openmetrics, pieces, sum(map(len, pieces)), head, compressor)
 
-    def tail_end(self) -> bytes:
-        return EOF if self.openmetrics else b""
+    def _end(self, tail: bytes) -> bytes:
+        return tail + EOF if self.openmetrics else tail
 
-    def parts(self, tail: bytes) -> tuple[bytes, bytes]:
-        """The whole plain body: the cached text, then `tail` (and `# EOF` for OpenMetrics)."""
-        return self.text, tail + self.tail_end()
+    def plain(self, tail: bytes) -> tuple[bytes, ...]:
+        """The whole plain body, in pieces: the cached text, then `tail` (and `# EOF` for OpenMetrics)."""
+        return (*self.parts, self._end(tail))
 
     def gzipped(self, tail: bytes) -> bytes:
-        """The whole body as one gzip member: `gzip_head`, then `tail` compressed on a copy of the stream.
-        Call from the serving thread only."""
-        if self._last and self._last[0][0] is tail:
-            return self._last[0][1]
+        """The whole body as one gzip member: `gzip_head`, then `tail` compressed on a copy of the stream."""
         compressor = self._compressor.copy()
-        whole: bytes = self.gzip_head + compressor.compress(tail + self.tail_end()) + compressor.flush()
-        self._last[:] = [(tail, whole)]
+        whole: bytes = self.gzip_head + compressor.compress(self._end(tail)) + compressor.flush()
         return whole

@@ -1,23 +1,17 @@
 """Which `/metrics` body a scrape gets, and when bodies are built.
 
-A body is built once per change and shared by every scrape until the next one. Builds
-run in one worker thread (zlib releases the interpreter lock while it compresses, so
-a build runs beside the polls on another core), never on the listener's loop.
+A body is built once per change, in one worker thread (zlib releases the interpreter lock while
+it compresses, so a build runs beside the polls on another core), never on the event loop, and
+every scrape until the next one shares it. While someone scrapes a form (plain text or
+OpenMetrics), each change queues one build of it: changes that come while a build waits to start
+share that build, so a body lags the newest change by at most the build under way and the one
+queued. A scrape gets the newest body at once; it waits only when there is none yet, or when the
+newest lacks a change a client caused (an action or a reload). A form nobody asked for in
+`KEEP_BUILDING_FOR_SECONDS` is no longer built, and its last body is dropped, so an exporter nobody
+scrapes builds nothing and keeps no body.
 
-Freshness (stale-while-revalidate): a scrape gets the newest complete body if it lacks
-only changes younger than the stale window; otherwise it waits for a build. A body
-never lacks a change a client caused (an action or a reload). While some scraper asked
-for a form in the last `BUILD_AHEAD_FOR_SECONDS`, changes are built half a window after
-they happen, so the next scrape finds the body ready however late it comes. Nobody
-scraping: no builds. A scrape that does not wait starts no build: that build would take
-a core from the scraper while it parses the answer (docs/benchmark.md, "Builds a scrape
-started").
-
-The window is `max_stale`, or `stale_per_build` times what one round of builds (one per
-form) last took, whichever is longer: a body cannot be fresher than it takes to build,
-and building ahead then keeps the build thread busy at most about 1/(2 x stale_per_build)
-of the time per form during polls.
-The process metrics that end every body come from `ProcessTail`.
+The runtime metrics (process and Python) are read at each scrape, as prometheus_client reads them,
+and end every body.
 """
 
 from __future__ import annotations
@@ -30,128 +24,108 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
 
-from exporter.metrics.body import Body, compose, registry_text
+from exporter.metrics.body import EOF, Body, compose, registry_text
 from exporter.metrics.changes import Changes
-from exporter.metrics.process_tail import ProcessTail
 from exporter.metrics.render import RenderedFamily
 
-BUILD_AHEAD_FOR_SECONDS = 600.0
-"""A form nobody scraped for this long is no longer built ahead of scrapes."""
-_TRIES = 3
-"""Builds a scrape waits for, at most, while changes keep outdating them; then it takes the last."""
+KEEP_BUILDING_FOR_SECONDS = 600.0
+"""A form nobody scraped for this long is no longer built after changes."""
+RUNTIME_PREFIXES = ("process_", "python_")
+"""Every family of the runtime registry starts with one of these."""
+
+Families = Callable[[frozenset[str] | None], Iterable[RenderedFamily]]
+"""Every target's rendered families, or only those named (None: all). Called from the build thread
+for whole bodies: it must only read immutable state."""
 
 
 class BodyCache:
-    """`families`: every target's rendered families (read from the build thread: it must only read
-    immutable state). `registry`: the self-metrics cached with the body. `tail`: the process metrics,
-    read apart from the body."""
+    """`families`: what the targets show. `registry`: the self-metrics built into the body.
+    `runtime`: the process and Python metrics, read at each scrape."""
 
     def __init__(
         self,
-        families: Callable[[], Iterable[RenderedFamily]],
+        families: Families,
         registry: CollectorRegistry,
-        tail: ProcessTail,
+        runtime: CollectorRegistry,
         changes: Changes,
-        max_stale: float = 0.0,
-        stale_per_build: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._families = families
         self._registry = registry
-        self._tail = tail
+        self._runtime = runtime
         self._changes = changes
-        self.max_stale = max_stale
-        self.stale_per_build = stale_per_build
-        self._build_seconds: dict[bool, float] = {}
+        self._clock = clock
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="body-build")
         self._lock = threading.Lock()
-        self._building: dict[bool, Future[Body]] = {}
+        self._queued: dict[bool, Future[Body]] = {}
+        """Per form, the build that has not started yet: it will read the newest state."""
         self._latest: dict[bool, Body] = {}
         self._asked: dict[bool, float] = {}
-        self._build_ahead_due = False
+        self._closed = False
         changes.subscribe(self._changed)
-
-    # -- building -------------------------------------------------------------------------
 
     def build(self, openmetrics: bool) -> Body:
         """A body of the current state, built on the calling thread."""
         version = self._changes.version  # read before the state: the body holds at least this version
-        started = time.perf_counter()
-        text = compose(self._families(), openmetrics, registry_text(self._registry, openmetrics))
-        body = Body.build(version, openmetrics, text)
-        self._build_seconds[openmetrics] = time.perf_counter() - started
+        parts = compose(self._families(None), openmetrics, registry_text(self._registry, openmetrics))
+        body = Body.build(version, openmetrics, parts)
         with self._lock:
             latest = self._latest.get(openmetrics)
-            if latest is None or latest.version <= version:
+            if openmetrics in self._asked and (latest is None or latest.version <= version):
                 self._latest[openmetrics] = body
         return body
 
-    def _start_build(self, openmetrics: bool) -> Future[Body]:
-        """The build under way for this form, or a new one."""
+    def _request(self, openmetrics: bool) -> Future[Body]:
+        """A build of this form that starts from now on (the one already queued, or a new one)."""
         with self._lock:
-            running = self._building.get(openmetrics)
-            if running is None or running.done():
-                running = self._worker.submit(self.build, openmetrics)
-                self._building[openmetrics] = running
-            return running
+            queued = self._queued.get(openmetrics)
+            if queued is None:
+                queued = self._worker.submit(self._build_queued, openmetrics)
+                self._queued[openmetrics] = queued
+            return queued
 
-    @property
-    def stale_window(self) -> float:
-        """How long after a change a body that lacks it may still be served (see the module docstring)."""
-        if self.max_stale <= 0:
-            return 0.0
-        return max(self.max_stale, self.stale_per_build * sum(self._build_seconds.values()))
+    def _build_queued(self, openmetrics: bool) -> Body:
+        with self._lock:
+            del self._queued[openmetrics]  # first: a change from now on queues the next build
+        return self.build(openmetrics)
 
     def _changed(self) -> None:
-        if self.max_stale <= 0 or self._build_ahead_due:
+        if self._closed:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop to schedule on: scrapes build on demand
-        self._build_ahead_due = True
-        loop.call_later(self.stale_window / 2, self._build_ahead)
-
-    def _build_ahead(self) -> None:
-        self._build_ahead_due = False  # first: a change from now on schedules the next one
-        now = time.monotonic()
+        now = self._clock()
         for openmetrics, at in list(self._asked.items()):
-            if now - at < BUILD_AHEAD_FOR_SECONDS:
-                self._start_build(openmetrics)
-
-    # -- serving --------------------------------------------------------------------------
-
-    def _servable(self, body: Body) -> bool:
-        changes = self._changes
-        if body.version == changes.version:
-            return True
-        if body.version < changes.client_version:
-            return False
-        return time.monotonic() - changes.since(body.version) < self.stale_window
+            if now - at < KEEP_BUILDING_FOR_SECONDS:
+                self._request(openmetrics)
+            else:
+                with self._lock:
+                    del self._asked[openmetrics]
+                    self._latest.pop(openmetrics, None)
 
     async def current(self, openmetrics: bool) -> Body:
         """The body a scrape gets now (see the module docstring); never built on the calling thread."""
-        self._asked[openmetrics] = time.monotonic()
+        self._asked[openmetrics] = self._clock()
         body = self._latest.get(openmetrics)
-        if body is not None and self._servable(body):
+        if body is not None and body.version >= self._changes.client_version:
             return body
-        for _ in range(_TRIES):
-            # Shielded: a scraper that hangs up must not cancel a build other scrapes wait for.
-            body = await asyncio.shield(asyncio.wrap_future(self._start_build(openmetrics)))
-            if self._servable(body):
-                break
-        assert body is not None
-        return body
+        # Shielded: a scraper that hangs up must not cancel a build other scrapes wait for.
+        return await asyncio.shield(asyncio.wrap_future(self._request(openmetrics)))
 
-    def tail(self, openmetrics: bool) -> bytes:
-        """The process metrics, to end the body with (see `ProcessTail`)."""
-        return self._tail.text(openmetrics)
+    def newest(self, openmetrics: bool) -> Body | None:
+        """The newest body of this form, if one was built and is kept (see the module docstring)."""
+        return self._latest.get(openmetrics)
+
+    def runtime(self, openmetrics: bool) -> bytes:
+        """The process and Python metrics, read now, to end the body with."""
+        return registry_text(self._runtime, openmetrics)
 
     def selection(self, openmetrics: bool, names: frozenset[str]) -> bytes:
-        """The families in `names` only (`name[]=` in the URL), built now: small, so never cached."""
-        head = registry_text(self._registry, openmetrics, names) + self._tail.selection(openmetrics, names)
-        text = compose(self._families(), openmetrics, head, names)
-        return text + (b"# EOF\n" if openmetrics else b"")
+        """The families in `names` only (`name[]=` in the URL), read now: small, so never cached."""
+        head = registry_text(self._registry, openmetrics, names)
+        if any(name.startswith(RUNTIME_PREFIXES) for name in names):  # status probes need no /proc read
+            head += registry_text(self._runtime, openmetrics, names)
+        selected = (family for family in self._families(names) if family[0].name in names)
+        return b"".join(compose(selected, openmetrics, head)) + (EOF if openmetrics else b"")
 
     def close(self) -> None:
+        self._closed = True
         self._worker.shutdown(wait=False, cancel_futures=True)
-        self._tail.close()

@@ -43,12 +43,12 @@ def render_samples(fam: FamilySamples, labels_cache: LabelCache | None = None) -
     names = spec.labels
     go = _go_float
     if not names:
-        return "".join([f"{name} {repr(v) if _NEG_INF < v < 1e6 else go(v)}\n" for _, v in fam.samples]).encode()
+        return "".join([f"{name} {repr(v) if _NEG_INF < v < 1e6 else go(v)}\n" for v in fam.values]).encode()
     cache = (labels_cache if labels_cache is not None else {}).setdefault(names, {})
     esc = _escape_label
     lines: list[str] = []
     append = lines.append
-    for values, v in fam.samples:
+    for values, v in zip(fam.labels, fam.values, strict=True):
         rendered = cache.get(values)
         if rendered is None:
             rendered = cache[values] = ",".join([f'{n}="{esc(x)}"' for n, x in zip(names, values, strict=True)])

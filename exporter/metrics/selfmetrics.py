@@ -9,7 +9,9 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
 )
@@ -143,16 +145,30 @@ STATE_LAST_WRITE_OK = MetricSpec(
     ("kind",),
 )
 
-PROCESS_SPECS = (
+RUNTIME_SPECS = (
     MetricSpec("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter"),
     MetricSpec("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge"),
     MetricSpec("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge"),
     MetricSpec("process_open_fds", "Number of open file descriptors.", "gauge"),
     MetricSpec("process_max_fds", "Maximum number of open file descriptors.", "gauge"),
     MetricSpec("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge"),
+    MetricSpec("python_gc_objects_collected_total", "Objects collected during gc", "counter", ("generation",)),
+    MetricSpec(
+        "python_gc_objects_uncollectable_total", "Uncollectable objects found during GC", "counter", ("generation",)
+    ),
+    MetricSpec(
+        "python_gc_collections_total", "Number of times this generation was collected", "counter", ("generation",)
+    ),
+    MetricSpec(
+        "python_info",
+        "Python platform information",
+        "gauge",
+        ("implementation", "major", "minor", "patchlevel", "version"),
+    ),
 )
-"""The standard process metrics, as prometheus_client's ProcessCollector writes them (declared here
-for the docs check; the collector renders them)."""
+"""The process and Python metrics every prometheus_client exporter has, as its ProcessCollector,
+GCCollector and PlatformCollector write them (declared here for the docs check; the collectors
+render them)."""
 
 TARGET_SPECS = (
     TARGET_UP,
@@ -198,9 +214,11 @@ class ProcessMetrics:
         self.changes = changes
         self.registry = registry = CollectorRegistry(auto_describe=False)
         """Metrics that change only through this class: cached with the /metrics body."""
-        self.process_registry = CollectorRegistry(auto_describe=False)
-        """CPU, memory, file descriptors: read apart from the body (`ProcessTail`)."""
-        ProcessCollector(registry=self.process_registry)
+        self.runtime_registry = CollectorRegistry(auto_describe=False)
+        """CPU, memory, file descriptors, the garbage collector: read at each scrape, apart from the body."""
+        ProcessCollector(registry=self.runtime_registry)
+        GCCollector(registry=self.runtime_registry)
+        PlatformCollector(registry=self.runtime_registry)
         build = Gauge(*_metric_args(BUILD_INFO), registry=registry)
         info = build_info()
         build.labels(info.version, info.revision, info.branch, info.build_date, info.python_version).set(1)
@@ -296,7 +314,7 @@ class ProcessMetrics:
 def self_specs() -> tuple[MetricSpec, ...]:
     return (
         BUILD_INFO,
-        *PROCESS_SPECS,
+        *RUNTIME_SPECS,
         *TARGET_SPECS,
         API_REQUEST_DURATION,
         RELOAD_OK,

@@ -7,12 +7,13 @@ metric cannot exist in code without being documented.
 
 from __future__ import annotations
 
+import math
 import re
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import itemgetter
-from typing import Literal
+from typing import Literal, cast
 
 from exporter.metrics.reasons import ValueRefusalReason
 from exporter.redaction import SECRETS
@@ -50,8 +51,17 @@ Sample = tuple[tuple[str, ...], float]
 
 @dataclass(frozen=True, slots=True)
 class FamilySamples:
+    """One family's samples as two columns: each sample's label values, and the values as an array of
+    doubles. A snapshot holds no object per sample, only the label tuples (which a strip's or port's
+    families share) and eight bytes per value."""
+
     spec: MetricSpec
-    samples: tuple[Sample, ...]
+    labels: tuple[tuple[str, ...], ...]
+    values: array[float]
+
+    @property
+    def samples(self) -> tuple[Sample, ...]:
+        return tuple(zip(self.labels, self.values, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,7 @@ class SampleSet:
     """Values the poll read but refused to export (the engine counts them by reason)."""
 
     def __len__(self) -> int:
-        return sum(len(f.samples) for f in self.families)
+        return sum(len(f.values) for f in self.families)
 
     def get(self, name: str) -> tuple[Sample, ...]:
         """Samples of one family by name; handy in tests and actions."""
@@ -92,6 +102,42 @@ class SampleSet:
 EMPTY = SampleSet()
 
 
+class Column:
+    """One family's samples while a collector adds them: label tuples and values in two lists, no object
+    per sample (a poll adds tens of thousands; each would be one more for the garbage collector to walk)."""
+
+    __slots__ = ("labels", "spec", "values")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self.labels: list[tuple[str, ...]] = []
+        self.values: list[float | bool | None] = []
+
+    def add(self, labels: tuple[str, ...], value: float | bool | None) -> None:
+        """One sample: label values as strings in the spec's order (checked when the set is built), and a
+        value that may be unknown (None: no sample)."""
+        self.labels.append(labels)
+        self.values.append(value)
+
+    def family(self) -> FamilySamples | None:
+        """The known samples (no None, no NaN), or None when there is none."""
+        labels, values = self.labels, self.values
+        column: array[float] | None
+        try:
+            column = array("d", cast(list[float], values))
+        except TypeError:  # an unknown (None) among them
+            column = None
+        if column is None or math.isnan(sum(column)):  # a NaN (or +inf beside -inf): look at each
+            keep = [i for i, v in enumerate(values) if v is not None and v == v]
+            column = array("d", [cast(float, values[i]) for i in keep])
+            labels = [labels[i] for i in keep]
+        if not column:
+            return None
+        if set(map(len, labels)) != {len(self.spec.labels)}:
+            raise ValueError(f"{self.spec.name}: expected labels {self.spec.labels}")
+        return FamilySamples(self.spec, _redacted(tuple(labels)), column)
+
+
 @dataclass
 class SampleSetBuilder:
     """Collects samples while a collector walks API data.
@@ -100,26 +146,21 @@ class SampleSetBuilder:
     need no special casing, and NaN is never exported.
     """
 
-    _data: dict[str, tuple[MetricSpec, list[Sample]]] = field(default_factory=dict)
+    _data: dict[str, Column] = field(default_factory=dict)
     """By metric name (a str hashes once; a MetricSpec would hash all its fields on every add)."""
     _refused: list[Refusal] = field(default_factory=list)
 
+    def column(self, spec: MetricSpec) -> Column:
+        """`spec`'s samples, for a collector that adds many (`column(spec).add(labels, value)`)."""
+        column = self._data.get(spec.name)
+        if column is None:
+            column = self._data[spec.name] = Column(spec)
+        return column
+
     def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
-        if value is None:
-            return
-        fvalue = float(value)
-        if fvalue != fvalue:  # NaN
-            return
-        entry = self._data.get(spec.name)
-        if entry is None:
-            entry = self._data[spec.name] = (spec, [])
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
-        try:
-            "".join(labels)  # type: ignore[arg-type]  # all str already (the common case): keep the tuple
-        except TypeError:
-            labels = tuple(map(str, labels))
-        entry[1].append((labels, fvalue))  # type: ignore[arg-type]
+        self.column(spec).add(tuple(map(str, labels)), value)
 
     def add_within(
         self,
@@ -144,25 +185,24 @@ class SampleSetBuilder:
         if isinstance(other, SampleSet):
             self._refused.extend(other.refused)
         for fam in families:
-            entry = self._data.get(fam.spec.name)
-            if entry is None:
-                entry = self._data[fam.spec.name] = (fam.spec, [])
-            entry[1].extend(fam.samples)
+            column = self.column(fam.spec)
+            column.labels.extend(fam.labels)
+            column.values.extend(fam.values)
 
     def build(self) -> SampleSet:
         """The immutable set; label values (free text from upstream: names, hostnames) are redacted
         like any upstream text, so a unit that puts a secret into an outlet name does not export it."""
-        families = tuple(FamilySamples(spec, _redacted(s)) for spec, s in self._data.values() if s)
+        families = tuple(family for column in self._data.values() if (family := column.family()) is not None)
         return SampleSet(families, tuple(self._refused))
 
 
-def _redacted(samples: list[Sample]) -> tuple[Sample, ...]:
-    """Samples with every label value redacted; rebuilt only in the rare set where one changes."""
+def _redacted(labels: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """Label values redacted; the tuples rebuilt only in the rare family where one changes."""
     if not SECRETS.active:
-        return tuple(samples)
+        return labels
     label = SECRETS.redact_label
-    values = set(chain.from_iterable(map(itemgetter(0), samples)))
+    values = set(chain.from_iterable(labels))
     changed = {value: out for value in values if (out := label(value)) != value}
     if not changed:
-        return tuple(samples)
-    return tuple((tuple(changed.get(v, v) for v in labels), x) for labels, x in samples)
+        return labels
+    return tuple(tuple(changed.get(v, v) for v in each) for each in labels)

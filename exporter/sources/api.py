@@ -12,7 +12,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,24 +143,40 @@ class SourceContext:
         self._failing_slots = asyncio.Semaphore(failing_share(max_concurrent_requests))
         self._observer = observer
 
-    @asynccontextmanager
-    async def request(self, endpoint: str) -> AsyncIterator[None]:
+    def request(self, endpoint: str) -> AbstractAsyncContextManager[None]:
         """Hold one of the source's request slots and time the call.
 
         `endpoint` is a route template such as `GET /powerstrip/{id}` so the
         label set stays bounded; it must be one of the source's `api_endpoints`.
         """
-        clock = _poll_clock.get()
-        share = self._failing_slots if clock is not None and clock.failing else None
+        return _RequestSlot(self, endpoint)
+
+
+class _RequestSlot:
+    """`SourceContext.request` (a class, not a generator: it runs once per API call)."""
+
+    __slots__ = ("_clock", "_ctx", "_endpoint", "_share", "_start")
+
+    def __init__(self, ctx: SourceContext, endpoint: str) -> None:
+        self._ctx = ctx
+        self._endpoint = endpoint
+        self._clock: PollClock | None = None
+        self._share: asyncio.Semaphore | None = None
+        self._start = 0.0
+
+    async def __aenter__(self) -> None:
+        slots = self._ctx._slots
+        clock = self._clock = _poll_clock.get()
         if clock is None:
-            await self._slots.acquire()
+            await slots.acquire()
         else:
+            share = self._share = self._ctx._failing_slots if clock.failing else None
             clock.waiting(1)
             try:
                 if share is not None:
                     await share.acquire()
                 try:
-                    await self._slots.acquire()
+                    await slots.acquire()
                 except BaseException:
                     if share is not None:
                         share.release()
@@ -168,17 +184,17 @@ class SourceContext:
                 clock.running(1)
             finally:
                 clock.waiting(-1)
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._slots.release()
-            if share is not None:
-                share.release()
-            if clock is not None:
-                clock.running(-1)
-            if self._observer is not None:
-                self._observer.observe_api_request(self.source, endpoint, time.perf_counter() - start)
+        self._start = time.perf_counter()
+
+    async def __aexit__(self, *exc: object) -> None:
+        ctx = self._ctx
+        ctx._slots.release()
+        if self._share is not None:
+            self._share.release()
+        if self._clock is not None:
+            self._clock.running(-1)
+        if ctx._observer is not None:
+            ctx._observer.observe_api_request(ctx.source, self._endpoint, time.perf_counter() - self._start)
 
 
 @dataclass(frozen=True, slots=True)

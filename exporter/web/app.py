@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Protocol
 
 import structlog
@@ -25,7 +24,6 @@ from exporter.web.limits import DEFAULT_BODY_TIMEOUT
 from exporter.web.metrics_handler import make_metrics_handler
 from exporter.web.runbook_page import RUNBOOK_PATH, runbook
 from exporter.web.security import USER_KEY, WebSecurity
-from exporter.web.thread import to_main_loop, web_thread_safe
 
 log = structlog.get_logger("exporter.web")
 
@@ -76,11 +74,9 @@ DEFAULT_TELEMETRY_PATH = "/metrics"
 RESERVED_PATHS = frozenset({"/", "/config", "/-/healthy", "/-/ready", "/-/reload", RUNBOOK_PATH})
 
 
-def _middlewares(daemon: Daemon, main_loop: asyncio.AbstractEventLoop | None, body_timeout: float) -> list[Any]:
-    """Authentication first; then the body, read on the listener's loop for the handlers that want one;
-    then, when the app runs on the web thread, the hop to the main loop."""
-    hop = [to_main_loop(main_loop)] if main_loop is not None else []
-    return [daemon.web.middleware(), body_reader(body_timeout), *hop]
+def _middlewares(daemon: Daemon, body_timeout: float) -> list[Any]:
+    """Authentication first; then the body, for the handlers that want one."""
+    return [daemon.web.middleware(), body_reader(body_timeout)]
 
 
 def check_telemetry_path(path: str) -> str:
@@ -97,23 +93,21 @@ def build_app(
     daemon: Daemon,
     *,
     with_actions: bool = True,
-    main_loop: asyncio.AbstractEventLoop | None = None,
     telemetry_path: str = DEFAULT_TELEMETRY_PATH,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     enable_lifecycle: bool = False,
 ) -> web.Application:
     """The main listener's app; without actions when they have a listener of their own.
 
-    `main_loop`: the daemon's loop, when the app is served from the web thread (`exporter.web.thread`).
     `enable_lifecycle`: `--web.enable-lifecycle`; without it `POST /-/reload` is refused (403).
     """
-    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop, body_timeout))
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, body_timeout))
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app[TELEMETRY_PATH_KEY] = check_telemetry_path(telemetry_path)
     app[LIFECYCLE_KEY] = enable_lifecycle
     app[LANDING_LINKS_KEY] = ((OPENAPI_PATH, "Action API description (OpenAPI)"),) if with_actions else ()
-    app.router.add_get(telemetry_path, web_thread_safe(make_metrics_handler(daemon.bodies)))
+    app.router.add_get(telemetry_path, make_metrics_handler(daemon.bodies))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", landing)
@@ -128,11 +122,10 @@ def build_app(
 def build_actions_app(
     daemon: Daemon,
     *,
-    main_loop: asyncio.AbstractEventLoop | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> web.Application:
     """The app for `--web.actions-listen-address`: the action API and a health check only."""
-    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, main_loop, body_timeout))
+    app = web.Application(client_max_size=64 * 1024, middlewares=_middlewares(daemon, body_timeout))
     app.on_response_prepare.append(daemon.web.add_headers)
     app[DAEMON_KEY] = daemon
     app.router.add_get("/-/healthy", healthy)
@@ -143,7 +136,6 @@ def build_actions_app(
 def add_action_routes(app: web.Application, daemon: Daemon) -> None:
     document = build_openapi(daemon.actions.specs)
 
-    @web_thread_safe
     async def openapi(request: web.Request) -> web.StreamResponse:
         return web.json_response(document)
 
@@ -152,19 +144,16 @@ def add_action_routes(app: web.Application, daemon: Daemon) -> None:
     daemon.remediation.add_routes(app)
 
 
-@web_thread_safe
 async def healthy(request: web.Request) -> web.StreamResponse:
     return web.Response(text="Healthy.\n")
 
 
-@web_thread_safe
 async def ready(request: web.Request) -> web.StreamResponse:
     if request.app[DAEMON_KEY].engine.is_ready():
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: some targets have not finished their first poll.\n")
 
 
-@web_thread_safe
 async def landing(request: web.Request) -> web.StreamResponse:
     daemon = request.app[DAEMON_KEY]
     page = render_landing(
@@ -176,7 +165,6 @@ async def landing(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html")
 
 
-@web_thread_safe
 async def show_config(request: web.Request) -> web.StreamResponse:
     config = request.app[DAEMON_KEY].config
     data = config.redacted() if config else {}

@@ -79,12 +79,12 @@ def make_metrics_handler(bodies: BodyCache) -> Callable[[web.Request], Awaitable
         if names:
             return web.Response(body=bodies.selection(openmetrics, frozenset(names)), headers=headers)
         body = await bodies.current(openmetrics)
-        tail = bodies.tail(openmetrics)
+        runtime = bodies.runtime(openmetrics)
         if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
             headers[hdrs.CONTENT_ENCODING] = "gzip"
             # One write: a gzip body is a few hundred KB, which the socket takes in one or two sends.
-            return web.Response(body=body.gzipped(tail), headers=headers)
-        parts = body.parts(tail)
-        return await send_parts(request, parts, sum(len(p) for p in parts), headers)
+            return web.Response(body=body.gzipped(runtime), headers=headers)
+        parts = body.plain(runtime)
+        return await send_parts(request, parts, body.size + len(parts[-1]), headers)
 
     return metrics

@@ -19,7 +19,6 @@ from aiohttp import web
 from markdown_it import MarkdownIt
 
 from exporter import __version__
-from exporter.web.thread import web_thread_safe
 
 RUNBOOK_PATH = "/runbook"
 
@@ -59,6 +58,5 @@ pre{{background:#f4f4f4;padding:8px;overflow-x:auto}}</style></head>
 """
 
 
-@web_thread_safe
 async def runbook(request: web.Request) -> web.StreamResponse:
     return web.Response(text=runbook_page(), content_type="text/html")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
-from bench.run import CallDomain, Fleet, Poll, Tracker, call_domains, calls_per_cycle, dli_name
+from bench.tracker import Counts, Poll, Tracker, calls_per_cycle
 
 A, B = ("cloudtrax", "1"), ("cloudtrax", "2")
 
@@ -19,9 +18,13 @@ def tracker(polls: dict[tuple[str, str], list[tuple[float, float]]]) -> Tracker:
     return t
 
 
-def ledger(arrivals: list[float]) -> CallDomain:
-    """A counter that saw one call at each of `arrivals`."""
-    return CallDomain([A, B], lambda before: {"get": sum(1 for a in arrivals if before is None or a < before)})
+def ledger(arrivals: list[float]) -> Counts:
+    """A simulator's counter that saw one call at each of `arrivals`."""
+
+    def counts(before: float | None) -> dict[str, int]:
+        return {"get": sum(1 for a in arrivals if before is None or a < before)}
+
+    return counts
 
 
 # Two targets polled every 10 s, each poll 0-4 s into its slot (target B a little later).
@@ -30,70 +33,49 @@ SPANS = {A: [(10.0 * i, 10.0 * i + 3.0) for i in range(6)], B: [(10.0 * i + 1.0,
 
 def test_cut_falls_between_polls_of_every_target() -> None:
     t = tracker(SPANS)
-    cut = t.cut([A, B], near=25.0)
+    cut = t.cut(near=25.0)
     assert cut is not None
     instant, done = cut
     assert 24.0 < instant < 30.0  # after B's third poll ended, before either's fourth began
     assert done == {A: 3, B: 3}
-    latest = t.cut([A, B], near=1000.0)  # the nearest instant whose next polls are known
+    latest = t.cut(near=1000.0)  # the nearest instant whose next polls are known
     assert latest is not None and latest[1] == {A: 5, B: 5}
 
 
 def test_no_cut_while_polls_overlap_everywhere() -> None:
     # B is always polling when A is not: there is no instant at which both are idle.
     t = tracker({A: [(0.0, 5.0), (10.0, 15.0), (20.0, 25.0)], B: [(4.0, 11.0), (14.0, 21.0), (24.0, 31.0)]})
-    assert t.cut([A, B], near=12.0) is None
+    assert t.cut(near=12.0) is None
 
 
 def test_a_poll_whose_times_are_unknown_is_never_cut_next_to() -> None:
     t = tracker(SPANS)
     t.polls[A][4] = Poll(math.nan, math.nan, False)  # failed: no start or end known
-    instant, done = t.cut([A, B], near=35.0) or (0.0, {})
+    instant, done = t.cut(near=35.0) or (0.0, {})
     assert done and not (30.0 <= instant <= 44.0)
 
 
 def test_calls_per_cycle_counts_whole_polls_however_the_window_falls() -> None:
     # Each poll makes 3 calls spread through it; the window's nominal edges fall mid-poll.
     arrivals = [start + f * (end - start) for spans in SPANS.values() for start, end in spans for f in (0.1, 0.5, 0.9)]
-    by_endpoint, polls, exact = calls_per_cycle(tracker(SPANS), [ledger(arrivals)], (11.5, 42.0))
-    assert exact
+    by_endpoint, polls = calls_per_cycle(tracker(SPANS), ledger(arrivals), (11.5, 42.0))
     assert by_endpoint == {"get": 6.0}  # 3 calls x 2 targets per cycle, exactly
-    assert polls == {"cloudtrax": 3.0}
+    assert polls == 3.0
 
 
-def test_without_an_idle_instant_the_count_is_flagged_approximate() -> None:
+def test_without_an_idle_instant_there_is_no_exact_count() -> None:
     spans = {A: [(0.0, 5.0), (10.0, 15.0), (20.0, 25.0)], B: [(4.0, 11.0), (14.0, 21.0), (24.0, 31.0)]}
-    arrivals = [s + 0.5 for key in spans for s, _ in spans[key]]
-    by_endpoint, polls, exact = calls_per_cycle(tracker(spans), [ledger(arrivals)], (12.0, 26.0))
-    assert not exact
-    # Cut at 12 and 26 s themselves: the calls at 14.5, 20.5 and 24.5 s over the polls ended by then
-    # (A: 1 -> 3, B: 1 -> 2, so 1.5 per target), an estimate of the real 2 calls per cycle.
-    assert by_endpoint == {"get": 2.0} and polls == {"cloudtrax": 1.5}
+    with pytest.raises(RuntimeError, match="no instant"):
+        calls_per_cycle(tracker(spans), ledger([1.0]), (12.0, 26.0))
 
 
 def test_cuts_before_the_earliest_instant_are_not_used() -> None:
     t = tracker(SPANS)
-    assert t.cut([A, B], near=5.0) == (pytest.approx(4.001), {A: 1, B: 1})
-    cut = t.cut([A, B], near=5.0, earliest=20.0)  # 23.001 is out too: B's third poll runs until 24 s
+    assert t.cut(near=5.0) == (pytest.approx(4.001), {A: 1, B: 1})
+    cut = t.cut(near=5.0, earliest=20.0)  # 23.001 is out too: B's third poll runs until 24 s
     assert cut == (pytest.approx(24.001), {A: 3, B: 3})
 
 
-def test_a_target_never_seen_is_an_error_not_a_smaller_total() -> None:
-    domain = CallDomain([A, B, ("cloudtrax", "3")], lambda before: {"get": 1})
-    with pytest.raises(RuntimeError, match="no polls seen"):
-        calls_per_cycle(tracker(SPANS), [domain], (11.5, 42.0))
-    with pytest.raises(RuntimeError, match="empty domain"):
-        calls_per_cycle(tracker(SPANS), [CallDomain([], lambda before: {})], (11.5, 42.0))
-
-
 def test_a_window_without_a_whole_poll_is_an_error() -> None:
-    with pytest.raises(RuntimeError, match="no whole poll"):
-        calls_per_cycle(tracker(SPANS), [ledger([])], (11.5, 11.6))
-
-
-def test_dli_domains_map_each_unit_to_its_simulator() -> None:
-    fleet = Fleet(10, Path("unused"), "http://ct", ["http://d0", "http://d1"], 1.0, 1.0, 3, 0)
-    keys = [A, B, ("dli", dli_name(0)), ("dli", dli_name(1))]
-    domains = call_domains(fleet, keys)
-    assert [d.keys for d in domains] == [[A, B], [("dli", "pdu-000")], [("dli", "pdu-001")]]
-    assert [getattr(d.counts, "args", None) for d in domains] == [("http://ct",), ("http://d0",), ("http://d1",)]
+    with pytest.raises(RuntimeError, match=r"no instant|no whole poll"):
+        calls_per_cycle(tracker(SPANS), ledger([]), (11.5, 11.6))

@@ -36,9 +36,12 @@ async def test_seed_payloads_become_exact_samples(sim: CloudTraxSimulator) -> No
     try:
         target = await only_target(group)
         assert target.name == "12345"
-        samples = await target.poll()
+        first = await target.poll()
+        samples = await target.poll()  # the first poll reads no usage: no energy counters yet
     finally:
         await group.aclose()
+
+    assert not by_labels(first, "cloudtrax_powerstrip_port_energy_joules_total")
 
     # Strip 2 is down: its 0 V, 0 Hz and 0 W are not readings and give no samples.
     assert by_labels(samples, "cloudtrax_powerstrip_voltage_volts") == {S1: 116.0}
@@ -134,17 +137,23 @@ async def test_one_call_per_object_per_cycle_and_slow_reads_on_their_intervals(
         target = await only_target(group)
         assert target.concurrency == 3, "a poll's calls are bounded by the source's request slots"
 
+        await target.poll()
+        assert fleet.request_counts() == {  # the first poll: every strip on /metrics, nothing slower
+            "GET /powerstrip/network/{network_id}/list": 1,
+            "GET /powerstrip/{powerstrip_id}": 6,
+            "GET /powerstrip/network/{network_id}/settings": 1,
+            "GET /powerstrip/network/{network_id}/firmware_versions": 1,
+        }
+        fleet.reset_counts()
+        clock.advance(60)
         first = await target.poll()
         counts = fleet.request_counts()
         assert counts == {
             "GET /powerstrip/network/{network_id}/list": 1,
             "GET /powerstrip/{powerstrip_id}": 6,
             "GET /powerstrip/{powerstrip_id}/usage": 6,
-            "GET /powerstrip/network/{network_id}/settings": 1,
-            "GET /powerstrip/network/{network_id}/firmware_versions": 1,
         }
         assert max(fleet.path_counts().values()) == 1  # no object asked for twice
-        assert Counter(observer.calls) == Counter(counts)  # every call went through the request slots
         assert set(observer.calls) <= set(CloudTraxSource.api_endpoints)
 
         fleet.reset_counts()
@@ -154,6 +163,15 @@ async def test_one_call_per_object_per_cycle_and_slow_reads_on_their_intervals(
             "GET /powerstrip/network/{network_id}/list": 1,
             "GET /powerstrip/{powerstrip_id}": 6,
         }
+        assert Counter(observer.calls) == Counter(  # every call went through the request slots
+            {
+                "GET /powerstrip/network/{network_id}/list": 3,
+                "GET /powerstrip/{powerstrip_id}": 18,
+                "GET /powerstrip/{powerstrip_id}/usage": 6,
+                "GET /powerstrip/network/{network_id}/settings": 1,
+                "GET /powerstrip/network/{network_id}/firmware_versions": 1,
+            }
+        )
         cached = ("cloudtrax_powerstrip_port_energy_joules_total", "cloudtrax_network_powerstrip_firmware_info")
         for name in (*cached, "cloudtrax_network_powerstrip_settings_info"):
             assert second.get(name), f"{name} not re-emitted from the cache"
@@ -181,6 +199,7 @@ async def test_new_strip_gets_usage_at_once_without_waiting(fleet: CloudTraxSimu
     try:
         target = await only_target(group)
         await target.poll()
+        await target.poll()  # the first poll reads no usage, the second every strip's
         sid = await group.client.create_powerstrip(100001, mac="ac:86:74:00:99:01", name="new")
         fleet.reset_counts()
         clock.advance(30)
@@ -247,6 +266,7 @@ async def test_energy_never_decreases(sim: CloudTraxSimulator, clock: FakeClock)
     seen: list[float] = []
     try:
         target = await only_target(group)
+        await target.poll()  # the first poll reads no usage
         for step in range(8):
             samples = await target.poll()
             seen.append(by_labels(samples, "cloudtrax_powerstrip_port_energy_joules_total")[key])

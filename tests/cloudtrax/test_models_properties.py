@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, get_args
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from exporter.metrics.reasons import POLL_FAILURE_REASONS
+from exporter.sources.cloudtrax import models
 from exporter.sources.cloudtrax.client import CloudTraxClient
 from exporter.sources.cloudtrax.collector import build_samples
 from exporter.sources.cloudtrax.errors import CloudTraxError
@@ -152,3 +154,66 @@ def test_a_reading_no_strip_can_have_is_refused_never_exported(
             assert labels not in got.get(family, {})
             assert refused[family].reason == "implausible_value" and refused[family].value == value
     assert len(samples.refused) == len(refused)
+
+
+TOLERANT_FIELDS = {
+    "Number": models.Number,
+    "Reading": models.Reading,
+    "Flag": models.Flag,
+    "Text": models.Text,
+    "OptText": models.OptText,
+    "Timestamp": models.Timestamp,
+    "Id": models.Id,
+    "OptId": models.OptId,
+}
+times = st.datetimes(timezones=st.none() | st.timezones()).map(lambda t: t.isoformat()) | st.sampled_from(
+    ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.1234567Z", "2024-01-01 00:00", "2024-01-01", "24:00", "2024-13-01"]
+)
+numeric_text = st.floats(allow_nan=True, allow_infinity=True).map(str) | st.sampled_from([" 1.5 ", "1_0", "0x1"])
+
+
+def _without_native_first(alias: Any) -> Any:
+    """The same field with only its tolerant parser (what validated every value before `NativeFirst`)."""
+    base, *meta = get_args(alias)
+    return Annotated.__class_getitem__((base, *(m for m in meta if not isinstance(m, models.NativeFirst))))  # type: ignore[attr-defined]
+
+
+def _outcome(validate: Any, value: Any) -> tuple[str, Any]:
+    try:
+        result = validate(value)
+    except ValidationError:
+        return "error", None
+    return ("ok", result.timestamp() if isinstance(result, datetime) else result)
+
+
+@pytest.mark.parametrize("name", TOLERANT_FIELDS)
+@PROPERTY
+@given(value=json_values | times | numeric_text | st.integers() | st.just(10**400))
+def test_native_first_fields_read_every_json_value_as_their_tolerant_parser_does(name: str, value: Any) -> None:
+    """The answers are validated from their bytes with `NativeFirst`; before, from `json.loads` with the
+    tolerant parser alone. Every value comes out the same, or fails both ways."""
+    alias = TOLERANT_FIELDS[name]
+    body = json.dumps(value)
+    fast = _outcome(TypeAdapter(alias).validate_json, body)
+    before = _outcome(TypeAdapter(_without_native_first(alias)).validate_python, json.loads(body))
+    if before[0] == "ok" and isinstance(before[1], float) and math.isnan(before[1]):
+        assert fast[0] == "ok" and math.isnan(fast[1])
+    else:
+        assert fast == before
+
+
+@pytest.mark.parametrize("model", MODELS)
+@PROPERTY
+@given(raw=json_values | near_miss)
+def test_an_answer_read_from_its_bytes_is_what_it_was_read_from_json_loads(model: str, raw: Any) -> None:
+    body = json.dumps(raw).encode()
+    assume(b'"errors"' not in body)  # an error envelope fails before validation, either way
+    try:
+        fast: Any = parse(MODELS[model], body)
+    except CloudTraxError:
+        fast = "error"
+    try:
+        before: Any = MODELS[model].model_validate(json.loads(body))
+    except (ValidationError, ValueError, ArithmeticError):
+        before = "error"
+    assert fast == before

@@ -62,6 +62,14 @@ class LiveDaemon:
             return resp.status, await resp.text()
 
     async def metrics(self) -> Samples:
+        """The plain /metrics of the state at the call: a scrape gets the newest body at once, which may
+        still lack the last changes while their build runs, so wait for that build first."""
+        version = self.daemon.changes.version
+        for _ in range(1000):  # bounded: 10 s
+            body = self.daemon.bodies.newest(False)
+            if body is None or body.version >= version:
+                break
+            await asyncio.sleep(0.01)
         status, text, _ = await self.get("/metrics")
         assert status == 200
         return parse_metrics(text)
@@ -77,9 +85,6 @@ async def live(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[LiveDa
         path = tmp_path / "config.yml"
         path.write_text(config_text)
         daemon = Daemon(path, SOURCES)
-        # These tests look at engine state, then scrape once: they want the body of that state, not
-        # one up to a second old (stale-while-revalidate has tests of its own).
-        daemon.bodies.max_stale = 0.0
         await daemon.start()
         runner = web.AppRunner(build_app(daemon, enable_lifecycle=lifecycle))
         await runner.setup()

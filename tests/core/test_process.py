@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -132,8 +134,9 @@ async def test_actions_on_their_own_listener(tmp_path: Path) -> None:
 
 
 async def test_process_metrics_and_no_created_series(tmp_path: Path) -> None:
-    """The standard process_* metrics are exported; prometheus_client's *_created series and the
-    request counter that repeated the latency histogram's _count are not."""
+    """The standard process_* and python_* metrics are exported, as by every prometheus_client exporter;
+    prometheus_client's *_created series and the request counter that repeated the latency histogram's
+    _count are not."""
     async with FakeExporter(tmp_path, GOOD, env=ENV) as exp:
         await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
         text = await exp.metrics_text()
@@ -144,7 +147,25 @@ async def test_process_metrics_and_no_created_series(tmp_path: Path) -> None:
     assert (value(m, "process_open_fds") or 0) >= 3  # stdin/out/err at least, plus the listener
     assert (value(m, "process_max_fds") or 0) >= (value(m, "process_open_fds") or 0)
     assert value(m, "process_cpu_seconds_total") is not None
+    for generation in ("0", "1", "2"):
+        assert value(m, "python_gc_collections_total", generation=generation) is not None
+        assert value(m, "python_gc_objects_collected_total", generation=generation) is not None
+        assert value(m, "python_gc_objects_uncollectable_total", generation=generation) is not None
+    assert value(m, "python_info", implementation="CPython", version=platform.python_version()) == 1
     names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
     assert not {n for n in names if n.endswith("_created")}, sorted(names)
     assert "powerstrip_exporter_api_requests_total" not in names
     assert "powerstrip_exporter_api_request_duration_seconds_count" in names
+
+
+async def test_listeners_and_polls_share_the_main_thread(tmp_path: Path) -> None:
+    """One event loop polls and serves: after scrapes of every form, the process runs the main thread
+    and the one thread that builds /metrics bodies, nothing else (no listener or process-metrics thread)."""
+    async with FakeExporter(tmp_path, GOOD, env=ENV) as exp:
+        await exp.wait_for_sample("powerstrip_exporter_target_up", 1, source="fake", target="a")
+        for headers in ({}, {"Accept": "application/openmetrics-text"}, {"Accept-Encoding": "gzip"}):
+            status, _ = await exp.get("/metrics", headers=headers)
+            assert status == 200
+        assert exp.proc is not None
+        threads = len(os.listdir(f"/proc/{exp.proc.pid}/task"))
+    assert threads == 2, f"{threads} threads"

@@ -36,8 +36,8 @@ def store_with_two_targets() -> SnapshotStore:
 
 def whole_body(store: SnapshotStore, openmetrics: bool) -> bytes:
     """The body as /metrics composes it, with no self-metrics."""
-    families = (family for state in store.states.values() for family in state.rendered)
-    return compose(families, openmetrics) + (b"# EOF\n" if openmetrics else b"")
+    families = (family for state in store.states.values() for family in state.rendered())
+    return b"".join(compose(families, openmetrics)) + (b"# EOF\n" if openmetrics else b"")
 
 
 def samples(families: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

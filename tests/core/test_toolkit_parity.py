@@ -392,7 +392,7 @@ async def test_relative_paths_are_relative_to_the_web_config_file(tmp_path: Path
     with_cert = client_context(ca)
     with_cert.load_cert_chain(etc / "client.crt", etc / "client.key")
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
         assert not _connects_and_reads(exp.port, client_context(ca)), "RequireClientCert: a certificate is required"
         probe = run_cli("healthcheck", "--web.listen-address", f"127.0.0.1:{exp.port}", *args, cwd=tmp_path)
         assert probe.returncode == 0, probe.stdout + probe.stderr
@@ -422,7 +422,7 @@ async def test_inline_pem_and_rate_limit_as_exporter_toolkit_has_them(tmp_path: 
     with_cert = client_context(ca)
     ca.issue_cert("prometheus.example.test").configure_cert(with_cert)
     async with exp:
-        await exp.wait_for(lambda: _reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
+        await exp.wait_for(lambda: reachable(exp.url + "/-/healthy", with_cert), what="TLS listener")
         assert not _connects_and_reads(exp.port, client_context(ca)), "the inline client CA is required"
         statuses = [(await _get(exp.url + "/-/healthy", ssl=with_cert))[0] for _ in range(6)]
         logs = exp.logs()

@@ -46,69 +46,88 @@ def build_samples(
 ) -> SampleSet:
     """Turn one cycle's API data into samples. Pure, so tests can feed it payloads directly."""
     b = SampleSetBuilder()
+    info, up_, status, pairing, surge, checkin_, boot, port_count, enabled_ports, active, power = (
+        b.column(spec).add
+        for spec in (
+            m.POWERSTRIP_INFO,
+            m.POWERSTRIP_UP,
+            m.POWERSTRIP_CLOUD_STATUS,
+            m.POWERSTRIP_NEED_PAIRING,
+            m.POWERSTRIP_SURGE_PROTECTION,
+            m.POWERSTRIP_LAST_CHECKIN,
+            m.POWERSTRIP_BOOT_TIME,
+            m.POWERSTRIP_PORTS,
+            m.POWERSTRIP_ENABLED_PORTS,
+            m.POWERSTRIP_ACTIVE_PORTS,
+            m.POWERSTRIP_POWER,
+        )
+    )
+    sub_active, sub_end, end_of_life = (
+        b.column(spec).add
+        for spec in (m.POWERSTRIP_SUBSCRIPTION_ACTIVE, m.POWERSTRIP_SUBSCRIPTION_END, m.POWERSTRIP_END_OF_LIFE)
+    )
+    port_info, port_enabled, port_power, reactive, port_energy = (
+        b.column(spec).add
+        for spec in (
+            m.PORT_INFO,
+            m.PORT_ENABLED,
+            m.PORT_POWER,
+            m.PORT_REACTIVE_POWER,
+            m.PORT_ENERGY,
+        )
+    )
     nid = str(network_id)
     for strip in strips:
         sid = str(strip.powerstrip_id)
         detail = details.get(strip.powerstrip_id)
         lbl = (nid, sid)
-        b.add(
-            m.POWERSTRIP_INFO,
-            1,
-            *lbl,
-            strip.mac,
-            strip.name,
-            strip.model,
-            _first(strip.firmware_version, detail.firmware_version if detail else None) or "",
-            strip.role,
-        )
+        firmware_version = _first(strip.firmware_version, detail.firmware_version if detail else None) or ""
+        info((nid, sid, strip.mac, strip.name, strip.model, firmware_version, strip.role), 1)
         up = strip.is_up
-        b.add(m.POWERSTRIP_UP, up, *lbl)
-        b.add(m.POWERSTRIP_CLOUD_STATUS, 1, *lbl, cloud_status_label(strip.cloud_status))
-        b.add(m.POWERSTRIP_NEED_PAIRING, _first(strip.need_pairing, detail and detail.need_pairing), *lbl)
-        b.add(
-            m.POWERSTRIP_SURGE_PROTECTION,
-            _first(strip.surge_protection_active, detail and detail.surge_protection_active),
-            *lbl,
-        )
+        up_(lbl, up)
+        status((nid, sid, cloud_status_label(strip.cloud_status)), 1)
+        pairing(lbl, _first(strip.need_pairing, detail and detail.need_pairing))
+        surge(lbl, _first(strip.surge_protection_active, detail and detail.surge_protection_active))
         if up:  # a down strip reports 0 V and 0 Hz: not readings, so no samples
             b.add_within(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl, minimum=0)
             b.add_within(
                 m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl, minimum=0
             )
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
-        b.add(m.POWERSTRIP_LAST_CHECKIN, _ts(checkin), *lbl)
+        checkin_(lbl, _ts(checkin))
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
         if up and checkin is not None and uptime is not None:
-            b.add(m.POWERSTRIP_BOOT_TIME, checkin.timestamp() - uptime, *lbl)
+            boot(lbl, checkin.timestamp() - uptime)
         # One sample per port id even if a response repeats a port (duplicate series break scrapes).
         ports = list({p.port_id: p for p in detail.ports}.values()) if detail else []
-        b.add(m.POWERSTRIP_PORTS, _first(strip.port_count, len(ports) if ports else None), *lbl)
+        port_count(lbl, _first(strip.port_count, len(ports) if ports else None))
         enabled = sum(1 for p in ports if p.enable) if ports else None
-        b.add(m.POWERSTRIP_ENABLED_PORTS, _first(strip.enabled_ports, enabled), *lbl)
-        b.add(m.POWERSTRIP_ACTIVE_PORTS, _first(strip.active_ports, detail and detail.active_ports), *lbl)
+        enabled_ports(lbl, _first(strip.enabled_ports, enabled))
+        active(lbl, _first(strip.active_ports, detail and detail.active_ports))
         if up and detail is not None:
-            b.add(m.POWERSTRIP_POWER, sum(p.active_power_w or 0.0 for p in ports), *lbl)
+            power(lbl, sum(p.active_power_w or 0.0 for p in ports))
         subscription = strip.subscription or (detail.subscription if detail else None)
         if subscription is not None:
-            b.add(m.POWERSTRIP_SUBSCRIPTION_ACTIVE, subscription.is_active, *lbl)
-            b.add(m.POWERSTRIP_SUBSCRIPTION_END, _ts(subscription.end_date), *lbl)
+            sub_active(lbl, subscription.is_active)
+            sub_end(lbl, _ts(subscription.end_date))
         lifecycle = strip.lifecycle or (detail.lifecycle if detail else None)
         if lifecycle is not None:
-            b.add(m.POWERSTRIP_END_OF_LIFE, _ts(lifecycle.end_of_life), *lbl)
+            end_of_life(lbl, _ts(lifecycle.end_of_life))
 
         for port in ports:
-            plbl = (*lbl, str(port.port_id))
-            b.add(m.PORT_INFO, 1, *plbl, port.label, port.connection_check_name or "")
-            b.add(m.PORT_ENABLED, port.enable, *plbl)
+            port_id = str(port.port_id)
+            plbl = (nid, sid, port_id)
+            port_info((nid, sid, port_id, port.label, port.connection_check_name or ""), 1)
+            port_enabled(plbl, port.enable)
             if not up:
                 continue  # the zeros of a down strip are not readings
             b.add_within(m.PORT_CURRENT, port.current_a, *plbl, minimum=0)
-            b.add(m.PORT_POWER, port.active_power_w, *plbl)
+            port_power(plbl, port.active_power_w)
             b.add_within(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl, minimum=0)
-            b.add(m.PORT_REACTIVE_POWER, port.reactive_power_var, *plbl)
+            reactive(plbl, port.reactive_power_var)
             b.add_within(m.PORT_POWER_FACTOR, port.power_factor, *plbl, minimum=-1, maximum=1)
         for port_id, joules in sorted(energy.get(strip.powerstrip_id, {}).items()):
-            b.add(m.PORT_ENERGY, joules, *lbl, port_id)
+            port_energy((nid, sid, port_id), joules)
 
     if settings is not None:
         b.add(m.NETWORK_SETTINGS_INFO, 1, nid, settings.firmware_tag or "")

@@ -32,7 +32,9 @@ class NetworkTarget(Target):
     one list for the network, one get per listed strip; usage per strip only once
     `usage_interval` has passed for it, and settings plus firmware versions only once
     `settings_interval` has passed. Results of the slower reads are cached and re-emitted
-    in every snapshot. No object is requested twice in a cycle.
+    in every snapshot. No object is requested twice in a cycle. Usage reads start with the
+    second poll: the first, after a start or a reload, puts every strip on /metrics in half the
+    calls (the energy counters, which begin at a strip's first usage read, one poll later).
     """
 
     def __init__(
@@ -108,7 +110,10 @@ class NetworkTarget(Target):
             self._firmware_due = self._clock() + self.settings_interval
 
         calls: list[Callable[[], Awaitable[None]]] = [partial(get, s.powerstrip_id) for s in strips]
-        calls += [partial(usage, s.powerstrip_id) for s in strips if self._usage_due.get(s.powerstrip_id, 0.0) <= now]
+        if self.inventory is not None:  # not the first poll (see the class docstring)
+            calls += [
+                partial(usage, s.powerstrip_id) for s in strips if self._usage_due.get(s.powerstrip_id, 0.0) <= now
+            ]
         if self._settings is None or self._settings_due <= now:
             calls.append(settings)
         if self._firmware is None or self._firmware_due <= now:
