@@ -7,11 +7,8 @@ at reload and in `--config.check`.
 
 from __future__ import annotations
 
-import os
 import signal
 import ssl
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ import yaml
 
 from powerstrip_sim.cloudtrax import CloudTraxSimulator
 from powerstrip_sim.dli import DEFAULT_USERNAME, DliSimulator
+from tests.core.test_config_check_cli import check
 from tests.support.process import ExporterProcess, value
 
 KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -98,17 +96,6 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         yield Setup(config_dir, elsewhere, ct, dli)
 
 
-def config_check(config_file: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config_file), "--config.check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-        cwd=cwd,
-    )
-
-
 async def test_relative_files_are_read_next_to_the_config_at_start_and_reload(setup: Setup) -> None:
     text = config(setup.ct, setup.dli)
     async with ExporterProcess(setup.config_dir, text, cwd=setup.elsewhere) as exp:
@@ -130,11 +117,11 @@ async def test_relative_files_are_read_next_to_the_config_at_start_and_reload(se
 async def test_config_check_reads_relative_files_next_to_the_config(setup: Setup) -> None:
     config_file = setup.config_dir / "config.yml"
     config_file.write_text(config(setup.ct, setup.dli))
-    result = config_check(config_file, setup.elsewhere)
+    result = check(config_file, setup.elsewhere)
     assert (result.returncode, result.stderr) == (0, "")
 
     (setup.config_dir / "secrets" / "dli-password").unlink()
-    result = config_check(config_file, setup.elsewhere)
+    result = check(config_file, setup.elsewhere)
     assert result.returncode == 1
     looked_at = setup.config_dir / "secrets" / "dli-password"
     assert f'password_file: cannot read "secrets/dli-password" ({looked_at}): No such file' in result.stderr
