@@ -19,7 +19,7 @@ from exporter.config.errors import ConfigError, format_path, from_validation_err
 from exporter.config.model import ConfigBase, EntrySchema, GlobalConfig, SourceSettings, build_config_model
 from exporter.config.remediation import RemediationConfig, check_remediation
 from exporter.config.suggest import did_you_mean
-from exporter.config.types import TargetEntry, reveal_all
+from exporter.config.types import CONFIG_DIR, TargetEntry, reveal_all
 from exporter.config.yamlerrors import yaml_syntax_error
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?")
@@ -115,7 +115,10 @@ def _rename_deprecated(
             entry[new] = entry.pop(old)
 
 
-def parse_config(text: str, sources: Mapping[str, EntrySchema], origin: str = "<config>") -> Config:
+def parse_config(
+    text: str, sources: Mapping[str, EntrySchema], origin: str = "<config>", base_dir: Path | None = None
+) -> Config:
+    """`base_dir`: the directory relative file paths in the text are relative to (the config file's)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -137,7 +140,7 @@ def parse_config(text: str, sources: Mapping[str, EntrySchema], origin: str = "<
     model_cls = build_config_model(sources)
     model: ConfigBase | None = None
     try:
-        model = model_cls.model_validate(raw)
+        model = model_cls.model_validate(raw, context={CONFIG_DIR: base_dir} if base_dir is not None else None)
     except ValidationError as exc:
         errors = from_validation_error(exc, set(sources), model_cls) + errors
     if model is not None:
@@ -163,4 +166,4 @@ def load_config(path: str | Path, sources: Mapping[str, EntrySchema]) -> Config:
         raise ConfigError([f"cannot read config file {path}: {err.strerror or err}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"cannot read config file {path}: not UTF-8 text"]) from None
-    return parse_config(text, sources, str(path))
+    return parse_config(text, sources, str(path), base_dir=Path(path).parent)

@@ -123,17 +123,48 @@ def _to_secret(value: object) -> Secret:
     raise ValueError("expected a string (quote secrets that look like numbers)")
 
 
-def _read_secret_file(value: object) -> Secret:
-    if not isinstance(value, str):
+CONFIG_DIR = "config_dir"
+"""Validation context key: the directory of the config file, which relative file paths in it are
+relative to, as in Prometheus (not the working directory, which is / under systemd). Without it (a
+config given as text), they are relative to the working directory."""
+
+
+def config_path(value: str, info: ValidationInfo) -> Path:
+    """A file path of the config, joined to the config file's directory when it is relative."""
+    base = (info.context or {}).get(CONFIG_DIR)
+    return Path(base) / value if base is not None else Path(value)
+
+
+def shown_path(value: str, path: Path) -> str:
+    """The path as written, and where it was looked for when that differs."""
+    return f'"{value}"' if str(path) == value else f'"{value}" ({path})'
+
+
+def _file_path(value: object, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not value:
         raise ValueError(f"expected a file path, got {show(value)}")
+    path = config_path(value, info)
+    if not path.is_file():
+        raise ValueError(f"cannot read {shown_path(value, path)}: no such file")
+    return str(path)
+
+
+FilePath = Annotated[str, BeforeValidator(_file_path)]
+"""A file the exporter opens later (a CA bundle): checked at load, kept joined to the config's directory."""
+
+
+def _read_secret_file(value: object, info: ValidationInfo) -> Secret:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a file path, got {show(value)}")
+    path = config_path(value, info)
     try:
-        secret = Path(value).read_text(encoding="utf-8").strip()
+        secret = path.read_text(encoding="utf-8").strip()
     except OSError as err:
-        raise ValueError(f'cannot read "{value}": {err.strerror or err}') from None
+        raise ValueError(f"cannot read {shown_path(value, path)}: {err.strerror or err}") from None
     except UnicodeDecodeError:
-        raise ValueError(f'cannot read "{value}": not UTF-8 text') from None
+        raise ValueError(f"cannot read {shown_path(value, path)}: not UTF-8 text") from None
     if not secret:
-        raise ValueError(f'"{value}" is empty')
+        raise ValueError(f"{shown_path(value, path)} is empty")
     return Secret(secret)
 
 
@@ -151,7 +182,8 @@ SecretFile = Annotated[
     PlainSerializer(lambda s: "<secret>", return_type=str),
     WithJsonSchema({"type": "string"}),
 ]
-"""A `*_file` key: the file is read at load (and reload) time; the contents are the secret."""
+"""A `*_file` key: the file, relative to the config file's directory, is read at load and reload; its
+contents are the secret."""
 
 
 def pick_secret(entry: BaseModel, inline: str, from_file: str, *, required: bool = True) -> None:

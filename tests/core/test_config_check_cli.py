@@ -27,13 +27,14 @@ targets:
 """
 
 
-def check(path: Path) -> subprocess.CompletedProcess[str]:
+def check(path: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.check"],
         capture_output=True,
         text=True,
         timeout=60,
         env=os.environ.copy(),
+        cwd=cwd,
     )
 
 

@@ -107,8 +107,11 @@ class ExporterProcess:
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         wait_healthy: bool = True,
+        cwd: Path | None = None,
     ) -> None:
         self.workdir = workdir
+        self.cwd = cwd
+        """The process's working directory (None: the test's)."""
         self.config_path = workdir / "config.yml"
         self.config_path.write_text(config_text, encoding="utf-8")
         self.port = free_port()
@@ -137,7 +140,9 @@ class ExporterProcess:
 
     async def __aenter__(self) -> ExporterProcess:
         self._stderr = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(self.command(), stdout=self._stderr, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(
+            self.command(), stdout=self._stderr, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+        )
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         if self.wait_healthy:
             await self.wait_for(self._healthy, timeout=20, what="exporter /-/healthy")

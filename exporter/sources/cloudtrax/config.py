@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema, model_validator
 
 from exporter.config.errors import show
-from exporter.config.types import Duration, Secret, SecretFile, SecretStr, TargetEntry, format_duration, pick_secret
+from exporter.config.types import (
+    Duration,
+    FilePath,
+    Secret,
+    SecretFile,
+    SecretStr,
+    TargetEntry,
+    format_duration,
+    pick_secret,
+)
 from exporter.sources.cloudtrax.client import DEFAULT_BASE_URL, UsagePeriod
 
 USAGE_WINDOW_SECONDS: dict[str, float] = {
@@ -79,16 +87,9 @@ class CloudTraxEntry(TargetEntry):
     settings_interval: Duration = 3600.0
     discovery_interval: Duration = 600.0
     insecure_skip_verify: bool = False
-    ca_file: str | None = None
+    ca_file: FilePath | None = None
 
     deprecated_keys: ClassVar[dict[str, str]] = {"tls_insecure_skip_verify": "insecure_skip_verify"}
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f'cannot read "{value}": no such file')
-        return value
 
     @model_validator(mode="after")
     def _checks(self) -> CloudTraxEntry:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
-from exporter.config.types import Duration, Secret, SecretFile, SecretStr, TargetEntry, pick_secret
+from exporter.config.types import Duration, FilePath, Secret, SecretFile, SecretStr, TargetEntry, pick_secret
 
 Quantity = Literal["voltage", "current", "energy", "power", "temperature", "humidity"]
 
@@ -53,7 +52,7 @@ class DliEntry(TargetEntry):
     password: SecretStr | None = None
     password_file: SecretFile | None = None
     auth: Literal["digest", "basic"] = "digest"
-    ca_file: str | None = None
+    ca_file: FilePath | None = None
     insecure_skip_verify: bool = False
     identity_interval: Duration = 3600.0
     humidity_unit: Literal["percent", "ratio"] = "percent"
@@ -63,13 +62,6 @@ class DliEntry(TargetEntry):
     @classmethod
     def _url(cls, value: object) -> str:
         return _check_url(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f'cannot read "{value}": no such file')
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DliEntry:
