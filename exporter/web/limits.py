@@ -11,7 +11,10 @@ holds a socket, a buffer and a task for as long as it likes. Here:
 - at most `max_connections` connections are open per listener, and at most `max_per_client` of them
   from one client (an IPv4 address, or an IPv6 /64); one more is answered 503 (the listener is
   full) or 429 (the client has its share) with `Retry-After` and closed at once, so neither a flood
-  nor one client holding sockets open can take the listener away from everyone else;
+  nor one client holding sockets open can take the listener away from everyone else. A connection
+  counts from the moment it is accepted: on a TLS listener the handshake starts only once it is
+  admitted (a refused one is closed before it, without an answer), so sockets that never finish a
+  handshake cannot pile up beside the caps, each holding TLS buffers until the handshake timeout;
 - an idle kept-alive connection is closed after `IDLE_TIMEOUT`.
 """
 
@@ -21,7 +24,7 @@ import asyncio
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +82,10 @@ def _client_of(transport: asyncio.BaseTransport) -> str:
 class _Guarded(asyncio.Protocol):
     """aiohttp's protocol for one connection, with a deadline for each request's headers.
 
+    It is made for the plain TCP connection, so that the caps are checked when the connection is
+    accepted; on a TLS listener it then starts the handshake (`loop.start_tls`) and hands aiohttp the
+    TLS transport once that is done.
+
     Whether a request head is pending is decided at every packet: its last byte either ends a head
     (or a body), or leaves one unfinished. aiohttp's parser keeps that state to itself, so each packet
     is handed over in two parts, all but its last byte and then that byte: a request counted or a
@@ -95,6 +102,11 @@ class _Guarded(asyncio.Protocol):
         self._client: str | None = None
         self._payload: Any = None
         """The body stream of the last request parsed (its `is_eof()` says whether the body is done)."""
+        self._handshaking: asyncio.Transport | None = None
+        """The TCP transport while the TLS handshake runs on it."""
+        self._early: list[bytes | None] = []
+        """What the TLS layer delivered between the end of the handshake and aiohttp getting the
+        connection (data, or None for an end of file), handed on in order once it has it."""
 
     def _idle(self) -> bool:
         waiter: asyncio.Future[None] | None = getattr(self._inner, "_waiter", None)
@@ -113,6 +125,9 @@ class _Guarded(asyncio.Protocol):
     def _expire(self) -> None:
         self._deadline = None
         if self._transport is None:
+            if self._handshaking is not None:  # the TLS handshake is not done: closed without a word
+                self._listener.limits.on_drop("header_timeout")
+                self._handshaking.close()
             return
         self._listener.limits.on_drop("header_timeout")
         if self._idle():
@@ -124,22 +139,60 @@ class _Guarded(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Counted here, not when the protocol is made: connections accepted in one batch are made
-        before any is connected, and a failed TLS handshake never connects at all."""
-        assert isinstance(transport, asyncio.WriteTransport)
+        before any is connected."""
+        assert isinstance(transport, asyncio.Transport)
         listener = self._listener
         client = _client_of(transport)
         refusal = listener.refusal(client)
         if refusal is not None:
             reason, answer = refusal
-            transport.write(answer)  # answered and closed without reading anything
-            transport.close()
+            if listener.ssl_context is None:
+                transport.write(answer)  # answered and closed without reading anything
+            transport.close()  # on a TLS listener before any handshake: a refusal costs no TLS state
             listener.limits.on_drop(reason)
             return
         self._client = client
-        self._transport = transport
         listener.admit(client)
+        if listener.ssl_context is None:
+            self._connect(transport)
+            return
+        transport.pause_reading()  # nothing is read before the handshake has started
+        self._handshaking = transport
+        self._arm()  # the header clock runs from the accept: the handshake and the first request's head
+        listener.handshake(self._handshake(transport, listener.ssl_context))
+
+    async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """TLS on an admitted connection. A failed handshake, or one closed by the header clock, is
+        released here without a log line, as asyncio's own server does."""
+        if self._client is None:  # lost (the site closing) before the handshake could start
+            return
+        loop = asyncio.get_running_loop()
+        backstop = 2 * self._listener.limits.header_timeout  # the header clock closes it first
+        try:
+            tls = await loop.start_tls(transport, self, context, server_side=True, ssl_handshake_timeout=backstop)
+        except Exception:
+            self.connection_lost(None)  # a no-op if the connection was lost already
+            return
+        except asyncio.CancelledError:
+            self.connection_lost(None)
+            raise
+        if not isinstance(tls, asyncio.WriteTransport):  # None: lost as (or just after) the handshake ended
+            self.connection_lost(None)
+        elif self._client is not None:  # not lost since the handshake ended
+            self._connect(tls)
+
+    def _connect(self, transport: asyncio.WriteTransport) -> None:
+        """Hand the connection (plain, or TLS once its handshake is done) to aiohttp, on the header clock."""
+        self._handshaking = None
+        self._transport = transport
         self._inner.connection_made(transport)
         self._arm()
+        early, self._early = self._early, []
+        for data in early:
+            if data is None:
+                self.eof_received()
+            else:
+                self.data_received(data)
 
     def _in_body(self) -> bool:
         return self._payload is not None and not self._payload.is_eof()
@@ -167,43 +220,57 @@ class _Guarded(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._client is None or not data:
             return
+        if self._transport is None:
+            self._early.append(data)
+            return
         if self._feed(data):
             self._disarm()
         else:
             self._arm()  # a head is unfinished: on the clock from its first byte (kept if already running)
 
     def eof_received(self) -> None:
-        if self._client is not None:
-            self._inner.eof_received()
+        if self._client is None:
+            return
+        if self._transport is None:
+            self._early.append(None)
+            return
+        self._inner.eof_received()
 
     def pause_writing(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._transport is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._transport is not None:
             self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         client, self._client = self._client, None
         if client is None:
             return
+        connected = self._transport is not None
         self._disarm()
         self._transport = None
+        self._handshaking = None
         self._payload = None
+        self._early = []
         self._listener.release(client)
-        self._inner.connection_lost(exc)
+        if connected:
+            self._inner.connection_lost(exc)
 
 
 class _Listener:
     """The protocol factory `loop.create_server` calls for each accepted connection, and the count of
     open connections, in all and per client, that the caps are checked against."""
 
-    def __init__(self, server: web.Server, limits: HttpLimits) -> None:
+    def __init__(self, server: web.Server, limits: HttpLimits, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server = server
         self.limits = limits
+        self.ssl_context = ssl_context
+        """The listener speaks TLS: each admitted connection starts its handshake."""
         self.open = 0
         self.per_client: Counter[str] = Counter()
+        self._handshakes: set[asyncio.Task[None]] = set()
 
     def __call__(self) -> asyncio.Protocol:
         return _Guarded(self.server(), self)
@@ -226,17 +293,29 @@ class _Listener:
         if not self.per_client[client]:
             del self.per_client[client]
 
+    def handshake(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a connection's TLS handshake, kept until it ends (and cancelled by `close`)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    def close(self) -> None:
+        for task in self._handshakes:
+            task.cancel()
+
 
 class Site:
     """One app served on its bound sockets, with `HttpLimits` applied."""
 
-    def __init__(self, runner: web.AppRunner, servers: Sequence[asyncio.AbstractServer]) -> None:
+    def __init__(self, runner: web.AppRunner, servers: Sequence[asyncio.AbstractServer], listener: _Listener) -> None:
         self.runner = runner
         self.servers = tuple(servers)
+        self._listener = listener
 
     async def close(self) -> None:
         for server in self.servers:
             server.close()
+        self._listener.close()
         await self.runner.cleanup()
 
 
@@ -252,16 +331,15 @@ async def start_site(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=IDLE_TIMEOUT)
     await runner.setup()
     assert runner.server is not None
-    extra: dict[str, Any] = {"ssl_handshake_timeout": limits.header_timeout} if ssl_context is not None else {}
-    listener = _Listener(runner.server, limits)
+    listener = _Listener(runner.server, limits, ssl_context)
     loop = asyncio.get_running_loop()
     servers: list[asyncio.AbstractServer] = []
     try:
         for sock in sockets:
-            servers.append(await loop.create_server(listener, sock=sock, ssl=ssl_context, backlog=128, **extra))
+            servers.append(await loop.create_server(listener, sock=sock, backlog=128))
     except BaseException:
         for server in servers:
             server.close()
         await runner.cleanup()
         raise
-    return Site(runner, servers)
+    return Site(runner, servers, listener)

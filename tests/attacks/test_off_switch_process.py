@@ -5,24 +5,32 @@
   valid token 0 of 130. Now one client holds at most its share, and everyone else is answered.
 - A complete request followed by a partial one in the same packet used to escape the header
   timeout and hold the connection for the 75 s keep-alive.
+- On a TLS listener, sockets that never send a ClientHello were not counted until their handshake
+  ended: one client held 2,000 of them at once, about 300 KB each, and a handshake that timed out
+  was counted nowhere. Now a connection counts from the moment it is accepted, so one client holds
+  at most its share there too, and the header clock closes (and counts) a handshake that never ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.attacks.flood import Flood
 from tests.core.fake_exporter import FakeExporter
-from tests.support.process import value
+from tests.core.https import write_cert
+from tests.support.process import parse_metrics, value
 from tests.support.rawhttp import RawAnswer, exchange, parse_answer, request
 
 DROPPED = "powerstrip_exporter_http_connections_dropped_total"
+SHARE = "too_many_client_connections"
 HOOK = "/api/v1/remediation/alertmanager"
 ALERTMANAGER_TOKEN = "alertmanager-token-0123456789"
 ATTACKER, PROMETHEUS, ALERTMANAGER = "127.0.0.2", "127.0.0.3", "127.0.0.4"
@@ -164,3 +172,109 @@ async def test_a_kept_alive_connection_after_a_request_with_a_body_is_not_cut_at
     finally:
         writer.close()
     assert again.startswith(b"HTTP/1.1 200"), again
+
+
+async def tls_scrape(exp: FakeExporter, ctx: ssl.SSLContext, source: str) -> int | None:
+    """One scrape over TLS from `source`: its status, or None when closed before or during the handshake."""
+    try:
+        async with asyncio.timeout(MARGIN):
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", exp.port, ssl=ctx, local_addr=(source, 0), server_hostname="127.0.0.1"
+            )
+            try:
+                writer.write(request("GET", "/metrics", headers={"Connection": "close"}))
+                data = await reader.read()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return None
+    return parse_answer(data, 0.0).status
+
+
+def tls_exporter(tmp_path: Path, *args: str) -> tuple[FakeExporter, ssl.SSLContext]:
+    """The exporter on a TLS listener, and a client context that trusts its certificate."""
+    ca = trustme.CA()
+    cert, key = write_cert(ca, tmp_path, "server")
+    (tmp_path / "web.yml").write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    exp = FakeExporter(
+        tmp_path, CONFIG, args=["--web.config.file", str(tmp_path / "web.yml"), *args], wait_healthy=False
+    )
+    exp.url = f"https://127.0.0.1:{exp.port}"
+    return exp, ctx
+
+
+async def wait_for_dropped(exp: FakeExporter, ctx: ssl.SSLContext, reason: str, expected: int) -> None:
+    async def dropped() -> bool:  # the self-metrics are published with the next snapshot
+        status, text = await exp.get("/metrics", ssl=ctx)
+        return status == 200 and value(parse_metrics(text), DROPPED, reason=reason) == expected
+
+    await exp.wait_for(dropped, timeout=30, what=f"{DROPPED}{{reason={reason}}} == {expected}")
+
+
+async def test_tls_handshakes_that_never_start_count_against_the_clients_share(tmp_path: Path) -> None:
+    """The attacker's sockets never send a ClientHello. Before the fix none of them counted while its
+    handshake was pending (up to the header timeout), so none was refused and each held TLS buffers.
+    Now the ones beyond the client's share are closed at once, before any handshake, and counted
+    once each; the share is given back when they go."""
+    share, extra = 8, 4
+    # A header (and handshake) timeout longer than the test: what a pending handshake holds, it keeps.
+    exp, ctx = tls_exporter(
+        tmp_path, "--web.read-header-timeout", "600s", "--web.max-connections-per-client", str(share)
+    )
+    async with exp:
+
+        async def serving() -> bool:
+            return await tls_scrape(exp, ctx, PROMETHEUS) == 200
+
+        await exp.wait_for(serving, timeout=30, what="the TLS listener")
+        # Closed sockets do not come back: the counts below are exact.
+        async with Flood(exp.port, ATTACKER, sockets=share + extra, reopen_after=3600) as flood:
+
+            async def refused() -> bool:
+                return flood.answers["closed"] >= extra
+
+            await exp.wait_for(refused, timeout=60, what=f"the sockets beyond the share closed ({flood.answers})")
+            assert await tls_scrape(exp, ctx, ATTACKER) is None, "a handshake beyond the share was let in"
+            scrapes = [await tls_scrape(exp, ctx, PROMETHEUS) for _ in range(ROUNDS)]
+            assert scrapes.count(200) == ROUNDS, scrapes
+            await wait_for_dropped(exp, ctx, SHARE, extra + 1)
+            assert flood.answers == {"closed": extra}, flood.answers
+
+        async def share_given_back() -> bool:
+            return await tls_scrape(exp, ctx, ATTACKER) == 200
+
+        await exp.wait_for(share_given_back, timeout=30, what="the attacker's share given back")
+
+
+async def test_failed_and_timed_out_tls_handshakes_give_back_their_share(tmp_path: Path) -> None:
+    """Handshakes that fail (plain HTTP on the TLS port) or never end (no ClientHello) hold a share
+    only until then; one that runs past the header timeout is closed and counted for
+    `header_timeout`, once."""
+    share, slow_client = 2, "127.0.0.5"
+    args = ["--web.read-header-timeout", f"{HEADER_TIMEOUT:g}s", "--web.max-connections-per-client", str(share)]
+    exp, ctx = tls_exporter(tmp_path, *args)
+    async with exp:
+
+        def let_in(source: str) -> Callable[[], Awaitable[bool]]:
+            async def scraped() -> bool:
+                return await tls_scrape(exp, ctx, source) == 200
+
+            return scraped
+
+        await exp.wait_for(let_in(PROMETHEUS), timeout=30, what="the TLS listener")
+        for _ in range(3 * share):
+            answer = await exchange(exp.port, request("GET", "/metrics"), source=ATTACKER)
+            assert answer.status is None, answer
+        await exp.wait_for(let_in(ATTACKER), timeout=30, what="the share of failed handshakes given back")
+        # Sockets closed do not come back: the counts below are exact.
+        async with Flood(exp.port, slow_client, sockets=share, reopen_after=3600) as flood:
+
+            async def timed_out() -> bool:
+                return flood.answers["closed"] >= share
+
+            await exp.wait_for(timed_out, timeout=60, what=f"the handshakes timed out ({flood.answers})")
+            await wait_for_dropped(exp, ctx, "header_timeout", share)
+            assert flood.answers == {"closed": share}, flood.answers
+            await exp.wait_for(let_in(slow_client), timeout=30, what="the share of timed-out handshakes given back")
