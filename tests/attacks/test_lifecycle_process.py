@@ -77,7 +77,8 @@ async def test_lifecycle_without_basic_auth_needs_a_token_allowed_to_reload(tmp_
             assert (await reload(exp, headers))[0] == status, headers
         assert not await has_target(exp, "added")
         assert await reload(exp, bearer(DEPLOY)) == (200, "Config reloaded.\n")
-        assert await has_target(exp, "added")
+        # The added target appears once its group has discovered it, after the reload's answer.
+        await exp.wait_for(lambda: has_target(exp, "added"), what="the added target")
         assert 'msg="reload requested over HTTP" client=127.0.0.1 token=deploy' in exp.logs()
 
 
@@ -92,7 +93,7 @@ async def test_lifecycle_behind_basic_auth(tmp_path: Path) -> None:
             assert (await reload(exp, headers))[0] == 401, headers
         assert not await has_target(exp, "added", login)
         assert await reload(exp, login) == (200, "Config reloaded.\n")
-        assert await has_target(exp, "added", login)
+        await exp.wait_for(lambda: has_target(exp, "added", login), what="the added target")
 
 
 @pytest.mark.parametrize("emptied", ["", "targets: []\n"], ids=["empty file", "no targets"])
