@@ -91,18 +91,14 @@ class Engine:
         return self._groups
 
     def is_ready(self) -> bool:
-        """True once every group has discovered and every target has finished one attempt.
-
-        Called from the web thread: `list()` copies a dict in one step under the GIL, so a reload
-        or discovery changing the dicts meanwhile cannot break the iteration.
-        """
-        handles = list(self._groups.values())
+        """True once every group has discovered and every target has finished one attempt."""
+        handles = self._groups.values()
         if any(not h.discovered for h in handles):
             return False
-        return all(r.state.attempted for h in handles for r in list(h.runners.values()))
+        return all(r.state.attempted for h in handles for r in h.runners.values())
 
     def discovery_failures(self) -> list[tuple[str, str, str]]:
-        """(source, group, error) of every group whose last discovery failed; safe from any thread."""
+        """(source, group, error) of every group whose last discovery failed."""
         return [
             (h.source, h.group.name, h.discovery_error)
             for h in list(self._groups.values())
