@@ -5,12 +5,15 @@
 Samples the exporter's RSS, open fds and threads every `--sample-seconds`, scrapes `/metrics` as
 Prometheus would, and after the warm-up checks that RSS stays within ±5 % of its median (each
 minute's median RSS; a single sample can fall inside one big answer's read, whose memory is
-transient and bounded by the read cap) and that fds and threads do not grow (the smallest count
-of the last third of the window is no larger than that of the first third: a leaked fd raises every
-later sample, a connection in flight only the one it falls in), and peak RSS stays under the
-hostile suite's bound. It also checks that the healthy targets never failed and that each fault
-target ends down with its reason (or up, for the usable answers). Prints the figures, writes them as
-JSON with `--out`, and exits 1 if a check fails. Not part of the test suite (a short smoke run is).
+transient and bounded by the read cap), that fds and threads do not grow (the smallest count of the
+last third of the window is no larger than that of the first third: a leaked fd raises every later
+sample, a connection in flight only the one it falls in), and peak RSS stays under the hostile
+suite's bound. Connections the exporter opened to upstreams are told apart (by local port) and
+judged on their own: its pools keep as many alive as requests ran at once, so they may step up and
+stay; they must stay within what the pools can hold, and none the peer closed may stay unreleased.
+It also checks that the healthy targets never failed and that each fault target ends down with its
+reason (or up, for the usable answers). Prints the figures, writes them as JSON with `--out`, and
+exits 1 if a check fails. Not part of the test suite (a short smoke run is).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,8 @@ CT_KEY = "50a4" * 16
 CT_SECRET = "50a5" * 16
 CT_NETWORK = 12345
 DLI_PASSWORD = "Soak-Dli-Pa55-w1"
+SOURCE_SLOTS = {"dli": 16, "cloudtrax": 32}
+"""`max_concurrent_requests` per source in the soak's config (the defaults, written out)."""
 RSS_BAND = 0.05
 PEAK_RSS_MB = 250
 """The hostile suite's bound on peak RSS (VmHWM), held for the whole soak."""
@@ -50,17 +56,56 @@ class Sample:
     t: float
     rss_mb: float
     fds: int
+    """Open fds other than connections to upstreams: files, listeners, accepted connections."""
     threads: int
+    upstream: int = 0
+    """Connections the exporter opened to upstreams. Its connection pools keep them alive, as many per
+    target as requests ran at once, so a pool may grow by one or two at any time: they are judged
+    against what the pools can hold (`pool_bound`), not for flatness."""
+    closing: int = 0
+    """Of those, the ones the upstream has closed and the exporter has not (CLOSE_WAIT): a connection
+    that is never released stays here, so these must not grow."""
 
 
-def read_proc(pid: int) -> tuple[float, int, int, float]:
-    """RSS (MB), open fds, threads and peak RSS (MB) of `pid`."""
+_CLOSE_WAIT = "08"
+"""The TCP state's code in /proc/net/tcp."""
+
+
+def _sockets() -> dict[str, tuple[int, str]]:
+    """Every TCP socket on the machine by inode: its local port and state."""
+    out: dict[str, tuple[int, str]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                out[fields[9]] = (int(fields[1].rsplit(":", 1)[1], 16), fields[3])
+    return out
+
+
+def read_proc(pid: int, listen_port: int | None = None) -> tuple[Sample, float]:
+    """A sample of `pid` (at t=0) and its peak RSS (MB). With `listen_port`, a TCP socket with another
+    local port is one the process opened to an upstream."""
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     rss = int(fields["VmRSS"].split()[0]) / 1024
     hwm = int(fields["VmHWM"].split()[0]) / 1024
-    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-    return rss, fds, int(fields["Threads"]), hwm
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            links.append(os.readlink(fd))
+    sockets = _sockets() if listen_port is not None else {}
+    opened = [sockets[link[8:-1]] for link in links if link[8:-1] in sockets and link.startswith("socket:[")]
+    upstream = [state for port, state in opened if port != listen_port]
+    closing = sum(1 for state in upstream if state == _CLOSE_WAIT)
+    sample = Sample(0.0, rss, len(links) - len(upstream), int(fields["Threads"]), len(upstream), closing)
+    return sample, hwm
+
+
+def pool_bound(config: dict[str, Any]) -> int:
+    """The most connections the exporter's pools can hold: a target's pool no more than the requests its
+    source lets run at once (`sources.<name>.max_concurrent_requests`)."""
+    slots = {name: entry["max_concurrent_requests"] for name, entry in config["sources"].items()}
+    return sum(slots[target["source"]] for target in config["targets"])
 
 
 def flat(values: list[int]) -> bool:
@@ -89,7 +134,7 @@ def minute_medians(samples: list[Sample]) -> list[float]:
     return [statistics.median(rss) for rss in groups]
 
 
-def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
+def analyse(samples: list[Sample], warmup_s: float, upstream_bound: int | None = None) -> dict[str, Any]:
     steady = [s for s in samples if s.t >= warmup_s]
     if len(steady) < 3:
         raise SystemExit("too few samples after the warm-up; run longer or sample more often")
@@ -97,6 +142,8 @@ def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     median = statistics.median(rss)
     per_minute = minute_medians(steady)
     fds = [s.fds for s in steady]
+    upstream = [s.upstream for s in steady]
+    closing = [s.closing for s in steady]
     threads = [s.threads for s in steady]
     return {
         "samples_after_warmup": len(steady),
@@ -107,6 +154,10 @@ def analyse(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
         "rss_within_band": all(abs(r - median) <= RSS_BAND * median for r in per_minute),
         "fds": {"min": min(fds), "max": max(fds), "first": fds[0], "last": fds[-1]},
         "fds_flat": flat(fds),
+        "upstream": {"min": min(upstream), "max": max(upstream), "bound": upstream_bound},
+        "upstream_bounded": upstream_bound is None or max(upstream) <= upstream_bound,
+        "closing": {"min": min(closing), "max": max(closing)},
+        "closing_flat": flat(closing),
         "threads": {"min": min(threads), "max": max(threads), "first": threads[0], "last": threads[-1]},
         "threads_flat": flat(threads),
     }
@@ -128,6 +179,7 @@ async def soak(
         healthy = [("dli", f"healthy{i}") for i in range(len(dlis))] + [("cloudtrax", str(CT_NETWORK))]
         config = {
             "global": {"interval": "2s", "timeout": "2s", "backoff_max": "4s", "jitter": 0},
+            "sources": {name: {"max_concurrent_requests": n} for name, n in SOURCE_SLOTS.items()},
             "targets": [
                 *(
                     {
@@ -154,20 +206,25 @@ async def soak(
         start = time.monotonic()
         next_report = 60.0
         while (elapsed := time.monotonic() - start) < duration:
-            rss, fds, threads, _ = read_proc(pid)
-            samples.append(Sample(round(elapsed, 1), rss, fds, threads))
+            sample = read_proc(pid, exp.port)[0]
+            sample.t = round(elapsed, 1)
+            samples.append(sample)
             try:
                 await exp.metrics_text()
                 scrapes += 1
             except (AssertionError, OSError, TimeoutError, aiohttp.ClientError):
                 scrape_errors += 1
             if elapsed >= next_report:
-                print(f"  {elapsed / 60:5.1f} min: RSS {rss:.1f} MB, {fds} fds, {threads} threads", flush=True)
+                print(
+                    f"  {elapsed / 60:5.1f} min: RSS {sample.rss_mb:.1f} MB, {sample.fds} fds and "
+                    f"{sample.upstream} upstream connections, {sample.threads} threads",
+                    flush=True,
+                )
                 next_report += 60.0
             await asyncio.sleep(sample_seconds)
         final_text = await exp.metrics_text()
         final = parse_metrics(final_text)
-        _, _, _, hwm = read_proc(pid)
+        hwm = read_proc(pid)[1]
         tracebacks = exp.logs().count("Traceback")
         secrets_seen = any(
             secret in exp.logs() or secret in final_text for secret in (*SECRETS, DLI_PASSWORD, CT_SECRET)
@@ -193,7 +250,7 @@ async def soak(
         )
         outcomes[fault.name] = {"up": up, "failures": by_reason, "as_expected": as_expected}
 
-    result = analyse(samples, warmup)
+    result = analyse(samples, warmup, pool_bound(config))
     result |= {
         "minutes": minutes,
         "warmup_minutes": warmup_minutes,
@@ -218,7 +275,17 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
             r["rss_within_band"],
         ),
         (f"peak RSS under {PEAK_RSS_MB} MB ({r['peak_rss_mb']:.1f})", r["peak_rss_mb"] < PEAK_RSS_MB),
-        (f"fds flat ({r['fds']['min']}-{r['fds']['max']})", r["fds_flat"]),
+        (f"fds other than upstream connections flat ({r['fds']['min']}-{r['fds']['max']})", r["fds_flat"]),
+        (
+            f"upstream connections within what the pools hold ({r['upstream']['min']}-{r['upstream']['max']}, "
+            f"bound {r['upstream']['bound']})",
+            r["upstream_bounded"],
+        ),
+        (
+            f"upstream connections closed by the peer released ({r['closing']['min']}-{r['closing']['max']} "
+            "in CLOSE_WAIT, flat)",
+            r["closing_flat"],
+        ),
         (f"threads flat ({r['threads']['min']}-{r['threads']['max']})", r["threads_flat"]),
         ("healthy targets never failed", all(h["failures"] == 0 and h["polls"] > 0 for h in r["healthy"].values())),
         ("every scrape answered", r["scrape_errors"] == 0),
@@ -256,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         f"RSS median {rss['median']:.1f} MB (min {rss['min']:.1f}, max {rss['max']:.1f}, "
         f"first {rss['first']:.1f}, last {rss['last']:.1f}); peak RSS {r['peak_rss_mb']:.1f} MB"
     )
-    print(f"fds {r['fds']}; threads {r['threads']}")
+    print(f"fds {r['fds']}; upstream connections {r['upstream']}; threads {r['threads']}")
     print(
         f"{r['scrapes']} scrapes, {r['scrape_errors']} errors; "
         f"{r['log_lines']} log lines, {r['tracebacks_in_log']} tracebacks"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bench.soak import Sample, analyse
+import os
+import socket
+
+from bench.soak import Sample, analyse, read_proc
 
 
 def _run(rss: list[float], fds: list[int], threads: int = 4) -> dict[str, object]:
@@ -49,3 +52,51 @@ def test_one_leaked_fd_fails_the_fd_check() -> None:
 def test_a_minute_cut_short_is_not_judged_on_one_sample() -> None:
     rss = [*[60.0] * 72, 75.0]  # the run ends one sample into a seventh minute, inside a big read
     assert _run(rss, [*FDS, 38])["rss_within_band"]
+
+
+def _pooled(upstream: list[int], closing: list[int], bound: int = 40) -> dict[str, object]:
+    samples = [
+        Sample(t=5.0 * i, rss_mb=60.0, fds=38, threads=4, upstream=u, closing=c)
+        for i, (u, c) in enumerate(zip(upstream, closing, strict=True))
+    ]
+    return analyse(samples, warmup_s=0, upstream_bound=bound)
+
+
+def test_a_connection_pool_that_grows_by_two_is_not_a_leak() -> None:
+    """Pools keep as many connections alive as requests ran at once: a step that stays is not growth."""
+    r = _pooled([27] * 36 + [29] * 36, [0] * 72)
+    assert r["fds_flat"] and r["upstream_bounded"] and r["closing_flat"]
+
+
+def test_connections_beyond_what_the_pools_hold_fail() -> None:
+    assert not _pooled([27 + i for i in range(72)], [0] * 72)["upstream_bounded"]
+
+
+def test_a_connection_closed_by_the_peer_and_never_released_fails() -> None:
+    closing = [0] * 48 + [1] * 24
+    assert not _pooled([27] * 72, closing)["closing_flat"]
+
+
+def test_upstream_connections_are_told_from_other_fds_by_local_port() -> None:
+    """The exporter's own listener and the connections it accepted have its port; the rest it opened."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    upstream = socket.socket()
+    upstream.bind(("127.0.0.1", 0))
+    upstream.listen()
+    out = socket.create_connection(upstream.getsockname())
+    accepted_peer = socket.create_connection(("127.0.0.1", port))
+    try:
+        before = read_proc(os.getpid(), port)[0]
+        extra = socket.create_connection(upstream.getsockname())
+        after = read_proc(os.getpid(), port)[0]
+        extra.close()
+    finally:
+        for s in (out, accepted_peer, upstream, server):
+            s.close()
+    # In this process the peers' ends are ours too: a new connection adds its client end (another
+    # local port: upstream) and the listener's accepted end once accepted (not here: never accepted).
+    assert after.upstream == before.upstream + 1
+    assert after.fds == before.fds
