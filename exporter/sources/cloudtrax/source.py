@@ -86,20 +86,39 @@ class NetworkTarget(Target):
             del self._usage_due[gone]
 
         details: dict[int, PowerStrip | None] = {}
+        ledger = self.energy.ledger
+        early: dict[int, list[UsageSample]] = {}
+        """Usage answers whose strip's get has not arrived yet."""
+
+        def integrate(strip_id: int, detail: PowerStrip, usage_samples: list[UsageSample]) -> None:
+            # Energy is counted, and shown, only for the ports each strip's get lists: a usage answer
+            # cannot add ports to the ledger, and a state file from before cannot add them to the page.
+            own = {str(p.port_id) for p in detail.ports}
+            ledger.integrate(self.network_id, strip_id, usage_samples, clock_offset=client.clock_offset, ports=own)
+            self._usage_due[strip_id] = self._clock() + self.usage_interval
 
         async def get(strip_id: int) -> None:
             try:
-                details[strip_id] = await client.get_powerstrip(strip_id)
+                detail = details[strip_id] = await client.get_powerstrip(strip_id)
             except CloudTraxNotFoundError:
                 details[strip_id] = None  # deleted between list and get: drop it from this snapshot
-
-        usage_read: dict[int, list[UsageSample]] = {}
+                early.pop(strip_id, None)
+                return
+            if strip_id in early:
+                integrate(strip_id, detail, early.pop(strip_id))
 
         async def usage(strip_id: int) -> None:
+            # Counted as it arrives, not after the whole cycle: a network's usage answers (hundreds of
+            # objects a strip) are never all alive at once, so they set no memory high-water mark.
             try:
-                usage_read[strip_id] = await client.get_usage(strip_id, self.usage_period)
+                usage_samples = await client.get_usage(strip_id, self.usage_period)
             except CloudTraxNotFoundError:
                 return
+            detail = details.get(strip_id)
+            if detail is not None:
+                integrate(strip_id, detail, usage_samples)
+            elif strip_id not in details:
+                early[strip_id] = usage_samples
 
         async def settings() -> None:
             self._settings = await client.get_network_settings(self.network_id)
@@ -118,22 +137,14 @@ class NetworkTarget(Target):
             calls.append(settings)
         if self._firmware is None or self._firmware_due <= now:
             calls.append(firmware)
-        await gather_or_fail(calls, self.concurrency)
+        try:
+            await gather_or_fail(calls, self.concurrency)
+        finally:
+            self.energy.request_save()  # what was counted before a failure is kept too
 
-        ledger = self.energy.ledger
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
         read = {sid: d for sid, d in details.items() if d is not None}
-        # Energy is counted, and shown, only for the ports each strip's get lists: a usage answer
-        # cannot add ports to the ledger, and a state file from before cannot add them to the page.
         ports = {sid: {str(p.port_id) for p in d.ports} for sid, d in read.items()}
-        done = self._clock() + self.usage_interval
-        for strip_id, usage_samples in usage_read.items():
-            if strip_id in ports:
-                ledger.integrate(
-                    self.network_id, strip_id, usage_samples, clock_offset=client.clock_offset, ports=ports[strip_id]
-                )
-                self._usage_due[strip_id] = done
-        self.energy.request_save()
         energy = {}
         for strip in kept:
             own = ports[strip.powerstrip_id]
