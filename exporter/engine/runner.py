@@ -148,7 +148,7 @@ class TargetRunner:
             log.info("poll recovered", source=self.source, target=self.target.name, after_failures=self._failures)
         self._failures = 0
         self._note_refusals(samples.refused)
-        components = tuple(self.target.components())
+        components = self.target.components()
         self._publish(self.state.after_success(samples, duration, self._wall(), components))
         log.debug("poll ok", source=self.source, target=self.target.name, samples=len(samples), seconds=duration)
         return None

@@ -6,7 +6,7 @@ writers replace the whole mapping, so a reader never sees half a poll.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -44,7 +44,7 @@ class TargetState:
     last_duration: float | None = None
     stale: bool = False
     samples: SampleSet = EMPTY
-    components: tuple[Component, ...] = ()
+    components: Sequence[Component] = ()
     """What the poll of `samples` found (the target's strips or outlets), for the landing page."""
     _rendered: list[tuple[RenderedFamily, ...]] = field(init=False, repr=False, compare=False)
     """`samples` as exposition lines, once someone asked for them (see `rendered`)."""
@@ -67,7 +67,7 @@ class TargetState:
         return self._rendered[0]
 
     def after_success(
-        self, samples: SampleSet, duration: float, now: float, components: tuple[Component, ...] = ()
+        self, samples: SampleSet, duration: float, now: float, components: Sequence[Component] = ()
     ) -> TargetState:
         refused = self.refused
         if samples.refused:

@@ -106,16 +106,37 @@ class Column:
     """One family's samples while a collector adds them: label tuples and values in two lists, no object
     per sample (a poll adds tens of thousands; each would be one more for the garbage collector to walk)."""
 
-    __slots__ = ("labels", "spec", "values")
+    __slots__ = ("labels", "refused", "spec", "values")
 
-    def __init__(self, spec: MetricSpec) -> None:
+    def __init__(self, spec: MetricSpec, refused: list[Refusal] | None = None) -> None:
         self.spec = spec
         self.labels: list[tuple[str, ...]] = []
         self.values: list[float | bool | None] = []
+        self.refused: list[Refusal] = [] if refused is None else refused
+        """Where `add_within` puts what it refuses (the builder's list)."""
 
     def add(self, labels: tuple[str, ...], value: float | bool | None) -> None:
         """One sample: label values as strings in the spec's order (checked when the set is built), and a
         value that may be unknown (None: no sample)."""
+        self.labels.append(labels)
+        self.values.append(value)
+
+    def add_within(
+        self,
+        labels: tuple[str, ...],
+        value: float | None,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        """A reading with a physical range. Outside it the device reported something it cannot have
+        (a negative energy counter, a temperature below absolute zero): the sample is refused as
+        `implausible_value` instead of exported."""
+        if value is not None and (
+            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        ):
+            self.refused.append(Refusal(self.spec, labels, float(value), "implausible_value"))
+            return
         self.labels.append(labels)
         self.values.append(value)
 
@@ -154,7 +175,7 @@ class SampleSetBuilder:
         """`spec`'s samples, for a collector that adds many (`column(spec).add(labels, value)`)."""
         column = self._data.get(spec.name)
         if column is None:
-            column = self._data[spec.name] = Column(spec)
+            column = self._data[spec.name] = Column(spec, self._refused)
         return column
 
     def add(self, spec: MetricSpec, value: float | bool | None, *labels: str | int) -> None:
@@ -170,15 +191,10 @@ class SampleSetBuilder:
         minimum: float | None = None,
         maximum: float | None = None,
     ) -> None:
-        """A reading with a physical range. Outside it the device reported something it cannot have
-        (a negative energy counter, a temperature below absolute zero): the sample is refused as
-        `implausible_value` instead of exported."""
-        if value is not None and (
-            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
-        ):
-            self._refused.append(Refusal(spec, labels, float(value), "implausible_value"))
-            return
-        self.add(spec, value, *labels)
+        """`Column.add_within` for one sample."""
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{spec.name}: expected labels {spec.labels}, got {labels}")
+        self.column(spec).add_within(tuple(map(str, labels)), value, minimum=minimum, maximum=maximum)
 
     def extend(self, other: SampleSet | Iterable[FamilySamples]) -> None:
         families = other.families if isinstance(other, SampleSet) else other

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, overload
 
 from exporter.config.types import DEFAULT_MAX_ITEMS, DEFAULT_SAMPLE_LIMIT, PollSettings
 from exporter.metrics.reasons import PollFailureReason
@@ -215,6 +215,45 @@ class Component:
     parts: tuple[Component, ...] = ()
 
 
+class LazyComponents(Sequence[Component]):
+    """Components made when first read. Every poll's are kept with its snapshot, but only the landing
+    page reads them, and most snapshots are never shown."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, make: Callable[[], Sequence[Component]]) -> None:
+        self._make: Callable[[], Sequence[Component]] | None = make
+        self._items: tuple[Component, ...] = ()
+
+    def _all(self) -> tuple[Component, ...]:
+        if self._make is not None:
+            self._items, self._make = tuple(self._make()), None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> Component: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Component]: ...
+
+    def __getitem__(self, index: int | slice) -> Component | Sequence[Component]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Component]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self._all() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyComponents({self._all()!r})"
+
+
 class Target(ABC):
     """One polled thing; `name` becomes the `target` label.
 
@@ -234,8 +273,9 @@ class Target(ABC):
         """
 
     def components(self) -> Sequence[Component]:
-        """What the last successful poll found (strips, outlets), for the landing page; read right
-        after each successful `poll()`. By default nothing."""
+        """What the last successful poll found (strips, outlets), for the landing page. Asked for right
+        after each successful `poll()` and kept with its samples, so it must not change with later
+        polls; a `LazyComponents` makes them only when the page reads them. By default nothing."""
         return ()
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook

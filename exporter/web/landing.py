@@ -4,6 +4,7 @@ their state, problems first, and links. Every name comes from upstream: redacted
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from html import escape
 
 from exporter import __version__
@@ -45,7 +46,7 @@ def _state(component: Component) -> str:
     return f'<span class="{css}">{_text(component.state)}</span>'
 
 
-def _summary(components: tuple[Component, ...]) -> str:
+def _summary(components: Sequence[Component]) -> str:
     """`4 strips, 1 down`: the count per kind and of each state that needs attention."""
     kinds: dict[str, int] = {}
     problems: dict[str, int] = {}

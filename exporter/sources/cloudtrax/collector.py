@@ -76,6 +76,16 @@ def build_samples(
             m.PORT_ENERGY,
         )
     )
+    voltage, frequency, current, apparent, power_factor = (
+        b.column(spec).add_within
+        for spec in (
+            m.POWERSTRIP_VOLTAGE,
+            m.POWERSTRIP_FREQUENCY,
+            m.PORT_CURRENT,
+            m.PORT_APPARENT_POWER,
+            m.PORT_POWER_FACTOR,
+        )
+    )
     nid = str(network_id)
     for strip in strips:
         sid = str(strip.powerstrip_id)
@@ -89,10 +99,8 @@ def build_samples(
         pairing(lbl, _first(strip.need_pairing, detail and detail.need_pairing))
         surge(lbl, _first(strip.surge_protection_active, detail and detail.surge_protection_active))
         if up:  # a down strip reports 0 V and 0 Hz: not readings, so no samples
-            b.add_within(m.POWERSTRIP_VOLTAGE, _first(strip.voltage_v, detail and detail.voltage_v), *lbl, minimum=0)
-            b.add_within(
-                m.POWERSTRIP_FREQUENCY, _first(strip.frequency_hz, detail and detail.frequency_hz), *lbl, minimum=0
-            )
+            voltage(lbl, _first(strip.voltage_v, detail and detail.voltage_v), minimum=0)
+            frequency(lbl, _first(strip.frequency_hz, detail and detail.frequency_hz), minimum=0)
         checkin = _first(strip.last_checkin, detail and detail.last_checkin)
         checkin_(lbl, _ts(checkin))
         uptime = _first(strip.uptime_seconds, detail and detail.uptime_seconds)
@@ -121,11 +129,11 @@ def build_samples(
             port_enabled(plbl, port.enable)
             if not up:
                 continue  # the zeros of a down strip are not readings
-            b.add_within(m.PORT_CURRENT, port.current_a, *plbl, minimum=0)
+            current(plbl, port.current_a, minimum=0)
             port_power(plbl, port.active_power_w)
-            b.add_within(m.PORT_APPARENT_POWER, port.apparent_power_va, *plbl, minimum=0)
+            apparent(plbl, port.apparent_power_va, minimum=0)
             reactive(plbl, port.reactive_power_var)
-            b.add_within(m.PORT_POWER_FACTOR, port.power_factor, *plbl, minimum=-1, maximum=1)
+            power_factor(plbl, port.power_factor, minimum=-1, maximum=1)
         for port_id, joules in sorted(energy.get(strip.powerstrip_id, {}).items()):
             port_energy((nid, sid, port_id), joules)
 

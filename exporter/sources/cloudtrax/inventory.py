@@ -4,36 +4,66 @@ the same strips with their state for the landing page."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property, partial
 
-from exporter.sources.api import Component
+from exporter.sources.api import Component, LazyComponents
 from exporter.sources.cloudtrax.collector import cloud_status_label
-from exporter.sources.cloudtrax.models import Port, PowerStrip, PowerStripSummary
+from exporter.sources.cloudtrax.models import PowerStrip, PowerStripSummary
+
+_PortRow = tuple[int, str, bool | None]
+"""port_id, label, enable"""
+_StripRow = tuple[int, str, str, tuple[_PortRow, ...]]
+"""powerstrip_id, name, cloud status, its ports by port id"""
 
 
-@dataclass(frozen=True, slots=True)
 class NetworkInventory:
-    ports: Mapping[int, frozenset[int]]
-    """powerstrip_id -> its port ids (CloudTrax `port_id`, 1-based)."""
-    components: tuple[Component, ...] = ()
-    """Each strip with its cloud status ("down" needs attention) and its ports switched on or off."""
+    """Kept as plain rows, read at every poll; the mappings actions and the landing page read are
+    made from them when first asked for (most polls are never asked)."""
+
+    def __init__(self, rows: tuple[_StripRow, ...]) -> None:
+        self._rows = rows
+        self.components = LazyComponents(partial(_components, rows))
+        """Each strip with its cloud status ("down" needs attention) and its ports switched on or off."""
+
+    @cached_property
+    def ports(self) -> Mapping[int, frozenset[int]]:
+        """powerstrip_id -> its port ids (CloudTrax `port_id`, 1-based)."""
+        return {strip_id: frozenset(port[0] for port in ports) for strip_id, _, _, ports in self._rows}
 
 
-def _port(port: Port) -> Component:
-    state = "unknown" if port.enable is None else ("on" if port.enable else "off")
-    return Component("port", str(port.port_id), port.label, state)
+def _components(rows: tuple[_StripRow, ...]) -> tuple[Component, ...]:
+    return tuple(
+        Component(
+            "strip",
+            str(strip_id),
+            name,
+            status,
+            attention=status != "up",
+            parts=tuple(Component("port", str(port_id), label, _state(enable)) for port_id, label, enable in ports),
+        )
+        for strip_id, name, status, ports in rows
+    )
 
 
-def _strip(strip: PowerStripSummary, detail: PowerStrip) -> Component:
-    status = cloud_status_label(strip.cloud_status)
-    ports = tuple(_port(p) for p in sorted(detail.ports, key=lambda p: p.port_id))
-    return Component("strip", str(strip.powerstrip_id), strip.name, status, attention=status != "up", parts=ports)
+def _first(row: _PortRow) -> int:
+    return row[0]
+
+
+def _state(enable: bool | None) -> str:
+    return "unknown" if enable is None else ("on" if enable else "off")
 
 
 def network_inventory(strips: Sequence[PowerStripSummary], details: Mapping[int, PowerStrip]) -> NetworkInventory:
     """The strips published in the snapshot (those listed and read) with the ports their details name."""
-    kept = [s for s in strips if s.powerstrip_id in details]
     return NetworkInventory(
-        {s.powerstrip_id: frozenset(p.port_id for p in details[s.powerstrip_id].ports) for s in kept},
-        tuple(_strip(s, details[s.powerstrip_id]) for s in kept),
+        tuple(
+            (
+                s.powerstrip_id,
+                s.name,
+                cloud_status_label(s.cloud_status),
+                tuple(sorted(((p.port_id, p.label, p.enable) for p in details[s.powerstrip_id].ports), key=_first)),
+            )
+            for s in strips
+            if s.powerstrip_id in details
+        )
     )
