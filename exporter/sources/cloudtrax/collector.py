@@ -46,7 +46,28 @@ def build_samples(
 ) -> SampleSet:
     """Turn one cycle's API data into samples. Pure, so tests can feed it payloads directly."""
     b = SampleSetBuilder()
-    info, up_, status, pairing, surge, checkin_, boot, port_count, enabled_ports, active, power = (
+    # Each family's column once, its `add` bound: the loop below adds tens of thousands of samples a poll.
+    (
+        info,
+        up_,
+        status,
+        pairing,
+        surge,
+        checkin_,
+        boot,
+        port_count,
+        enabled_ports,
+        active,
+        power,
+        sub_active,
+        sub_end,
+        end_of_life,
+        port_info,
+        port_enabled,
+        port_power,
+        reactive,
+        port_energy,
+    ) = (
         b.column(spec).add
         for spec in (
             m.POWERSTRIP_INFO,
@@ -60,15 +81,9 @@ def build_samples(
             m.POWERSTRIP_ENABLED_PORTS,
             m.POWERSTRIP_ACTIVE_PORTS,
             m.POWERSTRIP_POWER,
-        )
-    )
-    sub_active, sub_end, end_of_life = (
-        b.column(spec).add
-        for spec in (m.POWERSTRIP_SUBSCRIPTION_ACTIVE, m.POWERSTRIP_SUBSCRIPTION_END, m.POWERSTRIP_END_OF_LIFE)
-    )
-    port_info, port_enabled, port_power, reactive, port_energy = (
-        b.column(spec).add
-        for spec in (
+            m.POWERSTRIP_SUBSCRIPTION_ACTIVE,
+            m.POWERSTRIP_SUBSCRIPTION_END,
+            m.POWERSTRIP_END_OF_LIFE,
             m.PORT_INFO,
             m.PORT_ENABLED,
             m.PORT_POWER,
