@@ -2,8 +2,8 @@
 
     python -m bench.soak --minutes 30 --warmup-minutes 5
 
-Samples the exporter's RSS, open fds and threads every `--sample-seconds`, scrapes `/metrics` as
-Prometheus would, and after the warm-up checks that RSS stays within ±5 % of its median (each
+Samples the exporter's RSS, open fds and threads at random intervals averaging `--sample-seconds`,
+scrapes `/metrics` as Prometheus would, and after the warm-up checks that RSS stays within ±5 % of its median (each
 minute's median RSS; a single sample can fall inside one big answer's read, whose memory is
 transient and bounded by the read cap), that fds and threads do not grow (the smallest count of the
 last third of the window is no larger than that of the first third: a leaked fd raises every later
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -203,6 +204,11 @@ async def soak(
         pid = exp.proc.pid
         samples: list[Sample] = []
         scrapes = scrape_errors = 0
+        # Random intervals averaging sample_seconds, not a fixed period: a fault target whose polls
+        # repeat at about the sampling period (big_body's 8 MiB reads, every 4 s back-off plus the
+        # read) was otherwise caught in the same phase sample after sample, and a minute of samples
+        # inside its reads looked like a plateau of RSS that then went away.
+        pace = random.Random(0)
         start = time.monotonic()
         next_report = 60.0
         while (elapsed := time.monotonic() - start) < duration:
@@ -221,7 +227,7 @@ async def soak(
                     flush=True,
                 )
                 next_report += 60.0
-            await asyncio.sleep(sample_seconds)
+            await asyncio.sleep(pace.uniform(0.5, 1.5) * sample_seconds)
         final_text = await exp.metrics_text()
         final = parse_metrics(final_text)
         hwm = read_proc(pid)[1]
@@ -301,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=30.0, help="length of the soak (default 30)")
     p.add_argument("--warmup-minutes", type=float, default=5.0, help="left out of the checks (default 5)")
-    p.add_argument("--sample-seconds", type=float, default=5.0, help="how often to sample (default 5)")
+    p.add_argument(
+        "--sample-seconds", type=float, default=5.0, help="mean seconds between samples, drawn at random (default 5)"
+    )
     p.add_argument("--out", type=Path, help="write the figures and every sample as JSON here")
     p.add_argument(
         "--skip", action="append", default=[], choices=[f.name for f in FAULTS], help="leave a fault out (repeatable)"
