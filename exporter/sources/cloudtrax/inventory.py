@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property, partial
+from operator import itemgetter
 
 from exporter.sources.api import Component, LazyComponents
 from exporter.sources.cloudtrax.collector import cloud_status_label
@@ -45,10 +46,6 @@ def _components(rows: tuple[_StripRow, ...]) -> tuple[Component, ...]:
     )
 
 
-def _first(row: _PortRow) -> int:
-    return row[0]
-
-
 def _state(enable: bool | None) -> str:
     return "unknown" if enable is None else ("on" if enable else "off")
 
@@ -61,7 +58,9 @@ def network_inventory(strips: Sequence[PowerStripSummary], details: Mapping[int,
                 s.powerstrip_id,
                 s.name,
                 cloud_status_label(s.cloud_status),
-                tuple(sorted(((p.port_id, p.label, p.enable) for p in details[s.powerstrip_id].ports), key=_first)),
+                tuple(
+                    sorted(((p.port_id, p.label, p.enable) for p in details[s.powerstrip_id].ports), key=itemgetter(0))
+                ),
             )
             for s in strips
             if s.powerstrip_id in details

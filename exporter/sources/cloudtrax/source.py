@@ -86,14 +86,16 @@ class NetworkTarget(Target):
             del self._usage_due[gone]
 
         details: dict[int, PowerStrip | None] = {}
+        # Energy is counted, and shown, only for the ports each strip's get lists: a usage answer
+        # cannot add ports to the ledger, and a state file from before cannot add them to the page.
+        ports: dict[int, set[str]] = {}
+        """The port ids of each strip read, as the usage API keys them."""
         ledger = self.energy.ledger
         early: dict[int, list[UsageSample]] = {}
         """Usage answers whose strip's get has not arrived yet."""
 
-        def integrate(strip_id: int, detail: PowerStrip, usage_samples: list[UsageSample]) -> None:
-            # Energy is counted, and shown, only for the ports each strip's get lists: a usage answer
-            # cannot add ports to the ledger, and a state file from before cannot add them to the page.
-            own = {str(p.port_id) for p in detail.ports}
+        def integrate(strip_id: int, usage_samples: list[UsageSample]) -> None:
+            own = ports[strip_id]
             ledger.integrate(self.network_id, strip_id, usage_samples, clock_offset=client.clock_offset, ports=own)
             self._usage_due[strip_id] = self._clock() + self.usage_interval
 
@@ -104,8 +106,9 @@ class NetworkTarget(Target):
                 details[strip_id] = None  # deleted between list and get: drop it from this snapshot
                 early.pop(strip_id, None)
                 return
+            ports[strip_id] = {str(p.port_id) for p in detail.ports}
             if strip_id in early:
-                integrate(strip_id, detail, early.pop(strip_id))
+                integrate(strip_id, early.pop(strip_id))
 
         async def usage(strip_id: int) -> None:
             # Counted as it arrives, not after the whole cycle: a network's usage answers (hundreds of
@@ -114,9 +117,8 @@ class NetworkTarget(Target):
                 usage_samples = await client.get_usage(strip_id, self.usage_period)
             except CloudTraxNotFoundError:
                 return
-            detail = details.get(strip_id)
-            if detail is not None:
-                integrate(strip_id, detail, usage_samples)
+            if strip_id in ports:
+                integrate(strip_id, usage_samples)
             elif strip_id not in details:
                 early[strip_id] = usage_samples
 
@@ -144,7 +146,6 @@ class NetworkTarget(Target):
 
         kept = [s for s in strips if details.get(s.powerstrip_id) is not None]
         read = {sid: d for sid, d in details.items() if d is not None}
-        ports = {sid: {str(p.port_id) for p in d.ports} for sid, d in read.items()}
         energy = {}
         for strip in kept:
             own = ports[strip.powerstrip_id]
